@@ -1,0 +1,216 @@
+// BPE as HF tokenizers runs it: characters (with prefix/suffix, byte fallback, unk fusing) are
+// merged by a min-heap keyed on (merge rank, position), so a word of n characters costs
+// O(n log n) rather than the O(n^2) of rescanning for the best pair after every merge.
+#include <queue>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "model/tokenizer/model.h"
+#include "model/tokenizer/unicode.h"
+
+namespace triad::tokenizer {
+
+absl::Status Vocab::Add(std::string token, int32_t id) {
+  if (id < 0) return absl::InvalidArgumentError(absl::StrCat("negative id ", id));
+  if (static_cast<size_t>(id) >= id_to_token_.size()) {
+    id_to_token_.resize(id + 1);
+    present_.resize(id + 1, 0);
+  }
+  if (present_[id]) {
+    return absl::InvalidArgumentError(absl::StrCat("id ", id, " is used by both \"",
+                                                   id_to_token_[id], "\" and \"", token, "\""));
+  }
+  present_[id] = 1;
+  id_to_token_[id] = token;
+  token_to_id_.emplace(std::move(token), id);
+  return absl::OkStatus();
+}
+
+std::string ByteFallbackToken(unsigned char byte) { return absl::StrFormat("<0x%02X>", byte); }
+
+namespace {
+
+struct Symbol {
+  int32_t id;
+  int32_t prev;
+  int32_t next;
+  uint32_t len;  // bytes of the word it covers; 0 once merged into its left neighbour
+};
+
+struct MergeCandidate {
+  uint32_t rank;
+  int32_t pos;
+  int32_t new_id;
+  // std::priority_queue is a max-heap: "less" means lower priority (higher rank, later pos).
+  bool operator<(const MergeCandidate& o) const {
+    return rank != o.rank ? rank > o.rank : pos > o.pos;
+  }
+};
+
+inline uint64_t PairKey(int32_t a, int32_t b) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+}
+
+class Bpe : public Model {
+ public:
+  Bpe(Vocab vocab, BpeOptions options) : vocab_(std::move(vocab)), options_(std::move(options)) {}
+
+  absl::Status AddMerges(const MergeList& merges) {
+    const size_t prefix_len = options_.continuing_subword_prefix.size();
+    for (size_t rank = 0; rank < merges.size(); ++rank) {
+      const auto& [a, b] = merges[rank];
+      const auto id_a = vocab_.Find(a), id_b = vocab_.Find(b);
+      if (!id_a || !id_b) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "merge ", rank, " (\"", a, "\", \"", b, "\") uses a token not in the vocabulary"));
+      }
+      // With a continuing-subword prefix, the right part loses its prefix when merged.
+      const std::string merged =
+          b.compare(0, prefix_len, options_.continuing_subword_prefix) == 0 && prefix_len > 0
+              ? a + b.substr(prefix_len)
+              : a + b;
+      const auto id_merged = vocab_.Find(merged);
+      if (!id_merged) {
+        return absl::InvalidArgumentError(absl::StrCat("merge ", rank, " produces \"", merged,
+                                                       "\", which is not in the vocabulary"));
+      }
+      // A repeated pair keeps its last rank, as HF builds its map.
+      merges_.insert_or_assign(PairKey(*id_a, *id_b),
+                      std::make_pair(static_cast<uint32_t>(rank), *id_merged));
+    }
+    if (options_.unk_token && !vocab_.Find(*options_.unk_token)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unk_token \"", *options_.unk_token, "\" is not in the vocabulary"));
+    }
+    return absl::OkStatus();
+  }
+
+  void Tokenize(std::string_view word, std::vector<int32_t>* ids,
+                std::vector<std::string>* tokens) const override {
+    if (options_.ignore_merges) {
+      if (const auto id = vocab_.Find(word)) {
+        Emit(*id, ids, tokens);
+        return;
+      }
+    }
+    std::vector<Symbol> symbols = InitialSymbols(word);
+    MergeAll(&symbols);
+    for (const Symbol& s : symbols) {
+      if (s.len > 0) Emit(s.id, ids, tokens);
+    }
+  }
+
+  const Vocab& vocab() const override { return vocab_; }
+
+ private:
+  void Emit(int32_t id, std::vector<int32_t>* ids, std::vector<std::string>* tokens) const {
+    ids->push_back(id);
+    if (tokens != nullptr) tokens->push_back(*vocab_.Token(id));
+  }
+
+  static void Push(std::vector<Symbol>* symbols, int32_t id, uint32_t len) {
+    const auto n = static_cast<int32_t>(symbols->size());
+    if (n > 0) (*symbols)[n - 1].next = n;
+    symbols->push_back({id, n - 1, -1, len});
+  }
+
+  std::vector<Symbol> InitialSymbols(std::string_view word) const;
+  void MergeAll(std::vector<Symbol>* symbols) const;
+
+  Vocab vocab_;
+  BpeOptions options_;
+  absl::flat_hash_map<uint64_t, std::pair<uint32_t, int32_t>> merges_;  // pair -> rank, new id
+};
+
+std::vector<Symbol> Bpe::InitialSymbols(std::string_view word) const {
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  // A pending unknown (plain fields: GCC 12 misreports std::optional here).
+  bool has_unk = false;
+  int32_t unk_id = -1;
+  uint32_t unk_len = 0;
+  std::string piece;
+  for (size_t pos = 0; pos < word.size();) {
+    const size_t begin = pos;
+    pos += Utf8Length(static_cast<unsigned char>(word[pos]));
+    const auto len = static_cast<uint32_t>(pos - begin);
+    piece.clear();
+    if (begin > 0) piece.append(options_.continuing_subword_prefix);
+    piece.append(word.substr(begin, len));
+    if (pos == word.size()) piece.append(options_.end_of_word_suffix);
+    if (const auto id = vocab_.Find(piece)) {
+      if (has_unk) Push(&symbols, unk_id, unk_len);
+      has_unk = false;
+      Push(&symbols, *id, len);
+      continue;
+    }
+    if (options_.byte_fallback) {
+      std::vector<int32_t> byte_ids;
+      for (const char c : piece) {
+        const auto id = vocab_.Find(ByteFallbackToken(static_cast<unsigned char>(c)));
+        if (!id) break;
+        byte_ids.push_back(*id);
+      }
+      // HF adds the bytes without flushing a pending unknown first; keep that order.
+      if (byte_ids.size() == piece.size()) {
+        for (const int32_t id : byte_ids) Push(&symbols, id, 1);
+        continue;
+      }
+    }
+    if (!options_.unk_token) continue;
+    if (has_unk && options_.fuse_unk) {
+      unk_len += len;
+    } else {
+      if (has_unk) Push(&symbols, unk_id, unk_len);
+      has_unk = true;
+      unk_id = *vocab_.Find(*options_.unk_token);
+      unk_len = len;
+    }
+  }
+  if (has_unk) Push(&symbols, unk_id, unk_len);
+  return symbols;
+}
+
+void Bpe::MergeAll(std::vector<Symbol>* symbols_ptr) const {
+  std::vector<Symbol>& symbols = *symbols_ptr;
+  std::vector<MergeCandidate> storage;
+  storage.reserve(symbols.size());
+  std::priority_queue<MergeCandidate> queue(std::less<MergeCandidate>(), std::move(storage));
+  const auto consider = [&](int32_t left) {
+    const int32_t right = symbols[left].next;
+    if (right < 0) return;
+    const auto it = merges_.find(PairKey(symbols[left].id, symbols[right].id));
+    if (it != merges_.end()) queue.push({it->second.first, left, it->second.second});
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
+  while (!queue.empty()) {
+    const MergeCandidate top = queue.top();
+    queue.pop();
+    Symbol& left = symbols[top.pos];
+    if (left.len == 0 || left.next < 0) continue;
+    Symbol& right = symbols[left.next];
+    // Entries go stale when a neighbour merged since they were queued.
+    const auto it = merges_.find(PairKey(left.id, right.id));
+    if (it == merges_.end() || it->second.second != top.new_id) continue;
+    left.id = top.new_id;
+    left.len += right.len;
+    right.len = 0;
+    left.next = right.next;
+    if (left.next >= 0) symbols[left.next].prev = top.pos;
+    if (left.prev >= 0) consider(left.prev);
+    consider(top.pos);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> MakeBpe(Vocab vocab, const MergeList& merges,
+                                               BpeOptions options) {
+  auto bpe = std::make_unique<Bpe>(std::move(vocab), std::move(options));
+  const absl::Status status = bpe->AddMerges(merges);
+  if (!status.ok()) return status;
+  return std::unique_ptr<Model>(std::move(bpe));
+}
+
+}  // namespace triad::tokenizer

@@ -1,0 +1,44 @@
+#include "model/tokenizer/byte_level.h"
+
+#include <array>
+
+#include "model/tokenizer/unicode.h"
+
+namespace triad::tokenizer {
+namespace {
+
+struct Tables {
+  std::array<std::string, 256> encoded;
+  std::array<int, 512> decoded;  // every alphabet code point is below 512
+};
+
+const Tables& GetTables() {
+  static const Tables* tables = [] {
+    auto* t = new Tables();
+    t->decoded.fill(-1);
+    // Printable Latin-1 bytes keep their own code point; the others take 256, 257, ... in
+    // byte order.
+    int next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+      const int cp = printable ? b : next++;
+      AppendUtf8(static_cast<char32_t>(cp), &t->encoded[b]);
+      t->decoded[cp] = b;
+    }
+    return t;
+  }();
+  return *tables;
+}
+
+}  // namespace
+
+void AppendByteLevel(std::string_view bytes, std::string* out) {
+  const Tables& tables = GetTables();
+  for (const char c : bytes) out->append(tables.encoded[static_cast<unsigned char>(c)]);
+}
+
+int ByteFromByteLevelChar(char32_t cp) {
+  return cp < 512 ? GetTables().decoded[cp] : -1;
+}
+
+}  // namespace triad::tokenizer

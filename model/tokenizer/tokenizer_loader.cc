@@ -1,0 +1,215 @@
+// Loading: tokenizer.json, SentencePiece .model, and model folders (file choice and special
+// ids as transformers does it).
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
+#include "model/tokenizer/pipeline.h"
+#include "model/tokenizer/sentencepiece_converter.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/unicode.h"
+
+namespace triad::tokenizer {
+
+using Json = nlohmann::json;
+
+class TokenizerLoader {
+ public:
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJson(const Json& root) {
+    absl::StatusOr<Pipeline> pipeline = absl::InternalError("unset");
+    try {
+      pipeline = LoadPipeline(root);
+    } catch (const nlohmann::json::exception& e) {
+      // The loaders check types before reading; this is a last line of defence.
+      return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", e.what()));
+    }
+    if (!pipeline.ok()) return pipeline.status();
+    auto tokenizer = std::unique_ptr<Tokenizer>(
+        new Tokenizer(std::make_unique<Pipeline>(*std::move(pipeline))));
+    return tokenizer;
+  }
+
+  static void SetSpecial(Tokenizer* t, int32_t bos, int32_t eos, int32_t pad, int32_t unk,
+                         std::vector<int32_t> extra_eos) {
+    t->SetSpecialIds(bos, eos, pad, std::move(extra_eos));
+    t->unk_id_ = unk;
+  }
+};
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return buffer.str();
+}
+
+absl::StatusOr<Json> ParseJson(std::string_view text, std::string_view what) {
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(what), ": invalid JSON: ", e.what()));
+  }
+}
+
+// A JSON file of the folder, or an empty object when it does not exist.
+absl::StatusOr<Json> ReadOptionalJson(const std::filesystem::path& dir, const char* name) {
+  const auto path = dir / name;
+  if (!std::filesystem::exists(path)) return Json::object();
+  TRIAD_ASSIGN_OR_RETURN(const std::string text, ReadFile(path.string()));
+  return ParseJson(text, path.string());
+}
+
+// "bos_token": "<s>" or {"content": "<s>", ...} or null.
+std::optional<std::string> TokenString(const Json& config, const char* key) {
+  if (!config.is_object() || !config.contains(key)) return std::nullopt;
+  const Json& v = config[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) {
+    return v["content"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::vector<int32_t> IdList(const Json& config, const char* key) {
+  std::vector<int32_t> ids;
+  if (!config.is_object() || !config.contains(key)) return ids;
+  const Json& v = config[key];
+  if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+  if (v.is_array()) {
+    for (const Json& id : v) {
+      if (id.is_number_integer()) ids.push_back(id.get<int32_t>());
+    }
+  }
+  return ids;
+}
+
+struct FolderConfig {
+  Json tokenizer_config, special_tokens_map, generation_config;
+};
+
+// tokenizer_config.json, then special_tokens_map.json, then generation_config.json, then
+// the fallback (the .model's trainer ids).
+int32_t ResolveId(const Tokenizer& t, const FolderConfig& c, const char* token_key,
+                  const char* id_key, int32_t fallback) {
+  for (const Json* config : {&c.tokenizer_config, &c.special_tokens_map}) {
+    if (const auto token = TokenString(*config, token_key)) {
+      if (const auto id = t.TokenToId(*token)) return *id;
+    }
+  }
+  const std::vector<int32_t> ids = IdList(c.generation_config, id_key);
+  return ids.empty() ? fallback : ids.front();
+}
+
+void ApplyFolderConfig(const FolderConfig& c, const SentencePieceConversion* spm,
+                       Tokenizer* t) {
+  const int32_t bos = ResolveId(*t, c, "bos_token", "bos_token_id", spm ? spm->bos_id : -1);
+  const int32_t eos = ResolveId(*t, c, "eos_token", "eos_token_id", spm ? spm->eos_id : -1);
+  const int32_t pad = ResolveId(*t, c, "pad_token", "pad_token_id", spm ? spm->pad_id : -1);
+  const int32_t unk = ResolveId(*t, c, "unk_token", "unk_token_id", spm ? spm->unk_id : -1);
+  TokenizerLoader::SetSpecial(t, bos, eos, pad, unk,
+                              IdList(c.generation_config, "eos_token_id"));
+}
+
+SentencePieceOptions OptionsFromConfig(const Json& config) {
+  SentencePieceOptions o;
+  const auto flag = [&](const char* key, bool fallback) {
+    return config.contains(key) && config[key].is_boolean() ? config[key].get<bool>() : fallback;
+  };
+  o.legacy = flag("legacy", true);
+  o.add_bos_token = flag("add_bos_token", true);
+  o.add_eos_token = flag("add_eos_token", false);
+  const std::string cls = config.value("tokenizer_class", "");
+  if (cls.rfind("T5", 0) == 0) o.layout = "t5";
+  if (cls.rfind("Llama", 0) == 0) o.layout = "llama";
+  o.extra_ids = config.contains("extra_ids") && config["extra_ids"].is_number_integer()
+                    ? config["extra_ids"].get<int>()
+                    : (o.layout == "t5" ? 100 : 0);
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> FromConversion(const SentencePieceConversion& conv) {
+  TRIAD_ASSIGN_OR_RETURN(auto tokenizer, TokenizerLoader::FromJson(conv.tokenizer_json));
+  TokenizerLoader::SetSpecial(tokenizer.get(), conv.bos_id, conv.eos_id, conv.pad_id,
+                              conv.unk_id, {});
+  return tokenizer;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonString(std::string_view json) {
+  TRIAD_ASSIGN_OR_RETURN(const Json root, ParseJson(json, "tokenizer.json"));
+  return TokenizerLoader::FromJson(root);
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonFile(const std::string& path) {
+  TRIAD_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  auto tokenizer = FromJsonString(text);
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat(path, ": ", tokenizer.status().message()));
+  }
+  return tokenizer;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromSentencePieceString(
+    std::string_view serialized, const SentencePieceOptions& options) {
+  TRIAD_ASSIGN_OR_RETURN(const SentencePieceConversion conv,
+                         ConvertSentencePiece(serialized, options, Json()));
+  return FromConversion(conv);
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromSentencePieceFile(
+    const std::string& path, const SentencePieceOptions& options) {
+  TRIAD_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
+  auto tokenizer = FromSentencePieceString(bytes, options);
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat(path, ": ", tokenizer.status().message()));
+  }
+  return tokenizer;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromDir(const std::string& model_dir) {
+  const std::filesystem::path dir(model_dir);
+  FolderConfig config;
+  TRIAD_ASSIGN_OR_RETURN(config.tokenizer_config, ReadOptionalJson(dir, "tokenizer_config.json"));
+  TRIAD_ASSIGN_OR_RETURN(config.special_tokens_map,
+                         ReadOptionalJson(dir, "special_tokens_map.json"));
+  TRIAD_ASSIGN_OR_RETURN(config.generation_config,
+                         ReadOptionalJson(dir, "generation_config.json"));
+  if (std::filesystem::exists(dir / "tokenizer.json")) {
+    TRIAD_ASSIGN_OR_RETURN(auto tokenizer, FromJsonFile((dir / "tokenizer.json").string()));
+    ApplyFolderConfig(config, nullptr, tokenizer.get());
+    return tokenizer;
+  }
+  for (const char* name : {"tokenizer.model", "spiece.model"}) {
+    const auto path = dir / name;
+    if (!std::filesystem::exists(path)) continue;
+    TRIAD_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path.string()));
+    const Json& added = config.tokenizer_config.is_object() &&
+                                config.tokenizer_config.contains("added_tokens_decoder")
+                            ? config.tokenizer_config["added_tokens_decoder"]
+                            : Json();
+    auto conv = ConvertSentencePiece(bytes, OptionsFromConfig(config.tokenizer_config), added);
+    if (!conv.ok()) {
+      return absl::Status(conv.status().code(),
+                          absl::StrCat(path.string(), ": ", conv.status().message()));
+    }
+    TRIAD_ASSIGN_OR_RETURN(auto tokenizer, FromConversion(*conv));
+    ApplyFolderConfig(config, &*conv, tokenizer.get());
+    return tokenizer;
+  }
+  return absl::NotFoundError(absl::StrCat(
+      model_dir, ": no tokenizer.json, tokenizer.model or spiece.model in the folder"));
+}
+
+}  // namespace triad::tokenizer

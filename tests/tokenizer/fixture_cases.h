@@ -1,0 +1,34 @@
+// Reading tokenizer golden fixtures (tests/data/tokenizers/<folder>/cases.jsonl, format in
+// tests/data/tokenizers/README.md). The directory is TRIAD_TOKENIZER_FIXTURES when set, else
+// TRIAD_TEST_DATA_DIR/tokenizers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace triad::tokenizer::testing {
+
+struct FixtureCase {
+  int line = 0;  // 1-based line in cases.jsonl
+  std::string text;
+  std::optional<std::string> pair;
+  bool add_special_tokens = false;
+  std::vector<int32_t> ids;
+  std::vector<std::string> tokens;
+  std::optional<std::vector<int32_t>> type_ids;
+  std::string decoded;
+  std::string decoded_skip_special;
+};
+
+std::string FixtureDir();
+// Sub-folders of FixtureDir() that hold a cases.jsonl, sorted.
+std::vector<std::string> FixtureFolders();
+// All cases of `folder` (a name under FixtureDir()); aborts the test run on a malformed line
+// rather than skipping it.
+std::vector<FixtureCase> LoadCases(const std::string& folder);
+// `text` shortened for failure messages.
+std::string Abbreviate(const std::string& text);
+
+}  // namespace triad::tokenizer::testing
