@@ -1,0 +1,137 @@
+#include "model/layers.h"
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+namespace triad {
+namespace {
+
+std::atomic<bool> g_use_cpu_kernels{true};
+
+}  // namespace
+
+void SetUseCpuKernels(bool enabled) { g_use_cpu_kernels = enabled; }
+bool UseCpuKernels() { return g_use_cpu_kernels; }
+
+at::Tensor Linear::operator()(const at::Tensor& x) const {
+  return at::linear(x, weight, bias);
+}
+
+at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                     double eps) {
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::Tensor x32 = x.to(at::kFloat);
+  const at::Tensor variance = x32.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (x32 * at::rsqrt(variance + eps)).to(weight.scalar_type());
+}
+
+at::Tensor Activation(const std::string& name, const at::Tensor& x) {
+  if (name == "relu") return at::relu(x);
+  if (name == "silu") return at::silu(x);
+  if (name == "gelu") return at::gelu(x);
+  // gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+  return at::gelu(x, "tanh");
+}
+
+double MaskValue(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kHalf: return -65504.0;
+    case at::kBFloat16: return -3.3895313892515355e38;
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
+at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& bias, double scale) {
+  const int64_t batch = q.size(0), num_heads = q.size(1), num_queries = q.size(2);
+  const int64_t num_kv_heads = k.size(1), num_keys = k.size(2), head_dim = q.size(3);
+  const int64_t group = num_heads / num_kv_heads;
+  // Grouped-query attention without copying K/V: the `group` query heads that share one KV
+  // head are stacked along the query axis.
+  const at::Tensor qg = q.reshape({batch, num_kv_heads, group * num_queries, head_dim});
+  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2))
+                          .view({batch, num_heads, num_queries, num_keys});
+  if (scale != 1.0) scores = scores * scale;
+  if (bias.defined()) scores = scores + bias;
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  return at::matmul(probs.view({batch, num_kv_heads, group * num_queries, num_keys}), v)
+      .view({batch, num_heads, num_queries, v.size(3)});
+}
+
+at::Tensor SplitHeads(const at::Tensor& x, int64_t num_heads) {
+  return x.view({x.size(0), x.size(1), num_heads, -1}).transpose(1, 2);
+}
+
+at::Tensor MergeHeads(const at::Tensor& x) {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), -1});
+}
+
+at::Tensor BuildAttentionMask(const at::Tensor& key_mask, int64_t batch, int64_t past,
+                              int64_t num_queries, bool causal, at::ScalarType dtype,
+                              const at::Device& device) {
+  const int64_t num_keys = key_mask.defined() ? key_mask.size(1) : past + num_queries;
+  const bool needs_causal = causal && num_queries > 1;
+  if (!needs_causal && !key_mask.defined()) return at::Tensor();
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor allowed = at::ones({batch, 1, num_queries, num_keys},
+                                at::TensorOptions().dtype(at::kBool).device(device));
+  if (needs_causal) {
+    const at::Tensor key_pos = at::arange(num_keys, long_opts).view({1, num_keys});
+    const at::Tensor query_pos = at::arange(past, past + num_queries, long_opts)
+                                     .view({num_queries, 1});
+    allowed = allowed & key_pos.le(query_pos).view({1, 1, num_queries, num_keys});
+  }
+  if (key_mask.defined()) {
+    allowed = allowed & key_mask.to(device).ne(0).view({batch, 1, 1, num_keys});
+  }
+  return at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype).device(device))
+      .masked_fill(allowed.logical_not(), MaskValue(dtype));
+}
+
+std::pair<at::Tensor, at::Tensor> KvCache::Append(int64_t layer, const at::Tensor& k,
+                                                  const at::Tensor& v) {
+  at::Tensor& keys = keys_[layer];
+  at::Tensor& values = values_[layer];
+  const int64_t needed = length_ + k.size(2);
+  if (!keys.defined() || keys.size(2) < needed) {
+    int64_t capacity = keys.defined() ? keys.size(2) : 0;
+    capacity = std::max<int64_t>({needed, 2 * capacity, 16});
+    auto grow = [&](const at::Tensor& old, const at::Tensor& like) {
+      at::Tensor fresh = at::empty({like.size(0), like.size(1), capacity, like.size(3)},
+                                   like.options());
+      if (old.defined() && length_ > 0) {
+        fresh.narrow(2, 0, length_).copy_(old.narrow(2, 0, length_));
+      }
+      return fresh;
+    };
+    keys = grow(keys, k);
+    values = grow(values, v);
+  }
+  keys.narrow(2, length_, k.size(2)).copy_(k);
+  values.narrow(2, length_, v.size(2)).copy_(v);
+  return {keys.narrow(2, 0, needed), values.narrow(2, 0, needed)};
+}
+
+void KvCache::SelectRows(const at::Tensor& index) {
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (!keys_[i].defined()) continue;
+    const at::Tensor idx = index.to(keys_[i].device());
+    keys_[i] = keys_[i].index_select(0, idx);
+    values_[i] = values_[i].index_select(0, idx);
+  }
+}
+
+int64_t KvCache::CapacityBytes() const {
+  int64_t bytes = 0;
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i].defined()) bytes += keys_[i].nbytes() + values_[i].nbytes();
+  }
+  return bytes;
+}
+
+}  // namespace triad

@@ -1,0 +1,80 @@
+// Shared building blocks of the three architectures: linear layers, norms, activations,
+// attention (with GQA), rotary embeddings and the key/value cache. Stateless functions and
+// plain weight holders; a KvCache belongs to one decoding state and is used by one thread.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace triad {
+
+// y = x W^T + b with W stored [out, in] (nn.Linear layout; GPT-1's Conv1D weights are
+// transposed at load). Small row counts on CPU go to triad_kernels' matrix-vector kernels,
+// which stream the weights once; everything else goes to ATen.
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+  at::Tensor operator()(const at::Tensor& x) const;
+  int64_t out_features() const { return weight.size(0); }
+};
+
+// Enables or disables the CPU small-batch kernels (on by default; tests compare both paths).
+void SetUseCpuKernels(bool enabled);
+bool UseCpuKernels();
+
+at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                     double eps);
+
+// HF T5LayerNorm / LlamaRMSNorm: the mean square is taken in fp32, the result is cast to the
+// weight's dtype (the serving dtype; T5's fp32 residual stream in bf16 comes back to bf16 here)
+// and then scaled by the weight.
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// "relu", "silu", "gelu" (erf) or "gelu_new" (tanh approximation).
+at::Tensor Activation(const std::string& name, const at::Tensor& x);
+
+// Additive masks use the dtype's lowest finite value, as HF does: a fully masked row then gets
+// a uniform softmax instead of NaN.
+double MaskValue(at::ScalarType dtype);
+
+// softmax(q k^T * scale + bias) v, the softmax in fp32 (HF eager semantics).
+// q [B, H, Tq, D]; k, v [B, Hkv, Tk, D] with H a multiple of Hkv (query head h uses kv head
+// h / (H / Hkv)); bias broadcastable to [B, H, Tq, Tk] or undefined. Returns [B, H, Tq, D].
+at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& bias, double scale);
+
+// [B, T, H*D] -> [B, H, T, D] and back.
+at::Tensor SplitHeads(const at::Tensor& x, int64_t num_heads);
+at::Tensor MergeHeads(const at::Tensor& x);
+
+// Additive attention mask [B, 1, Tq, Tk] for queries at absolute positions past..past+Tq-1
+// over keys 0..Tk-1: causal (when `causal`) and key padding (`key_mask` [B, Tk], nonzero =
+// real; undefined = all real). Returns an undefined tensor when nothing is masked.
+at::Tensor BuildAttentionMask(const at::Tensor& key_mask, int64_t batch, int64_t past,
+                              int64_t num_queries, bool causal, at::ScalarType dtype,
+                              const at::Device& device);
+
+// Per-layer key/value storage for a batch of sequences that advance together. Grows by
+// doubling; Append writes the new step's keys and values and returns views over everything
+// cached so far (including the new step). Call Advance once all layers have appended.
+class KvCache {
+ public:
+  explicit KvCache(int64_t num_layers) : keys_(num_layers), values_(num_layers) {}
+  int64_t length() const { return length_; }
+  std::pair<at::Tensor, at::Tensor> Append(int64_t layer, const at::Tensor& k,
+                                           const at::Tensor& v);
+  void Advance(int64_t num_tokens) { length_ += num_tokens; }
+  // Keeps rows `index` (int64 [B']) in that order: beam reordering, dropping finished rows.
+  void SelectRows(const at::Tensor& index);
+  // Bytes held by the cache tensors (capacity, not length).
+  int64_t CapacityBytes() const;
+
+ private:
+  std::vector<at::Tensor> keys_;
+  std::vector<at::Tensor> values_;
+  int64_t length_ = 0;
+};
+
+}  // namespace triad

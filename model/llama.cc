@@ -1,0 +1,139 @@
+// Llama (1/2/3): RMSNorm pre-norm blocks, rotate-half RoPE (with linear / llama3 frequency
+// scaling), grouped-query attention and a SwiGLU MLP.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "model/architectures.h"
+#include "model/causal_state.h"
+#include "model/status_macros.h"
+
+namespace triad {
+namespace {
+
+struct LlamaLayer {
+  at::Tensor input_norm, post_norm;
+  Linear q, k, v, o, gate, up, down;
+};
+
+// HF's inverse frequencies in fp32, scaled as rope_scaling says.
+at::Tensor InverseFrequencies(const ModelConfig& c) {
+  const int64_t d = c.head_dim;
+  at::Tensor exponents = at::arange(0, d, 2, at::kLong).to(at::kFloat) / d;
+  at::Tensor inv = at::reciprocal(at::pow(c.rope_theta, exponents));
+  const RopeScaling& s = c.rope_scaling;
+  if (s.type == RopeScaling::Type::kLinear) return inv / s.factor;
+  if (s.type != RopeScaling::Type::kLlama3) return inv;
+  const double orig = static_cast<double>(s.original_max_position_embeddings);
+  const double low_wavelen = orig / s.low_freq_factor;
+  const double high_wavelen = orig / s.high_freq_factor;
+  const at::Tensor wavelen = 2 * M_PI / inv;
+  at::Tensor scaled = at::where(wavelen > low_wavelen, inv / s.factor, inv);
+  const at::Tensor smooth =
+      (orig / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+  const at::Tensor smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled;
+  const at::Tensor medium = wavelen.ge(high_wavelen) & wavelen.le(low_wavelen);
+  return at::where(medium, smoothed, scaled);
+}
+
+at::Tensor RotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+class LlamaModel : public Model {
+ public:
+  LlamaModel(const ModelConfig& config, const Placement& placement) : Model(config, placement) {}
+
+  absl::Status Load(WeightLoader& w) {
+    const ModelConfig& c = config();
+    const int64_t d = c.hidden_size, qd = c.num_heads * c.head_dim;
+    const int64_t kvd = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
+    TRIAD_ASSIGN_OR_RETURN(embed_, w.Get("model.embed_tokens.weight", {c.vocab_size, d}));
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      const std::string p = absl::StrCat("model.layers.", i, ".");
+      LlamaLayer l;
+      TRIAD_ASSIGN_OR_RETURN(l.input_norm, w.Get(p + "input_layernorm.weight", {d}));
+      TRIAD_ASSIGN_OR_RETURN(l.post_norm, w.Get(p + "post_attention_layernorm.weight", {d}));
+      TRIAD_ASSIGN_OR_RETURN(l.q, w.GetLinear(p + "self_attn.q_proj", d, qd, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(l.k, w.GetLinear(p + "self_attn.k_proj", d, kvd, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(l.v, w.GetLinear(p + "self_attn.v_proj", d, kvd, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(l.o, w.GetLinear(p + "self_attn.o_proj", qd, d, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(l.gate, w.GetLinear(p + "mlp.gate_proj", d, ff, c.mlp_bias));
+      TRIAD_ASSIGN_OR_RETURN(l.up, w.GetLinear(p + "mlp.up_proj", d, ff, c.mlp_bias));
+      TRIAD_ASSIGN_OR_RETURN(l.down, w.GetLinear(p + "mlp.down_proj", ff, d, c.mlp_bias));
+      layers_.push_back(std::move(l));
+    }
+    TRIAD_ASSIGN_OR_RETURN(norm_, w.Get("model.norm.weight", {d}));
+    if (c.tie_word_embeddings) {
+      lm_head_.weight = embed_;
+    } else {
+      TRIAD_ASSIGN_OR_RETURN(lm_head_, w.GetLinear("lm_head", d, c.vocab_size, false));
+    }
+    inv_freq_ = InverseFrequencies(c).to(placement().device);
+    set_weight_bytes(w.bytes_loaded());
+    return absl::OkStatus();
+  }
+
+ protected:
+  std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
+                                             const EncoderInput*) const override {
+    return std::make_unique<CausalState>(config().num_layers, batch_size);
+  }
+
+  at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
+    auto& state = static_cast<CausalState&>(base);
+    const ModelConfig& c = config();
+    const at::Device device = placement().device;
+    const at::Tensor ids = in.input_ids.to(device);
+    const int64_t batch = ids.size(0), steps = ids.size(1), past = state.length();
+    const at::Tensor positions =
+        in.position_ids.defined()
+            ? in.position_ids.to(device)
+            : at::arange(past, past + steps, ids.options()).expand({batch, steps});
+    const at::Tensor key_mask = state.ExtendKeyMask(in.attention_mask, steps, device);
+    const at::Tensor mask = BuildAttentionMask(key_mask, batch, past, steps, /*causal=*/true,
+                                               placement().dtype, device);
+    // cos/sin [B, 1, T, head_dim] from fp32 angles, as HF computes them.
+    const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.view({1, 1, -1});
+    const at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
+    const at::Tensor cos = angles.cos().to(placement().dtype);
+    const at::Tensor sin = angles.sin().to(placement().dtype);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+
+    at::Tensor h = at::embedding(embed_, ids);
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const LlamaLayer& l = layers_[i];
+      const at::Tensor x = RmsNorm(h, l.input_norm, c.norm_eps);
+      at::Tensor q = SplitHeads(l.q(x), c.num_heads);
+      at::Tensor k = SplitHeads(l.k(x), c.num_kv_heads);
+      const at::Tensor v = SplitHeads(l.v(x), c.num_kv_heads);
+      q = q * cos + RotateHalf(q) * sin;
+      k = k * cos + RotateHalf(k) * sin;
+      const auto [keys, values] = state.cache().Append(static_cast<int64_t>(i), k, v);
+      h = h + l.o(MergeHeads(Attention(q, keys, values, mask, scale)));
+      const at::Tensor y = RmsNorm(h, l.post_norm, c.norm_eps);
+      h = h + l.down(at::silu(l.gate(y)) * l.up(y));
+    }
+    state.cache().Advance(steps);
+    if (in.last_logits_only) h = h.narrow(1, steps - 1, 1);
+    return lm_head_(RmsNorm(h, norm_, c.norm_eps)).to(at::kFloat);
+  }
+
+ private:
+  at::Tensor embed_;
+  std::vector<LlamaLayer> layers_;
+  at::Tensor norm_;
+  Linear lm_head_;
+  at::Tensor inv_freq_;  // [head_dim / 2] fp32
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> LoadLlama(const ModelConfig& config, WeightLoader& weights,
+                                                 const Placement& placement) {
+  auto model = std::make_unique<LlamaModel>(config, placement);
+  TRIAD_RETURN_IF_ERROR(model->Load(weights));
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace triad

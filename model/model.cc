@@ -1,0 +1,224 @@
+#include "model/model.h"
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "model/architectures.h"
+#include "model/compat.h"
+#include "model/status_macros.h"
+#include "model/weights.h"
+
+namespace triad {
+namespace {
+
+// Runs `fn`, converting every exception LibTorch (or an Impl) can throw into a Status.
+template <typename Fn>
+auto Guard(const char* what, Fn&& fn) -> absl::StatusOr<decltype(fn())> {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    const std::string msg = compat::ErrorMessage(e);
+    if (absl::StrContains(msg, "out of memory") || absl::StrContains(msg, "Out of memory")) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", msg));
+    }
+    return absl::InternalError(absl::StrCat(what, ": ", msg));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+absl::Status CheckIds(const at::Tensor& ids, int64_t dims, const char* field, int64_t vocab) {
+  if (!ids.defined() || ids.dim() != dims) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be a ", dims, "-d tensor"));
+  }
+  if (ids.scalar_type() != at::kLong) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be int64"));
+  }
+  if (ids.numel() == 0) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  if (lo < 0 || hi >= vocab) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " holds token id ", lo < 0 ? lo : hi,
+                                                   " outside the vocabulary [0, ", vocab, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMask(const at::Tensor& mask, const at::Tensor& ids, const char* field) {
+  if (mask.defined() && mask.sizes() != ids.sizes()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must have the shape of the ids"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LoadOptions::Validate() const { return ParsePlacement(*this).status(); }
+
+absl::StatusOr<Placement> ParsePlacement(const LoadOptions& options) {
+  Placement p;
+  if (options.dtype == "float32") {
+    p.dtype = at::kFloat;
+  } else if (options.dtype == "bfloat16") {
+    p.dtype = at::kBFloat16;
+  } else if (options.dtype == "float16") {
+    p.dtype = at::kHalf;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dtype: unsupported \"", options.dtype, "\" (float32, bfloat16 or float16)"));
+  }
+  const std::string& d = options.device;
+  if (d == "cpu") {
+    p.device = at::Device(at::kCPU);
+  } else if (d == "cuda" || absl::StartsWith(d, "cuda:")) {
+    int index = 0;
+    if (d.size() > 5 && !absl::SimpleAtoi(d.substr(5), &index)) {
+      return absl::InvalidArgumentError(absl::StrCat("device: bad CUDA index in \"", d, "\""));
+    }
+    if (index < 0 || index >= compat::CudaDeviceCount()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device: \"", d, "\" is not available (", compat::CudaDeviceCount(),
+                       " CUDA device(s) visible to this LibTorch ", compat::TorchVersion(), ")"));
+    }
+    p.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device: unsupported \"", d, "\" (cpu, cuda or cuda:N)"));
+  }
+  return p;
+}
+
+const char* DTypeName(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return "float32";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    default: return "other";
+  }
+}
+
+absl::StatusOr<std::unique_ptr<DecoderState>> Model::NewState(int64_t batch_size,
+                                                              const EncoderInput* encoder) const {
+  if (batch_size <= 0) return absl::InvalidArgumentError("batch_size must be positive");
+  if (config_.is_encoder_decoder()) {
+    if (encoder == nullptr) {
+      return absl::InvalidArgumentError("encoder input is required for encoder-decoder models");
+    }
+    TRIAD_RETURN_IF_ERROR(CheckIds(encoder->input_ids, 2, "encoder input_ids", config_.vocab_size));
+    TRIAD_RETURN_IF_ERROR(CheckMask(encoder->attention_mask, encoder->input_ids,
+                                    "encoder attention_mask"));
+    if (encoder->input_ids.size(0) != batch_size) {
+      return absl::InvalidArgumentError("encoder input_ids batch differs from batch_size");
+    }
+  }
+  try {
+    return Guard("NewState", [&] { return NewStateImpl(batch_size, encoder); });
+  } catch (const Unsupported& u) {
+    return absl::UnimplementedError(u.what);
+  }
+}
+
+absl::StatusOr<at::Tensor> Model::Forward(const StepInput& input, DecoderState& state) const {
+  TRIAD_RETURN_IF_ERROR(CheckIds(input.input_ids, 2, "input_ids", config_.vocab_size));
+  TRIAD_RETURN_IF_ERROR(CheckMask(input.attention_mask, input.input_ids, "attention_mask"));
+  TRIAD_RETURN_IF_ERROR(CheckMask(input.position_ids, input.input_ids, "position_ids"));
+  if (input.input_ids.size(0) != state.batch_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("input_ids has batch ", input.input_ids.size(0),
+                                                   ", the state ", state.batch_size()));
+  }
+  const int64_t limit = config_.max_positions;
+  if (limit > 0) {
+    const int64_t last = input.position_ids.defined()
+                             ? input.position_ids.max().item<int64_t>()
+                             : state.length() + input.input_ids.size(1) - 1;
+    if (last >= limit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input_ids: position ", last, " exceeds the context length ", limit));
+    }
+  }
+  return Guard("Forward", [&] { return ForwardImpl(input, state); });
+}
+
+absl::StatusOr<at::Tensor> Model::Encode(const EncoderInput& input) const {
+  if (!config_.is_encoder_decoder()) {
+    return absl::UnimplementedError(absl::StrCat(FamilyName(config_.family), " has no encoder"));
+  }
+  TRIAD_RETURN_IF_ERROR(CheckIds(input.input_ids, 2, "input_ids", config_.vocab_size));
+  TRIAD_RETURN_IF_ERROR(CheckMask(input.attention_mask, input.input_ids, "attention_mask"));
+  return Guard("Encode", [&] { return EncodeImpl(input); });
+}
+
+absl::StatusOr<at::Tensor> Model::ClassifySequence(const at::Tensor& input_ids,
+                                                   const at::Tensor& attention_mask) const {
+  TRIAD_RETURN_IF_ERROR(CheckIds(input_ids, 2, "input_ids", config_.vocab_size));
+  TRIAD_RETURN_IF_ERROR(CheckMask(attention_mask, input_ids, "attention_mask"));
+  if (config_.max_positions > 0 && input_ids.size(1) > config_.max_positions) {
+    return absl::InvalidArgumentError("input_ids: longer than the context length");
+  }
+  try {
+    return Guard("ClassifySequence", [&] { return ClassifySequenceImpl(input_ids, attention_mask); });
+  } catch (const Unsupported& u) {
+    return absl::UnimplementedError(u.what);
+  }
+}
+
+absl::StatusOr<MultipleChoiceOutput> Model::MultipleChoice(const at::Tensor& input_ids,
+                                                           const at::Tensor& mc_token_ids) const {
+  TRIAD_RETURN_IF_ERROR(CheckIds(input_ids, 3, "input_ids", config_.vocab_size));
+  if (!mc_token_ids.defined() || mc_token_ids.dim() != 2 ||
+      mc_token_ids.size(0) != input_ids.size(0) || mc_token_ids.size(1) != input_ids.size(1)) {
+    return absl::InvalidArgumentError("mc_token_ids must be [batch, choices]");
+  }
+  if (mc_token_ids.min().item<int64_t>() < 0 ||
+      mc_token_ids.max().item<int64_t>() >= input_ids.size(2)) {
+    return absl::InvalidArgumentError("mc_token_ids: index outside the sequence");
+  }
+  try {
+    return Guard("MultipleChoice", [&] { return MultipleChoiceImpl(input_ids, mc_token_ids); });
+  } catch (const Unsupported& u) {
+    return absl::UnimplementedError(u.what);
+  }
+}
+
+at::Tensor Model::EncodeImpl(const EncoderInput&) const {
+  throw Unsupported{"this model has no encoder"};
+}
+at::Tensor Model::ClassifySequenceImpl(const at::Tensor&, const at::Tensor&) const {
+  throw Unsupported{"this model has no sequence-classification head"};
+}
+MultipleChoiceOutput Model::MultipleChoiceImpl(const at::Tensor&, const at::Tensor&) const {
+  throw Unsupported{"this model has no multiple-choice head"};
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
+                                                 const LoadOptions& options) {
+  TRIAD_ASSIGN_OR_RETURN(Placement placement, ParsePlacement(options));
+  TRIAD_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
+  TRIAD_ASSIGN_OR_RETURN(std::unique_ptr<io::Checkpoint> checkpoint, io::Checkpoint::Open(model_dir));
+  // Architectures are registered here, explicitly (no static initialisers).
+  auto load = [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
+    switch (config.family) {
+      case Family::kGpt1: {
+        WeightLoader weights(*checkpoint, model_dir, "transformer.", placement);
+        return LoadGpt1(config, weights, placement);
+      }
+      case Family::kT5: {
+        WeightLoader weights(*checkpoint, model_dir, "", placement);
+        return LoadT5(config, weights, placement);
+      }
+      case Family::kLlama: {
+        WeightLoader weights(*checkpoint, model_dir, "model.", placement);
+        return LoadLlama(config, weights, placement);
+      }
+    }
+    return absl::InternalError("unreachable model family");
+  };
+  auto loaded = Guard(model_dir.c_str(), load);
+  if (!loaded.ok()) return loaded.status();
+  return std::move(loaded).value();
+}
+
+}  // namespace triad

@@ -1,0 +1,119 @@
+// The model interface every architecture implements, the decoding state it keeps per batch,
+// and the loader that turns a Hugging Face folder into a resident model.
+//
+// Thread contract: a Model is immutable after LoadModel (weights are never written) and may be
+// shared; a DecoderState belongs to one thread at a time. Every public method returns a Status:
+// LibTorch errors are caught here and never cross the library boundary.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model/config.h"
+
+namespace triad {
+
+// Where and in what precision the weights live.
+struct LoadOptions {
+  std::string device = "cpu";    // "cpu", "cuda" or "cuda:N"
+  std::string dtype = "float32"; // "float32", "bfloat16" or "float16"
+  absl::Status Validate() const;
+};
+
+struct Placement {
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+};
+absl::StatusOr<Placement> ParsePlacement(const LoadOptions& options);
+const char* DTypeName(at::ScalarType dtype);
+
+// Runtime state of a batch of sequences being decoded together: KV caches, the key padding
+// mask, and for T5 the encoder output's cross-attention keys/values.
+class DecoderState {
+ public:
+  virtual ~DecoderState() = default;
+  virtual int64_t batch_size() const = 0;
+  // Decoder positions already in the cache.
+  virtual int64_t length() const = 0;
+  // Keeps rows `index` (int64 [B'], any order, repeats allowed): beam reordering.
+  virtual void SelectRows(const at::Tensor& index) = 0;
+};
+
+// One decoder step for a batch (prefill when T > 1).
+struct StepInput {
+  at::Tensor input_ids;       // [B, T] int64, any device
+  at::Tensor attention_mask;  // [B, T] for the new tokens, nonzero = real; undefined = all real
+  at::Tensor position_ids;    // [B, T]; undefined = length()..length()+T-1. Unused by T5.
+  bool last_logits_only = false;  // return logits of the last position only ([B, 1, V])
+};
+
+// T5 input: the encoder side of a batch.
+struct EncoderInput {
+  at::Tensor input_ids;       // [B, S] int64
+  at::Tensor attention_mask;  // [B, S]; undefined = all real
+};
+
+struct MultipleChoiceOutput {
+  at::Tensor mc_logits;  // [B, C] float32
+  at::Tensor lm_logits;  // [B, C, T, V] float32
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return config_; }
+  const Placement& placement() const { return placement_; }
+  // Bytes of the resident weights.
+  int64_t weight_bytes() const { return weight_bytes_; }
+
+  // A fresh decoding state for `batch_size` rows. T5 requires `encoder` (runs the encoder
+  // and caches the cross-attention keys/values); decoder-only models ignore it.
+  absl::StatusOr<std::unique_ptr<DecoderState>> NewState(int64_t batch_size,
+                                                         const EncoderInput* encoder) const;
+  // Runs `input` through the decoder, appending to `state`; returns float32 logits [B, T, V]
+  // on the model's device.
+  absl::StatusOr<at::Tensor> Forward(const StepInput& input, DecoderState& state) const;
+  // T5: encoder last_hidden_state [B, S, d_model] in the serving dtype.
+  absl::StatusOr<at::Tensor> Encode(const EncoderInput& input) const;
+  // GPT-1 sequence-classification head: float32 [B, num_labels], read at HF's position.
+  absl::StatusOr<at::Tensor> ClassifySequence(const at::Tensor& input_ids,
+                                              const at::Tensor& attention_mask) const;
+  // GPT-1 double-heads: input_ids [B, C, T], mc_token_ids [B, C].
+  absl::StatusOr<MultipleChoiceOutput> MultipleChoice(const at::Tensor& input_ids,
+                                                      const at::Tensor& mc_token_ids) const;
+
+ protected:
+  Model(ModelConfig config, Placement placement)
+      : config_(std::move(config)), placement_(placement) {}
+  void set_weight_bytes(int64_t bytes) { weight_bytes_ = bytes; }
+
+  virtual std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
+                                                     const EncoderInput* encoder) const = 0;
+  virtual at::Tensor ForwardImpl(const StepInput& input, DecoderState& state) const = 0;
+  virtual at::Tensor EncodeImpl(const EncoderInput& input) const;
+  virtual at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,
+                                          const at::Tensor& attention_mask) const;
+  virtual MultipleChoiceOutput MultipleChoiceImpl(const at::Tensor& input_ids,
+                                                  const at::Tensor& mc_token_ids) const;
+
+  // Thrown by the *Impl defaults; turned into UNIMPLEMENTED by the public wrappers.
+  struct Unsupported {
+    std::string what;
+  };
+
+ private:
+  ModelConfig config_;
+  Placement placement_;
+  int64_t weight_bytes_ = 0;
+};
+
+// Loads `<model_dir>` (config.json, generation_config.json, model.safetensors or its sharded
+// index) onto `options.device` in `options.dtype`. The checkpoint is memory-mapped and
+// converted tensor by tensor, so the weights are never held twice.
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
+                                                 const LoadOptions& options);
+
+}  // namespace triad

@@ -1,0 +1,242 @@
+// T5 (v1.0 ReLU / v1.1 gated-GELU): RMSNorm pre-norm encoder and decoder, unscaled attention
+// with bucketed relative position bias, cross-attention keys/values computed once per batch.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "model/architectures.h"
+#include "model/status_macros.h"
+
+namespace triad {
+namespace {
+
+struct T5Attention {
+  Linear q, k, v, o;
+};
+
+struct T5FeedForward {
+  Linear wi, wi_1, wo;  // wi is wi_0 when gated
+};
+
+struct T5Layer {
+  at::Tensor self_norm, cross_norm, ff_norm;  // cross_norm only in the decoder
+  T5Attention self_attn, cross_attn;
+  T5FeedForward ff;
+};
+
+// Decoder state: the self-attention cache plus the encoder's projected keys/values per layer.
+class T5State : public DecoderState {
+ public:
+  T5State(int64_t num_layers, int64_t batch) : cache_(num_layers), batch_(batch) {}
+  int64_t batch_size() const override { return batch_; }
+  int64_t length() const override { return cache_.length(); }
+  void SelectRows(const at::Tensor& index) override {
+    cache_.SelectRows(index);
+    const at::Tensor idx = index.to(encoder_mask.defined() ? encoder_mask.device()
+                                                           : cross_keys.at(0).device());
+    for (auto& t : cross_keys) t = t.index_select(0, idx);
+    for (auto& t : cross_values) t = t.index_select(0, idx);
+    if (encoder_mask.defined()) encoder_mask = encoder_mask.index_select(0, idx);
+    batch_ = index.size(0);
+  }
+  KvCache& cache() { return cache_; }
+
+  std::vector<at::Tensor> cross_keys, cross_values;  // [B, H, S, d_kv] per layer
+  at::Tensor encoder_mask;                           // additive [B, 1, 1, S] or undefined
+
+ private:
+  KvCache cache_;
+  int64_t batch_;
+};
+
+class T5Model : public Model {
+ public:
+  T5Model(const ModelConfig& config, const Placement& placement) : Model(config, placement) {}
+
+  absl::Status Load(WeightLoader& w) {
+    const ModelConfig& c = config();
+    TRIAD_ASSIGN_OR_RETURN(shared_, w.Get("shared.weight", {c.vocab_size, c.hidden_size}));
+    TRIAD_RETURN_IF_ERROR(LoadStack(w, "encoder", c.num_layers, false, encoder_));
+    TRIAD_RETURN_IF_ERROR(LoadStack(w, "decoder", c.num_decoder_layers, true, decoder_));
+    const std::vector<int64_t> bias_shape = {c.relative_attention_num_buckets, c.num_heads};
+    const std::string bias_name = "block.0.layer.0.SelfAttention.relative_attention_bias.weight";
+    TRIAD_ASSIGN_OR_RETURN(encoder_bias_, w.Get("encoder." + bias_name, bias_shape));
+    TRIAD_ASSIGN_OR_RETURN(decoder_bias_, w.Get("decoder." + bias_name, bias_shape));
+    TRIAD_ASSIGN_OR_RETURN(encoder_norm_, w.Get("encoder.final_layer_norm.weight", {c.hidden_size}));
+    TRIAD_ASSIGN_OR_RETURN(decoder_norm_, w.Get("decoder.final_layer_norm.weight", {c.hidden_size}));
+    if (c.tie_word_embeddings) {
+      lm_head_.weight = shared_;
+    } else {
+      TRIAD_ASSIGN_OR_RETURN(lm_head_, w.GetLinear("lm_head", c.hidden_size, c.vocab_size, false));
+    }
+    set_weight_bytes(w.bytes_loaded());
+    return absl::OkStatus();
+  }
+
+ protected:
+  at::Tensor EncodeImpl(const EncoderInput& in) const override {
+    const ModelConfig& c = config();
+    const at::Device device = placement().device;
+    const at::Tensor ids = in.input_ids.to(device);
+    const int64_t batch = ids.size(0), len = ids.size(1);
+    at::Tensor bias = PositionBias(encoder_bias_, 0, len, len, /*bidirectional=*/true);
+    const at::Tensor mask = BuildAttentionMask(in.attention_mask, batch, 0, len, false,
+                                               placement().dtype, device);
+    if (mask.defined()) bias = bias + mask;
+    at::Tensor h = at::embedding(shared_, ids);
+    for (const T5Layer& l : encoder_) {
+      const at::Tensor x = RmsNorm(h, l.self_norm, c.norm_eps);
+      h = h + SelfAttend(l.self_attn, x, x, bias, nullptr, 0);
+      h = h + FeedForward(l.ff, RmsNorm(h, l.ff_norm, c.norm_eps));
+    }
+    return RmsNorm(h, encoder_norm_, c.norm_eps);
+  }
+
+  std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
+                                             const EncoderInput* encoder) const override {
+    if (encoder == nullptr) throw Unsupported{"T5 needs an encoder input to start decoding"};
+    const at::Tensor hidden = EncodeImpl(*encoder);
+    auto state = std::make_unique<T5State>(config().num_decoder_layers, hidden.size(0));
+    for (const T5Layer& l : decoder_) {
+      state->cross_keys.push_back(SplitHeads(l.cross_attn.k(hidden), config().num_heads));
+      state->cross_values.push_back(SplitHeads(l.cross_attn.v(hidden), config().num_heads));
+    }
+    state->encoder_mask = BuildAttentionMask(encoder->attention_mask, hidden.size(0), 0, 1, false,
+                                             placement().dtype, placement().device);
+    return state;
+  }
+
+  at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
+    auto& state = static_cast<T5State&>(base);
+    const ModelConfig& c = config();
+    const at::Device device = placement().device;
+    const at::Tensor ids = in.input_ids.to(device);
+    const int64_t batch = ids.size(0), steps = ids.size(1), past = state.length();
+    at::Tensor bias = PositionBias(decoder_bias_, past, steps, past + steps, false);
+    const at::Tensor causal = BuildAttentionMask(at::Tensor(), batch, past, steps, true,
+                                                 placement().dtype, device);
+    if (causal.defined()) bias = bias + causal;
+    at::Tensor h = at::embedding(shared_, ids);
+    for (size_t i = 0; i < decoder_.size(); ++i) {
+      const T5Layer& l = decoder_[i];
+      const at::Tensor x = RmsNorm(h, l.self_norm, c.norm_eps);
+      h = h + SelfAttend(l.self_attn, x, x, bias, &state.cache(), static_cast<int64_t>(i));
+      const at::Tensor y = RmsNorm(h, l.cross_norm, c.norm_eps);
+      const at::Tensor q = SplitHeads(l.cross_attn.q(y), c.num_heads);
+      h = h + l.cross_attn.o(MergeHeads(
+                  Attention(q, state.cross_keys[i], state.cross_values[i], state.encoder_mask, 1.0)));
+      h = h + FeedForward(l.ff, RmsNorm(h, l.ff_norm, c.norm_eps));
+    }
+    state.cache().Advance(steps);
+    if (in.last_logits_only) h = h.narrow(1, steps - 1, 1);
+    h = RmsNorm(h, decoder_norm_, c.norm_eps);
+    // Tied embeddings rescale the decoder output by d_model^-0.5 (HF T5 v1.0).
+    if (c.tie_word_embeddings) h = h * std::pow(static_cast<double>(c.hidden_size), -0.5);
+    return lm_head_(h).to(at::kFloat);
+  }
+
+ private:
+  absl::Status LoadStack(WeightLoader& w, const std::string& stack, int64_t num_layers,
+                         bool decoder, std::vector<T5Layer>& out) {
+    const ModelConfig& c = config();
+    const int64_t d = c.hidden_size, inner = c.attention_width(), ff = c.intermediate_size;
+    for (int64_t i = 0; i < num_layers; ++i) {
+      const std::string p = absl::StrCat(stack, ".block.", i, ".layer.");
+      T5Layer l;
+      auto attention = [&](const std::string& a, T5Attention& out_attn) -> absl::Status {
+        TRIAD_ASSIGN_OR_RETURN(out_attn.q, w.GetLinear(a + ".q", d, inner, false));
+        TRIAD_ASSIGN_OR_RETURN(out_attn.k, w.GetLinear(a + ".k", d, inner, false));
+        TRIAD_ASSIGN_OR_RETURN(out_attn.v, w.GetLinear(a + ".v", d, inner, false));
+        TRIAD_ASSIGN_OR_RETURN(out_attn.o, w.GetLinear(a + ".o", inner, d, false));
+        return absl::OkStatus();
+      };
+      TRIAD_ASSIGN_OR_RETURN(l.self_norm, w.Get(p + "0.layer_norm.weight", {d}));
+      TRIAD_RETURN_IF_ERROR(attention(p + "0.SelfAttention", l.self_attn));
+      const std::string ff_layer = p + (decoder ? "2." : "1.");
+      if (decoder) {
+        TRIAD_ASSIGN_OR_RETURN(l.cross_norm, w.Get(p + "1.layer_norm.weight", {d}));
+        TRIAD_RETURN_IF_ERROR(attention(p + "1.EncDecAttention", l.cross_attn));
+      }
+      TRIAD_ASSIGN_OR_RETURN(l.ff_norm, w.Get(ff_layer + "layer_norm.weight", {d}));
+      const std::string dense = ff_layer + "DenseReluDense.";
+      if (c.gated_ff) {
+        TRIAD_ASSIGN_OR_RETURN(l.ff.wi, w.GetLinear(dense + "wi_0", d, ff, false));
+        TRIAD_ASSIGN_OR_RETURN(l.ff.wi_1, w.GetLinear(dense + "wi_1", d, ff, false));
+      } else {
+        TRIAD_ASSIGN_OR_RETURN(l.ff.wi, w.GetLinear(dense + "wi", d, ff, false));
+      }
+      // HF keeps T5's `wo` in fp32 under float16 (_keep_in_fp32_modules, against overflow);
+      // its output then promotes the residual stream to fp32. bfloat16 keeps it in bf16.
+      const auto wo_dtype = placement().dtype == at::kHalf ? std::optional(at::kFloat)
+                                                           : std::nullopt;
+      TRIAD_ASSIGN_OR_RETURN(l.ff.wo, w.GetLinear(dense + "wo", ff, d, false, wo_dtype));
+      out.push_back(std::move(l));
+    }
+    return absl::OkStatus();
+  }
+
+  // Relative position bias [1, H, Tq, Tk] for queries past..past+Tq-1 over keys 0..Tk-1.
+  at::Tensor PositionBias(const at::Tensor& table, int64_t past, int64_t num_queries,
+                          int64_t num_keys, bool bidirectional) const {
+    const auto opts = at::TensorOptions().dtype(at::kLong).device(placement().device);
+    const at::Tensor query = at::arange(past, past + num_queries, opts).view({-1, 1});
+    const at::Tensor key = at::arange(num_keys, opts).view({1, -1});
+    const at::Tensor buckets = T5RelativePositionBucket(
+        key - query, bidirectional, config().relative_attention_num_buckets,
+        config().relative_attention_max_distance);
+    return at::embedding(table, buckets).permute({2, 0, 1}).unsqueeze(0);
+  }
+
+  // Attention over x's own keys (appended to `cache` when given), projected by `attn`.
+  at::Tensor SelfAttend(const T5Attention& attn, const at::Tensor& x, const at::Tensor& kv_input,
+                        const at::Tensor& bias, KvCache* cache, int64_t layer) const {
+    const int64_t heads = config().num_heads;
+    const at::Tensor q = SplitHeads(attn.q(x), heads);
+    at::Tensor k = SplitHeads(attn.k(kv_input), heads);
+    at::Tensor v = SplitHeads(attn.v(kv_input), heads);
+    if (cache != nullptr) std::tie(k, v) = cache->Append(layer, k, v);
+    return attn.o(MergeHeads(Attention(q, k, v, bias, 1.0)));
+  }
+
+  at::Tensor FeedForward(const T5FeedForward& ff, const at::Tensor& x) const {
+    at::Tensor h = Activation(config().activation, ff.wi(x));
+    if (ff.wi_1.weight.defined()) h = h * ff.wi_1(x);
+    return ff.wo(h.to(ff.wo.weight.scalar_type()));
+  }
+
+  at::Tensor shared_;
+  std::vector<T5Layer> encoder_, decoder_;
+  at::Tensor encoder_bias_, decoder_bias_, encoder_norm_, decoder_norm_;
+  Linear lm_head_;
+};
+
+}  // namespace
+
+at::Tensor T5RelativePositionBucket(const at::Tensor& relative_position, bool bidirectional,
+                                    int64_t num_buckets, int64_t max_distance) {
+  at::Tensor buckets = at::zeros_like(relative_position);
+  at::Tensor rel = relative_position;
+  if (bidirectional) {
+    num_buckets /= 2;
+    buckets = buckets + rel.gt(0).to(at::kLong) * num_buckets;
+    rel = rel.abs();
+  } else {
+    rel = -at::minimum(rel, at::zeros_like(rel));
+  }
+  const int64_t max_exact = num_buckets / 2;
+  // Same fp32 ops in the same order as HF, so the truncation lands on the same integers.
+  at::Tensor large = max_exact + (at::log(rel.to(at::kFloat) / max_exact) /
+                                  std::log(static_cast<double>(max_distance) / max_exact) *
+                                  (num_buckets - max_exact))
+                                     .to(at::kLong);
+  large = at::minimum(large, at::full_like(large, num_buckets - 1));
+  return buckets + at::where(rel.lt(max_exact), rel, large);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadT5(const ModelConfig& config, WeightLoader& weights,
+                                              const Placement& placement) {
+  auto model = std::make_unique<T5Model>(config, placement);
+  TRIAD_RETURN_IF_ERROR(model->Load(weights));
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace triad
