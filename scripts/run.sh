@@ -9,6 +9,6 @@ BUILD_DIR=${TRIAD_BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target triad-infer
 if [[ $# -eq 0 ]]; then
-  set -- --model tests/data/models/llama-tiny --input-ids 1,306,4696,29871,13 --max-new-tokens 16
+  set -- --model tests/data/models/llama-tiny --input-ids 1,306,496,298,13 --max-new-tokens 16
 fi
 exec "$BUILD_DIR/model/triad-infer" "$@"
