@@ -1,0 +1,56 @@
+// Internals of triad_kernels shared by the per-ISA translation units and the tests: the
+// argument bundle, the per-ISA range kernels and the ISA-forcing entry points. Not for use
+// outside model/kernels and tests/kernels.
+#ifndef TRIAD_MODEL_KERNELS_KERNELS_INTERNAL_H_
+#define TRIAD_MODEL_KERNELS_KERNELS_INTERNAL_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace triad::kernels::internal {
+
+// One linear-layer call, as documented on LinearF32 in linear.h. W is float or uint16_t
+// (bf16 bits).
+template <typename W>
+struct LinearArgs {
+  const float* x = nullptr;     // [num_rows, in_features]
+  int64_t num_rows = 0;         // activation rows; <= 0 means nothing to do
+  const W* w = nullptr;         // [out_features, in_features]
+  const float* bias = nullptr;  // [out_features]; null means no bias
+  float* y = nullptr;           // [num_rows, out_features]
+  int64_t in_features = 0;      // 0 gives y = bias (or 0)
+  int64_t out_features = 0;     // <= 0 means nothing to do
+};
+
+// Output rows are handed to threads in blocks of this many, and within a block every
+// activation-row tile re-reads the block's weights from cache rather than from memory.
+inline constexpr int64_t kOutBlock = 4;
+
+// Instruction sets with a kernel, best last. kAvx512 needs only AVX-512F (see
+// linear_avx512.cc for why not AVX512_BF16's dot product); kAvx2 needs AVX2 and FMA.
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+std::string_view IsaName(Isa isa);
+// Whether this CPU and OS can run `isa` (CPUID plus the OS-enabled register state).
+bool CpuSupports(Isa isa);
+// The best ISA CpuSupports; computed once.
+Isa BestIsa();
+
+// Computes outputs [out_begin, out_end) of every row, single-threaded. Must only be called
+// where CpuSupports(the ISA in the name).
+void LinearRangeScalar(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end);
+void LinearRangeScalar(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end);
+void LinearRangeAvx2(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end);
+void LinearRangeAvx2(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end);
+void LinearRangeAvx512(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end);
+void LinearRangeAvx512(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end);
+
+// The whole call on the intra-op threads with the given ISA's kernel, which the CPU must
+// support; LinearF32 / LinearBf16 are these with BestIsa(). Tests use them to cover every
+// path the CPU can run.
+void LinearWithIsa(Isa isa, const LinearArgs<float>& args);
+void LinearWithIsa(Isa isa, const LinearArgs<uint16_t>& args);
+
+}  // namespace triad::kernels::internal
+
+#endif  // TRIAD_MODEL_KERNELS_KERNELS_INTERNAL_H_

@@ -1,0 +1,120 @@
+// Dispatch and threading for the linear kernels: picks the best ISA once, then splits output
+// rows across at::parallel_for's intra-op threads.
+#include "model/kernels/linear.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
+#include "model/kernels/kernels_internal.h"
+
+namespace triad::kernels {
+namespace internal {
+namespace {
+
+// Least work worth a thread, in bytes of weights (or its compute equivalent, below). A
+// parallel region costs a few microseconds when the pool is spinning; 128 KiB streams in
+// ~5 us on one core, so smaller layers stay on the calling thread.
+constexpr int64_t kMinBytesPerTask = 128 * 1024;
+
+template <typename W>
+using LinearRangeFn = void (*)(const LinearArgs<W>&, int64_t, int64_t);
+
+template <typename W>
+LinearRangeFn<W> RangeKernel(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  switch (isa) {
+    case Isa::kAvx512:
+      return static_cast<LinearRangeFn<W>>(&LinearRangeAvx512);
+    case Isa::kAvx2:
+      return static_cast<LinearRangeFn<W>>(&LinearRangeAvx2);
+    case Isa::kScalar:
+      break;
+  }
+#endif
+  return static_cast<LinearRangeFn<W>>(&LinearRangeScalar);
+}
+
+template <typename W>
+void RunParallel(Isa isa, const LinearArgs<W>& args) {
+  if (args.num_rows <= 0 || args.out_features <= 0) return;
+  const LinearRangeFn<W> kernel = RangeKernel<W>(isa);
+  const int64_t num_blocks = (args.out_features + kOutBlock - 1) / kOutBlock;
+  // Past a few rows the tiles are compute-bound (one FMA per weight per row), so cost grows
+  // with num_rows once it exceeds the bytes per weight.
+  const int64_t cost_per_weight = std::max<int64_t>(sizeof(W), args.num_rows);
+  const int64_t block_cost = std::max<int64_t>(1, kOutBlock * args.in_features * cost_per_weight);
+  const int64_t grain = std::max<int64_t>(1, kMinBytesPerTask / block_cost);
+  at::parallel_for(0, num_blocks, grain, [&](int64_t block_begin, int64_t block_end) {
+    kernel(args, block_begin * kOutBlock, std::min(block_end * kOutBlock, args.out_features));
+  });
+}
+
+}  // namespace
+
+std::string_view IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return "avx512f";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kScalar:
+      break;
+  }
+  return "scalar";
+}
+
+// __builtin_cpu_supports also checks XCR0, so an OS that does not save ymm/zmm state (or a
+// VM that masks it) reads as unsupported rather than faulting later.
+bool CpuSupports(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+             __builtin_cpu_supports("fma");
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::kScalar:
+      return true;
+  }
+  return false;
+#else
+  return isa == Isa::kScalar;
+#endif
+}
+
+Isa BestIsa() {
+  static const Isa best = [] {
+    for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+      if (CpuSupports(isa)) return isa;
+    }
+    return Isa::kScalar;
+  }();
+  return best;
+}
+
+void LinearWithIsa(Isa isa, const LinearArgs<float>& args) { RunParallel(isa, args); }
+void LinearWithIsa(Isa isa, const LinearArgs<uint16_t>& args) { RunParallel(isa, args); }
+
+}  // namespace internal
+
+void LinearF32(const float* x, int64_t num_rows, const float* w, const float* bias, float* y,
+               int64_t in_features, int64_t out_features) {
+  internal::LinearWithIsa(
+      internal::BestIsa(),
+      internal::LinearArgs<float>{x, num_rows, w, bias, y, in_features, out_features});
+}
+
+void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const float* bias,
+                float* y, int64_t in_features, int64_t out_features) {
+  internal::LinearWithIsa(
+      internal::BestIsa(),
+      internal::LinearArgs<uint16_t>{x, num_rows, w_bf16, bias, y, in_features, out_features});
+}
+
+std::string_view KernelIsa() { return internal::IsaName(internal::BestIsa()); }
+
+}  // namespace triad::kernels

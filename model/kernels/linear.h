@@ -1,0 +1,40 @@
+// Public API of triad_kernels: small-batch linear layers y = x W^T + b on the CPU.
+//
+// At decode time (1..16 activation rows) a linear layer is bound by streaming W from memory,
+// and ATen's batch-1 paths (OpenBLAS GEMM for fp32, oneDNN for bf16) reach well under the
+// machine's read bandwidth. These kernels read every weight once per call (activation rows
+// are tiled so one weight load serves several rows), accumulate in fp32, and split the output
+// rows across the intra-op threads of at::parallel_for, so `at::set_num_threads` governs them.
+//
+// Thread contract: stateless; any number of callers may run them concurrently. Called from
+// inside an at::parallel_for region they run on the calling thread only.
+#ifndef TRIAD_MODEL_KERNELS_LINEAR_H_
+#define TRIAD_MODEL_KERNELS_LINEAR_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace triad::kernels {
+
+// y[m, o] = sum_i x[m, i] * w[o, i] + (bias ? bias[o] : 0) for m < num_rows and
+// o < out_features. Layouts are dense row-major: x is [num_rows, in_features], w is
+// [out_features, in_features] (as nn.Linear stores it), bias is [out_features] or null, and
+// y is [num_rows, out_features]; y must not alias x, w or bias. Any sizes are accepted
+// (in_features == 0 gives y = bias); num_rows <= 0 or out_features <= 0 does nothing.
+// Weights are streamed once per call for any num_rows; past ~4 rows the AVX2 path becomes
+// compute-bound rather than bandwidth-bound.
+void LinearF32(const float* x, int64_t num_rows, const float* w, const float* bias, float* y,
+               int64_t in_features, int64_t out_features);
+
+// As LinearF32, with w given as bfloat16 bits (see bf16.h). Products and sums are fp32; x is
+// not rounded to bf16, so the only rounding beyond fp32 arithmetic is the one already in w.
+void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const float* bias,
+                float* y, int64_t in_features, int64_t out_features);
+
+// The instruction set LinearBf16 and LinearF32 dispatch to on this CPU: "avx512f", "avx2" or
+// "scalar". Fixed for the process; for logs and benchmark reports.
+std::string_view KernelIsa();
+
+}  // namespace triad::kernels
+
+#endif  // TRIAD_MODEL_KERNELS_LINEAR_H_

@@ -1,0 +1,208 @@
+// Checks every linear kernel path this CPU can run against a double-precision reference over
+// a grid of shapes chosen to hit each tail: in_features around the 8/16-lane widths, output
+// counts around the 2- and 4-output tiles, row counts around the 4-row tile.
+#include "model/kernels/linear.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <ostream>
+#include <random>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "model/kernels/bf16.h"
+#include "model/kernels/kernels_internal.h"
+
+namespace triad::kernels {
+namespace internal {
+// Readable parameters in gtest failure messages.
+void PrintTo(Isa isa, std::ostream* os) { *os << IsaName(isa); }
+}  // namespace internal
+namespace {
+
+using internal::Isa;
+using internal::LinearArgs;
+
+float Widen(float w) { return w; }
+float Widen(uint16_t w) { return Bf16ToFloat(w); }
+
+std::vector<float> RandomFloats(int64_t count, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> values(count);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+template <typename W>
+std::vector<W> RandomWeights(int64_t count, std::mt19937& rng) {
+  const std::vector<float> values = RandomFloats(count, rng);
+  if constexpr (std::is_same_v<W, float>) {
+    return values;
+  } else {
+    std::vector<uint16_t> bits(count);
+    for (int64_t i = 0; i < count; ++i) bits[i] = FloatToBf16(values[i]);
+    return bits;
+  }
+}
+
+// One problem with its inputs; runs a kernel and compares with a double-precision reference.
+// Tolerance: fp32 accumulation in up to ~16-way split chains errs by well under
+// 1e-5 * sum|x_i * w_i|; the bias adds one more rounding.
+template <typename W>
+struct Problem {
+  int64_t num_rows, in_features, out_features;
+  bool with_bias;
+  std::vector<float> x, bias;
+  std::vector<W> w;
+
+  Problem(int64_t rows, int64_t in, int64_t out, bool bias_on, uint32_t seed)
+      : num_rows(rows), in_features(in), out_features(out), with_bias(bias_on) {
+    std::mt19937 rng(seed);
+    x = RandomFloats(rows * in, rng);
+    w = RandomWeights<W>(out * in, rng);
+    if (bias_on) bias = RandomFloats(out, rng);
+  }
+
+  LinearArgs<W> Args(float* y) const {
+    return {x.data(), num_rows,    w.data(),    with_bias ? bias.data() : nullptr,
+            y,        in_features, out_features};
+  }
+
+  // Returns "" when every output is within tolerance, else a description of the first miss.
+  std::string Check(const std::vector<float>& y) const {
+    for (int64_t m = 0; m < num_rows; ++m) {
+      for (int64_t o = 0; o < out_features; ++o) {
+        double sum = with_bias ? bias[o] : 0.0, magnitude = with_bias ? std::fabs(bias[o]) : 0.0;
+        for (int64_t i = 0; i < in_features; ++i) {
+          const double term = double{x[m * in_features + i]} * Widen(w[o * in_features + i]);
+          sum += term;
+          magnitude += std::fabs(term);
+        }
+        const double got = y[m * out_features + o];
+        if (!(std::fabs(got - sum) <= 1e-5 * magnitude + 1e-30)) {
+          return "rows=" + std::to_string(num_rows) + " in=" + std::to_string(in_features) +
+                 " out=" + std::to_string(out_features) + " bias=" + std::to_string(with_bias) +
+                 ": y[" + std::to_string(m) + "," + std::to_string(o) + "]=" + std::to_string(got) +
+                 " want " + std::to_string(sum);
+        }
+      }
+    }
+    return "";
+  }
+
+  std::string RunAndCheck(Isa isa) const {
+    std::vector<float> y(num_rows * out_features, NAN);
+    internal::LinearWithIsa(isa, Args(y.data()));
+    return Check(y);
+  }
+};
+
+class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
+ protected:
+  void SetUp() override {
+    if (!internal::CpuSupports(isa())) {
+      GTEST_SKIP() << "CPU lacks " << internal::IsaName(isa());
+    }
+    at::set_num_threads(std::get<1>(GetParam()));
+  }
+  Isa isa() const { return std::get<0>(GetParam()); }
+
+  template <typename W>
+  void CheckGrid() {
+    uint32_t seed = 1;
+    for (int64_t in : {1, 7, 8, 15, 16, 17, 64, 100, 2048 + 3}) {
+      for (int64_t out : {1, 3, 4, 5, 33}) {
+        for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 16}) {
+          for (bool bias : {false, true}) {
+            const std::string miss = Problem<W>(rows, in, out, bias, seed++).RunAndCheck(isa());
+            ASSERT_EQ(miss, "");
+          }
+        }
+      }
+    }
+  }
+
+  // Big enough that the grain lets two threads split it, with a ragged last block.
+  template <typename W>
+  void CheckLarge() {
+    for (int64_t rows : {1, 5, 16}) {
+      ASSERT_EQ(Problem<W>(rows, 2048 + 3, 1031, true, 7).RunAndCheck(isa()), "");
+    }
+  }
+};
+
+TEST_P(LinearTest, F32Grid) { CheckGrid<float>(); }
+TEST_P(LinearTest, Bf16Grid) { CheckGrid<uint16_t>(); }
+TEST_P(LinearTest, F32Large) { CheckLarge<float>(); }
+TEST_P(LinearTest, Bf16Large) { CheckLarge<uint16_t>(); }
+
+// Vector loads must not assume alignment: weights and activations offset by one element.
+TEST_P(LinearTest, UnalignedPointers) {
+  Problem<uint16_t> p(3, 101, 9, true, 11);
+  p.x.insert(p.x.begin(), 0.0f);
+  p.w.insert(p.w.begin(), 0);
+  std::vector<float> y(3 * 9, NAN);
+  LinearArgs<uint16_t> args = p.Args(y.data());
+  args.x += 1;
+  args.w += 1;
+  internal::LinearWithIsa(isa(), args);
+  p.x.erase(p.x.begin());
+  p.w.erase(p.w.begin());
+  EXPECT_EQ(p.Check(y), "");
+}
+
+TEST_P(LinearTest, ZeroInFeaturesGivesBias) {
+  const std::vector<float> bias = {1.5f, -2.0f, 0.25f};
+  std::vector<float> y(2 * 3, NAN);
+  internal::LinearWithIsa(isa(),
+                          LinearArgs<float>{nullptr, 2, nullptr, bias.data(), y.data(), 0, 3});
+  EXPECT_EQ(y, (std::vector<float>{1.5f, -2.0f, 0.25f, 1.5f, -2.0f, 0.25f}));
+}
+
+TEST_P(LinearTest, EmptyProblemsWriteNothing) {
+  const std::vector<float> x(8, 1.0f), w(8, 1.0f);
+  std::vector<float> y(1, 42.0f);
+  internal::LinearWithIsa(isa(), LinearArgs<float>{x.data(), 0, w.data(), nullptr, y.data(), 8, 1});
+  internal::LinearWithIsa(isa(), LinearArgs<float>{x.data(), 1, w.data(), nullptr, y.data(), 8, 0});
+  EXPECT_EQ(y[0], 42.0f);
+}
+
+std::string ParamName(const testing::TestParamInfo<std::tuple<Isa, int>>& info) {
+  return std::string(internal::IsaName(std::get<0>(info.param))) + "_threads" +
+         std::to_string(std::get<1>(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, LinearTest,
+                         testing::Combine(testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                                          testing::Values(1, 2)),
+                         ParamName);
+
+// The public entry points are the best ISA's kernels; one shape is enough to show the wiring.
+TEST(LinearPublicTest, MatchesReference) {
+  at::set_num_threads(2);
+  const Problem<float> f32(5, 300, 70, true, 21);
+  std::vector<float> y(5 * 70, NAN);
+  LinearF32(f32.x.data(), 5, f32.w.data(), f32.bias.data(), y.data(), 300, 70);
+  EXPECT_EQ(f32.Check(y), "");
+  const Problem<uint16_t> bf16(1, 300, 70, false, 22);
+  LinearBf16(bf16.x.data(), 1, bf16.w.data(), nullptr, y.data(), 300, 70);
+  EXPECT_EQ(bf16.Check(y), "");
+}
+
+TEST(LinearPublicTest, KernelIsaNamesTheBestSupportedIsa) {
+  EXPECT_EQ(KernelIsa(), internal::IsaName(internal::BestIsa()));
+  EXPECT_TRUE(internal::CpuSupports(internal::BestIsa()));
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_NE(KernelIsa(), "scalar");
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace triad::kernels
