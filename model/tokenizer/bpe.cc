@@ -1,6 +1,7 @@
 // BPE as HF tokenizers runs it: characters (with prefix/suffix, byte fallback, unk fusing) are
 // merged by a min-heap keyed on (merge rank, position), so a word of n characters costs
 // O(n log n) rather than the O(n^2) of rescanning for the best pair after every merge.
+#include <atomic>
 #include <queue>
 #include <utility>
 
@@ -48,13 +49,34 @@ struct MergeCandidate {
   }
 };
 
+// Words up to this size are memoized per thread; natural-language words repeat a lot.
+constexpr size_t kMaxCachedWordBytes = 64;
+constexpr size_t kMaxCachedWords = 1 << 16;
+// Words longer than this are cut at word boundaries when that is provably exact.
+constexpr size_t kSplitLongWordBytes = 64;
+constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581
+
+// The Tokenizer is shared and immutable, so the memo is thread-local (no locks). It serves
+// one Bpe at a time, identified by a process-unique id (an address could be reused).
+struct WordCache {
+  uint64_t owner = 0;
+  absl::flat_hash_map<std::string, std::vector<int32_t>> words;
+};
+WordCache& ThreadWordCache() {
+  thread_local WordCache cache;
+  return cache;
+}
+std::atomic<uint64_t> next_bpe_instance{1};
+
 inline uint64_t PairKey(int32_t a, int32_t b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
 }
 
 class Bpe : public Model {
  public:
-  Bpe(Vocab vocab, BpeOptions options) : vocab_(std::move(vocab)), options_(std::move(options)) {}
+  Bpe(Vocab vocab, BpeOptions options)
+      : vocab_(std::move(vocab)), options_(std::move(options)),
+        instance_id_(next_bpe_instance.fetch_add(1)) {}
 
   absl::Status AddMerges(const MergeList& merges) {
     const size_t prefix_len = options_.continuing_subword_prefix.size();
@@ -83,30 +105,99 @@ class Bpe : public Model {
       return absl::InvalidArgumentError(
           absl::StrCat("unk_token \"", *options_.unk_token, "\" is not in the vocabulary"));
     }
+    split_at_metaspace_ = ComputeSplitAtMetaspace();
     return absl::OkStatus();
   }
 
   void Tokenize(std::string_view word, std::vector<int32_t>* ids,
                 std::vector<std::string>* tokens) const override {
+    const size_t first = ids->size();
     if (options_.ignore_merges) {
       if (const auto id = vocab_.Find(word)) {
-        Emit(*id, ids, tokens);
-        return;
+        ids->push_back(*id);
       }
     }
-    std::vector<Symbol> symbols = InitialSymbols(word);
-    MergeAll(&symbols);
-    for (const Symbol& s : symbols) {
-      if (s.len > 0) Emit(s.id, ids, tokens);
+    if (ids->size() == first) {
+      if (split_at_metaspace_ && word.size() > kSplitLongWordBytes) {
+        ForEachMetaspaceWord(word, [&](std::string_view part) { TokenizeCached(part, ids); });
+      } else {
+        TokenizeCached(word, ids);
+      }
+    }
+    if (tokens != nullptr) {
+      for (size_t i = first; i < ids->size(); ++i) tokens->push_back(*vocab_.Token((*ids)[i]));
     }
   }
 
   const Vocab& vocab() const override { return vocab_; }
 
  private:
-  void Emit(int32_t id, std::vector<int32_t>* ids, std::vector<std::string>* tokens) const {
-    ids->push_back(id);
-    if (tokens != nullptr) tokens->push_back(*vocab_.Token(id));
+  void TokenizeCached(std::string_view word, std::vector<int32_t>* ids) const {
+    if (word.size() > kMaxCachedWordBytes) {
+      TokenizeUncached(word, ids);
+      return;
+    }
+    WordCache& cache = ThreadWordCache();
+    if (cache.owner != instance_id_) {
+      cache.words.clear();
+      cache.owner = instance_id_;
+    }
+    const auto it = cache.words.find(absl::string_view(word.data(), word.size()));
+    if (it != cache.words.end()) {
+      ids->insert(ids->end(), it->second.begin(), it->second.end());
+      return;
+    }
+    const size_t first = ids->size();
+    TokenizeUncached(word, ids);
+    if (cache.words.size() >= kMaxCachedWords) cache.words.clear();
+    cache.words.emplace(std::string(word), std::vector<int32_t>(ids->begin() + first, ids->end()));
+  }
+
+  void TokenizeUncached(std::string_view word, std::vector<int32_t>* ids) const {
+    std::vector<Symbol> symbols = InitialSymbols(word);
+    MergeAll(&symbols);
+    for (const Symbol& s : symbols) {
+      if (s.len > 0) ids->push_back(s.id);
+    }
+  }
+
+  // Calls fn on the pieces of `word` cut before each run of U+2581 that follows another
+  // character (SentencePiece-style words).
+  template <typename Fn>
+  static void ForEachMetaspaceWord(std::string_view word, Fn fn) {
+    size_t start = 0;
+    for (size_t at = word.find(kMetaspace, 1); at != std::string_view::npos;
+         at = word.find(kMetaspace, at + kMetaspace.size())) {
+      const bool inside_run =
+          at >= kMetaspace.size() &&
+          word.compare(at - kMetaspace.size(), kMetaspace.size(), kMetaspace) == 0;
+      if (inside_run) continue;
+      fn(word.substr(start, at - start));
+      start = at;
+    }
+    fn(word.substr(start));
+  }
+
+  // Cutting a long word before "▁" (after another character) is exact when no merge can
+  // join across that point: no token contains another character followed by "▁", there is
+  // no prefix/suffix, and "▁" itself is a token (so no unknown run spans the cut).
+  bool ComputeSplitAtMetaspace() const {
+    if (!options_.continuing_subword_prefix.empty() || !options_.end_of_word_suffix.empty() ||
+        !vocab_.Find(kMetaspace)) {
+      return false;
+    }
+    for (int32_t id = 0; id < vocab_.size(); ++id) {
+      const std::string* token = vocab_.Token(id);
+      if (token == nullptr) continue;
+      for (size_t at = token->find(kMetaspace, 1); at != std::string::npos;
+           at = token->find(kMetaspace, at + 1)) {
+        if (at < kMetaspace.size() || token->compare(at - kMetaspace.size(), kMetaspace.size(),
+                                                     kMetaspace) != 0) {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   static void Push(std::vector<Symbol>* symbols, int32_t id, uint32_t len) {
@@ -121,6 +212,8 @@ class Bpe : public Model {
   Vocab vocab_;
   BpeOptions options_;
   absl::flat_hash_map<uint64_t, std::pair<uint32_t, int32_t>> merges_;  // pair -> rank, new id
+  uint64_t instance_id_;
+  bool split_at_metaspace_ = false;
 };
 
 std::vector<Symbol> Bpe::InitialSymbols(std::string_view word) const {

@@ -1,5 +1,6 @@
 #include "model/tokenizer/byte_level.h"
 
+#include <algorithm>
 #include <array>
 
 #include "model/tokenizer/unicode.h"
@@ -7,8 +8,13 @@
 namespace triad::tokenizer {
 namespace {
 
+struct Encoded {
+  char bytes[2];
+  size_t len;
+};
+
 struct Tables {
-  std::array<std::string, 256> encoded;
+  std::array<Encoded, 256> encoded;
   std::array<int, 512> decoded;  // every alphabet code point is below 512
 };
 
@@ -22,7 +28,10 @@ const Tables& GetTables() {
     for (int b = 0; b < 256; ++b) {
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
       const int cp = printable ? b : next++;
-      AppendUtf8(static_cast<char32_t>(cp), &t->encoded[b]);
+      std::string utf8;
+      AppendUtf8(static_cast<char32_t>(cp), &utf8);  // 1 or 2 bytes: cp < 0x800
+      t->encoded[b].len = utf8.size();
+      std::copy(utf8.begin(), utf8.end(), t->encoded[b].bytes);
       t->decoded[cp] = b;
     }
     return t;
@@ -34,7 +43,11 @@ const Tables& GetTables() {
 
 void AppendByteLevel(std::string_view bytes, std::string* out) {
   const Tables& tables = GetTables();
-  for (const char c : bytes) out->append(tables.encoded[static_cast<unsigned char>(c)]);
+  out->reserve(out->size() + 2 * bytes.size());
+  for (const char c : bytes) {
+    const Encoded& e = tables.encoded[static_cast<unsigned char>(c)];
+    out->append(e.bytes, e.len);
+  }
 }
 
 int ByteFromByteLevelChar(char32_t cp) {

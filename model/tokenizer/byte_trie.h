@@ -3,6 +3,7 @@
 // Thread contract: build single-threaded with Insert, then read-only and shareable.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -13,10 +14,11 @@ namespace triad::tokenizer {
 
 class ByteTrie {
  public:
-  ByteTrie() : values_(1, -1) {}
+  ByteTrie() : values_(1, -1) { first_bytes_.fill(false); }
 
   // Maps `key` to `value` (a later insert of the same key wins). `value` must be >= 0.
   void Insert(std::string_view key, int32_t value) {
+    if (!key.empty()) first_bytes_[static_cast<unsigned char>(key[0])] = true;
     uint32_t node = 0;
     for (const char c : key) {
       const uint64_t edge = Edge(node, c);
@@ -43,7 +45,7 @@ class ByteTrie {
   }
 
   // True if some key starts with byte `c` (a cheap pre-filter for scanning).
-  bool HasFirstByte(char c) const { return edges_.contains(Edge(0, c)); }
+  bool HasFirstByte(char c) const { return first_bytes_[static_cast<unsigned char>(c)]; }
 
  private:
   static uint64_t Edge(uint32_t node, char c) {
@@ -52,6 +54,7 @@ class ByteTrie {
 
   absl::flat_hash_map<uint64_t, uint32_t> edges_;  // (node, byte) -> child node
   std::vector<int32_t> values_;                     // per node; -1 = no key ends here
+  std::array<bool, 256> first_bytes_;               // lead bytes of the keys (a fast filter)
 };
 
 }  // namespace triad::tokenizer
