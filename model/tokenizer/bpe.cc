@@ -267,16 +267,20 @@ std::vector<Symbol> Bpe::InitialSymbols(std::string_view word) const {
 
 void Bpe::MergeAll(std::vector<Symbol>* symbols_ptr) const {
   std::vector<Symbol>& symbols = *symbols_ptr;
-  std::vector<MergeCandidate> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<MergeCandidate> queue(std::less<MergeCandidate>(), std::move(storage));
+  // The initial candidates are heapified at once (O(n)); long words make this matter.
+  std::vector<MergeCandidate> initial;
+  initial.reserve(symbols.size());
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) {
+    const auto it = merges_.find(PairKey(symbols[i].id, symbols[i + 1].id));
+    if (it != merges_.end()) initial.push_back({it->second.first, i, it->second.second});
+  }
+  std::priority_queue<MergeCandidate> queue(std::less<MergeCandidate>(), std::move(initial));
   const auto consider = [&](int32_t left) {
     const int32_t right = symbols[left].next;
     if (right < 0) return;
     const auto it = merges_.find(PairKey(symbols[left].id, symbols[right].id));
     if (it != merges_.end()) queue.push({it->second.first, left, it->second.second});
   };
-  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
   while (!queue.empty()) {
     const MergeCandidate top = queue.top();
     queue.pop();
