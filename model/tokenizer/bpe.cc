@@ -1,7 +1,7 @@
 // BPE as HF tokenizers runs it: characters (with prefix/suffix, byte fallback, unk fusing) are
 // merged by a min-heap keyed on (merge rank, position), so a word of n characters costs
 // O(n log n) rather than the O(n^2) of rescanning for the best pair after every merge.
-#include <atomic>
+// Results are memoized per thread (word_memo.h).
 #include <queue>
 #include <utility>
 
@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "model/tokenizer/model.h"
 #include "model/tokenizer/unicode.h"
+#include "model/tokenizer/word_memo.h"
 
 namespace triad::tokenizer {
 
@@ -49,24 +50,9 @@ struct MergeCandidate {
   }
 };
 
-// Words up to this size are memoized per thread; natural-language words repeat a lot.
-constexpr size_t kMaxCachedWordBytes = 64;
-constexpr size_t kMaxCachedWords = 1 << 16;
 // Words longer than this are cut at word boundaries when that is provably exact.
 constexpr size_t kSplitLongWordBytes = 64;
 constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581
-
-// The Tokenizer is shared and immutable, so the memo is thread-local (no locks). It serves
-// one Bpe at a time, identified by a process-unique id (an address could be reused).
-struct WordCache {
-  uint64_t owner = 0;
-  absl::flat_hash_map<std::string, std::vector<int32_t>> words;
-};
-WordCache& ThreadWordCache() {
-  thread_local WordCache cache;
-  return cache;
-}
-std::atomic<uint64_t> next_bpe_instance{1};
 
 inline uint64_t PairKey(int32_t a, int32_t b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -76,7 +62,7 @@ class Bpe : public Model {
  public:
   Bpe(Vocab vocab, BpeOptions options)
       : vocab_(std::move(vocab)), options_(std::move(options)),
-        instance_id_(next_bpe_instance.fetch_add(1)) {}
+        instance_id_(NextModelInstanceId()) {}
 
   absl::Status AddMerges(const MergeList& merges) {
     const size_t prefix_len = options_.continuing_subword_prefix.size();
@@ -133,24 +119,14 @@ class Bpe : public Model {
 
  private:
   void TokenizeCached(std::string_view word, std::vector<int32_t>* ids) const {
-    if (word.size() > kMaxCachedWordBytes) {
-      TokenizeUncached(word, ids);
-      return;
-    }
-    WordCache& cache = ThreadWordCache();
-    if (cache.owner != instance_id_) {
-      cache.words.clear();
-      cache.owner = instance_id_;
-    }
-    const auto it = cache.words.find(absl::string_view(word.data(), word.size()));
-    if (it != cache.words.end()) {
-      ids->insert(ids->end(), it->second.begin(), it->second.end());
+    using Memo = WordMemo<std::vector<int32_t>>;
+    if (const std::vector<int32_t>* hit = Memo::Find(instance_id_, word)) {
+      ids->insert(ids->end(), hit->begin(), hit->end());
       return;
     }
     const size_t first = ids->size();
     TokenizeUncached(word, ids);
-    if (cache.words.size() >= kMaxCachedWords) cache.words.clear();
-    cache.words.emplace(std::string(word), std::vector<int32_t>(ids->begin() + first, ids->end()));
+    Memo::Insert(instance_id_, word, std::vector<int32_t>(ids->begin() + first, ids->end()));
   }
 
   void TokenizeUncached(std::string_view word, std::vector<int32_t>* ids) const {

@@ -27,7 +27,7 @@ class Precompiled : public Normalizer {
     std::string out;
     out.reserve(text->size());
     size_t pos = 0;
-    for (const size_t len : Graphemes(*text)) {
+    for (const size_t len : GraphemeLengths(*text)) {
       AppendGrapheme(std::string_view(*text).substr(pos, len), &out);
       pos += len;
     }
@@ -35,21 +35,6 @@ class Precompiled : public Normalizer {
   }
 
  private:
-  // ASCII text needs no ICU: its only multi-character grapheme is "\r\n".
-  static std::vector<size_t> Graphemes(const std::string& text) {
-    for (const char c : text) {
-      if (static_cast<unsigned char>(c) >= 0x80) return GraphemeLengths(text);
-    }
-    std::vector<size_t> lengths;
-    lengths.reserve(text.size());
-    for (size_t i = 0; i < text.size(); ++i) {
-      const bool crlf = text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n';
-      lengths.push_back(crlf ? 2 : 1);
-      if (crlf) ++i;
-    }
-    return lengths;
-  }
-
   // HF's rule (mirroring SentencePiece's quirks): a grapheme shorter than 6 bytes is looked
   // up whole; otherwise, or without a rule, each character is looked up alone. A lookup
   // uses the *shortest* key that prefixes the chunk, even if it covers only part of it.

@@ -175,17 +175,22 @@ std::string NormalizeUnicode(std::string_view text, NormalForm form) {
   return out;
 }
 
-std::vector<size_t> GraphemeLengths(std::string_view text) {
-  std::vector<size_t> lengths;
+namespace {
+
+// Appends the grapheme lengths of `text` (ICU; one break iterator per thread, since creating
+// one costs far more than using it).
+void AppendIcuGraphemes(std::string_view text, std::vector<size_t>* lengths) {
+  thread_local std::unique_ptr<icu::BreakIterator> it;
   UErrorCode err = U_ZERO_ERROR;
-  std::unique_ptr<icu::BreakIterator> it(
-      icu::BreakIterator::createCharacterInstance(icu::Locale::getRoot(), err));
+  if (it == nullptr) {
+    it.reset(icu::BreakIterator::createCharacterInstance(icu::Locale::getRoot(), err));
+  }
+  if (U_FAILURE(err) || it == nullptr) {
+    lengths->push_back(text.size());
+    return;
+  }
   const icu::UnicodeString u16 = icu::UnicodeString::fromUTF8(
       icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
-  if (U_FAILURE(err)) {
-    lengths.push_back(text.size());
-    return lengths;
-  }
   it->setText(u16);
   // Break positions are UTF-16 indices; walk the UTF-8 text in step to convert them.
   size_t byte_pos = 0;
@@ -196,8 +201,41 @@ std::vector<size_t> GraphemeLengths(std::string_view text) {
       const char32_t cp = NextCodePoint(text, &byte_pos);
       u16_pos += cp >= 0x10000 ? 2 : 1;
     }
-    lengths.push_back(byte_pos - start);
+    lengths->push_back(byte_pos - start);
   }
+}
+
+inline bool IsAscii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
+}  // namespace
+
+std::vector<size_t> GraphemeLengths(std::string_view text) {
+  // Between two ASCII characters there is always a cluster boundary, except inside "\r\n"
+  // (the rules that join characters, GB9-GB13, all involve non-ASCII classes). Cutting there
+  // leaves ICU only the stretches around non-ASCII text.
+  std::vector<size_t> lengths;
+  lengths.reserve(text.size());
+  size_t piece = 0;
+  bool piece_ascii = text.empty() || IsAscii(text[0]);
+  const auto flush = [&](size_t end) {
+    if (piece_ascii) {
+      lengths.push_back(end - piece);  // one ASCII byte, or "\r\n"
+    } else {
+      AppendIcuGraphemes(text.substr(piece, end - piece), &lengths);
+    }
+  };
+  for (size_t k = 1; k < text.size(); ++k) {
+    const bool cut = IsAscii(text[k - 1]) && IsAscii(text[k]) &&
+                     !(text[k - 1] == '\r' && text[k] == '\n');
+    if (cut) {
+      flush(k);
+      piece = k;
+      piece_ascii = true;
+    } else if (!IsAscii(text[k])) {
+      piece_ascii = false;
+    }
+  }
+  if (!text.empty()) flush(text.size());
   return lengths;
 }
 

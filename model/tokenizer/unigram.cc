@@ -8,6 +8,7 @@
 #include "model/tokenizer/byte_trie.h"
 #include "model/tokenizer/model.h"
 #include "model/tokenizer/unicode.h"
+#include "model/tokenizer/word_memo.h"
 
 namespace triad::tokenizer {
 namespace {
@@ -18,7 +19,8 @@ constexpr double kUnkPenalty = 10.0;
 class Unigram : public Model {
  public:
   Unigram(UnigramPieces pieces, std::optional<int32_t> unk_id, bool byte_fallback, Vocab vocab)
-      : unk_id_(unk_id), byte_fallback_(byte_fallback), vocab_(std::move(vocab)) {
+      : unk_id_(unk_id), byte_fallback_(byte_fallback), vocab_(std::move(vocab)),
+        instance_id_(NextModelInstanceId()) {
     double min_score = std::numeric_limits<double>::infinity();
     scores_.reserve(pieces.size());
     for (size_t id = 0; id < pieces.size(); ++id) {
@@ -30,10 +32,24 @@ class Unigram : public Model {
   }
 
   void Tokenize(std::string_view word, std::vector<int32_t>* ids,
-                std::vector<std::string>* tokens) const override;
+                std::vector<std::string>* tokens) const override {
+    // Unknown spans keep their text as the token, so the memo keeps tokens too.
+    using Memo = WordMemo<std::pair<std::vector<int32_t>, std::vector<std::string>>>;
+    const auto* hit = Memo::Find(instance_id_, word);
+    std::pair<std::vector<int32_t>, std::vector<std::string>> computed;
+    if (hit == nullptr) {
+      TokenizeUncached(word, &computed.first, &computed.second);
+      hit = &computed;
+    }
+    ids->insert(ids->end(), hit->first.begin(), hit->first.end());
+    if (tokens != nullptr) tokens->insert(tokens->end(), hit->second.begin(), hit->second.end());
+    if (hit == &computed) Memo::Insert(instance_id_, word, std::move(computed));
+  }
   const Vocab& vocab() const override { return vocab_; }
 
  private:
+  void TokenizeUncached(std::string_view word, std::vector<int32_t>* ids,
+                        std::vector<std::string>* tokens) const;
   struct Node {
     int32_t id = -1;
     int64_t starts_at = -1;  // -1: not reached yet
@@ -50,6 +66,7 @@ class Unigram : public Model {
   ByteTrie trie_;
   std::vector<double> scores_;
   double unk_score_ = 0;
+  uint64_t instance_id_;
 };
 
 std::vector<Unigram::Node> Unigram::Viterbi(std::string_view word) const {
@@ -97,8 +114,8 @@ void Unigram::EmitPiece(std::string_view piece, int32_t id, std::vector<int32_t>
   if (tokens != nullptr) tokens->emplace_back(piece);
 }
 
-void Unigram::Tokenize(std::string_view word, std::vector<int32_t>* ids,
-                       std::vector<std::string>* tokens) const {
+void Unigram::TokenizeUncached(std::string_view word, std::vector<int32_t>* ids,
+                               std::vector<std::string>* tokens) const {
   const std::vector<Node> best = Viterbi(word);
   // Backtrack from the end; pieces come out reversed, unknown runs are fused.
   std::vector<std::pair<size_t, size_t>> pieces;  // [begin, end)
