@@ -2,6 +2,7 @@
 // merged by a min-heap keyed on (merge rank, position), so a word of n characters costs
 // O(n log n) rather than the O(n^2) of rescanning for the best pair after every merge.
 // Results are memoized per thread (word_memo.h).
+#include <algorithm>
 #include <queue>
 #include <utility>
 
@@ -73,11 +74,9 @@ class Bpe : public Model {
         return absl::InvalidArgumentError(absl::StrCat(
             "merge ", rank, " (\"", a, "\", \"", b, "\") uses a token not in the vocabulary"));
       }
-      // With a continuing-subword prefix, the right part loses its prefix when merged.
-      const std::string merged =
-          b.compare(0, prefix_len, options_.continuing_subword_prefix) == 0 && prefix_len > 0
-              ? a + b.substr(prefix_len)
-              : a + b;
+      // With a continuing-subword prefix, the right part loses its prefix when merged (HF
+      // cuts prefix-length bytes whatever they are).
+      const std::string merged = a + b.substr(std::min(prefix_len, b.size()));
       const auto id_merged = vocab_.Find(merged);
       if (!id_merged) {
         return absl::InvalidArgumentError(absl::StrCat("merge ", rank, " produces \"", merged,

@@ -38,11 +38,15 @@ absl::StatusOr<std::string> IncrementalDecoder::Push(int32_t id) {
 
 absl::StatusOr<std::string> IncrementalDecoder::Flush() {
   const std::string text = tokenizer_.DecodeTokens(ids_, skip_special_tokens_);
-  std::string out;
-  if (text.size() > prefix_text_.size() &&
-      text.compare(0, prefix_text_.size(), prefix_text_) == 0) {
-    out = text.substr(prefix_text_.size());
+  // Normally the context's text is a prefix; if a decoder ever breaks that, emit what
+  // follows the common part rather than dropping text.
+  size_t common = 0;
+  while (common < text.size() && common < prefix_text_.size() &&
+         text[common] == prefix_text_[common]) {
+    ++common;
   }
+  while (common > 0 && (static_cast<unsigned char>(text[common]) & 0xC0) == 0x80) --common;
+  std::string out = text.substr(common);
   ids_.clear();
   prefix_end_ = 0;
   prefix_text_.clear();

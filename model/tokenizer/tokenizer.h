@@ -82,10 +82,10 @@ class Tokenizer {
   // Every id that ends generation (generation_config.json may list several); eos_id first.
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
 
-  // Internal: decode with the raw decoder chain (used by IncrementalDecoder).
-  std::string DecodeTokens(absl::Span<const int32_t> ids, bool skip_special_tokens) const;
-
  private:
+  friend class IncrementalDecoder;
+  friend class TokenizerLoader;
+  std::string DecodeTokens(absl::Span<const int32_t> ids, bool skip_special_tokens) const;
   explicit Tokenizer(std::unique_ptr<Pipeline> pipeline);
   absl::Status EncodeSequence(std::string_view text, int32_t type_id, Encoding* out,
                               bool with_tokens) const;
@@ -94,7 +94,6 @@ class Tokenizer {
   void EncodeWords(std::string text, bool at_origin, int32_t type_id, Encoding* out,
                    bool with_tokens) const;
   void SetSpecialIds(int32_t bos, int32_t eos, int32_t pad, std::vector<int32_t> extra_eos);
-  friend class TokenizerLoader;
 
   std::unique_ptr<Pipeline> pipeline_;
   int32_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1, unk_id_ = -1;
@@ -102,8 +101,11 @@ class Tokenizer {
 };
 
 // Streaming detokenization: fed ids one at a time, returns the text that became final. The
-// concatenation of every Push and the Flush equals Decode(all ids) exactly; every returned
-// piece is valid UTF-8; only an incomplete character (or a decoder-dependent tail) is held.
+// concatenation of every Push and the Flush equals Decode(all ids); every returned piece is
+// valid UTF-8. Held back: text that ends in U+FFFD (an incomplete character that a later
+// byte token may complete; a literal U+FFFD at the very end waits for the next id too) and
+// ids that add no text yet (e.g. skipped special tokens). Memory is O(ids since the last
+// emitted text), not O(stream).
 class IncrementalDecoder {
  public:
   IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens);
