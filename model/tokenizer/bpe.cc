@@ -182,6 +182,18 @@ class Bpe : public Model {
   }
 
   std::vector<Symbol> InitialSymbols(std::string_view word) const;
+  // Pushes the <0xXX> tokens of `piece` if all exist. HF adds them without flushing a
+  // pending unknown first; InitialSymbols keeps that order.
+  bool PushBytes(const std::string& piece, std::vector<Symbol>* symbols) const {
+    std::vector<int32_t> byte_ids;
+    for (const char c : piece) {
+      const auto id = vocab_.Find(ByteFallbackToken(static_cast<unsigned char>(c)));
+      if (!id) return false;
+      byte_ids.push_back(*id);
+    }
+    for (const int32_t id : byte_ids) Push(symbols, id, 1);
+    return true;
+  }
   void MergeAll(std::vector<Symbol>* symbols) const;
 
   Vocab vocab_;
@@ -213,19 +225,7 @@ std::vector<Symbol> Bpe::InitialSymbols(std::string_view word) const {
       Push(&symbols, *id, len);
       continue;
     }
-    if (options_.byte_fallback) {
-      std::vector<int32_t> byte_ids;
-      for (const char c : piece) {
-        const auto id = vocab_.Find(ByteFallbackToken(static_cast<unsigned char>(c)));
-        if (!id) break;
-        byte_ids.push_back(*id);
-      }
-      // HF adds the bytes without flushing a pending unknown first; keep that order.
-      if (byte_ids.size() == piece.size()) {
-        for (const int32_t id : byte_ids) Push(&symbols, id, 1);
-        continue;
-      }
-    }
+    if (options_.byte_fallback && PushBytes(piece, &symbols)) continue;
     if (!options_.unk_token) continue;
     if (has_unk && options_.fuse_unk) {
       unk_len += len;

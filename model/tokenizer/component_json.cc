@@ -183,6 +183,17 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> LoadPreTokenizer(const Json& j,
                                   absl::StrCat("unsupported pre_tokenizer \"", type, "\""));
 }
 
+namespace {
+
+absl::StatusOr<std::unique_ptr<Decoder>> LoadStripDecoder(const Json& j, absl::string_view path) {
+  TRIAD_ASSIGN_OR_RETURN(std::string content, json_fields::String(j, path, "content", " "));
+  TRIAD_ASSIGN_OR_RETURN(const int64_t start, json_fields::Int(j, path, "start", 0));
+  TRIAD_ASSIGN_OR_RETURN(const int64_t stop, json_fields::Int(j, path, "stop", 0));
+  return MakeStripDecoder(std::move(content), static_cast<int>(start), static_cast<int>(stop));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Decoder>> LoadDecoder(const Json& j, absl::string_view path) {
   if (j.is_null()) return std::unique_ptr<Decoder>();
   TRIAD_ASSIGN_OR_RETURN(const std::string type, json_fields::Type(j, path));
@@ -199,12 +210,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> LoadDecoder(const Json& j, absl::string
     TRIAD_ASSIGN_OR_RETURN(const PrependScheme scheme, LoadPrependScheme(j, path));
     return MakeMetaspaceDecoder(std::move(replacement), scheme);
   }
-  if (type == "Strip") {
-    TRIAD_ASSIGN_OR_RETURN(std::string content, json_fields::String(j, path, "content", " "));
-    TRIAD_ASSIGN_OR_RETURN(const int64_t start, json_fields::Int(j, path, "start", 0));
-    TRIAD_ASSIGN_OR_RETURN(const int64_t stop, json_fields::Int(j, path, "stop", 0));
-    return MakeStripDecoder(std::move(content), static_cast<int>(start), static_cast<int>(stop));
-  }
+  if (type == "Strip") return LoadStripDecoder(j, path);
   if (type == "Replace") {
     std::string literal;
     std::unique_ptr<Regex> regex;

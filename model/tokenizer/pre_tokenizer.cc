@@ -1,5 +1,6 @@
 #include "model/tokenizer/pre_tokenizer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "model/tokenizer/byte_level.h"
@@ -28,51 +29,46 @@ std::vector<Span> ToSpans(const std::vector<std::pair<size_t, size_t>>& matches,
   return spans;
 }
 
-// HF's SplitDelimiterBehavior applied to a covering span list; returns the kept ranges.
-std::vector<Span> ApplyBehavior(std::vector<Span> spans, SplitBehavior behavior) {
+// Joins a delimiter span to its neighbour in the output (the previous one when walking
+// forward, the next one when walking backward) when `join(is_match, previous_match)`.
+template <typename Join>
+std::vector<Span> JoinSpans(const std::vector<Span>& spans, bool backward, Join join) {
   std::vector<Span> out;
   out.reserve(spans.size());
   bool previous_match = false;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const Span& s = spans[backward ? spans.size() - 1 - i : i];
+    if (join(s.is_match, previous_match) && !out.empty()) {
+      (backward ? out.back().begin : out.back().end) = backward ? s.begin : s.end;
+    } else {
+      out.push_back(s);
+    }
+    previous_match = s.is_match;
+  }
+  if (backward) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+// HF's SplitDelimiterBehavior applied to a covering span list; returns the kept ranges.
+std::vector<Span> ApplyBehavior(std::vector<Span> spans, SplitBehavior behavior) {
   switch (behavior) {
-    case SplitBehavior::kRemoved:
+    case SplitBehavior::kRemoved: {
+      std::vector<Span> out;
       for (const Span& s : spans) {
         if (!s.is_match) out.push_back(s);
       }
       return out;
+    }
     case SplitBehavior::kIsolated:
       return spans;
     case SplitBehavior::kContiguous:
-      for (const Span& s : spans) {
-        if (s.is_match && previous_match && !out.empty()) {
-          out.back().end = s.end;
-        } else {
-          out.push_back(s);
-        }
-        previous_match = s.is_match;
-      }
-      return out;
+      return JoinSpans(spans, false, [](bool m, bool prev) { return m && prev; });
     case SplitBehavior::kMergedWithPrevious:
-      for (const Span& s : spans) {
-        if (s.is_match && !previous_match && !out.empty()) {
-          out.back().end = s.end;
-        } else {
-          out.push_back(s);
-        }
-        previous_match = s.is_match;
-      }
-      return out;
+      return JoinSpans(spans, false, [](bool m, bool prev) { return m && !prev; });
     case SplitBehavior::kMergedWithNext:
-      for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
-        if (it->is_match && !previous_match && !out.empty()) {
-          out.back().begin = it->begin;
-        } else {
-          out.push_back(*it);
-        }
-        previous_match = it->is_match;
-      }
-      return std::vector<Span>(out.rbegin(), out.rend());
+      return JoinSpans(spans, true, [](bool m, bool prev) { return m && !prev; });
   }
-  return out;
+  return spans;
 }
 
 // Replaces every piece by the pieces `split_fn(piece)` keeps, dropping empty ones, and

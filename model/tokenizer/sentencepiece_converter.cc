@@ -67,6 +67,25 @@ Json GenerateMerges(const ModelProto& proto) {
   return out;
 }
 
+// The template transformers' LlamaTokenizerFast builds from add_bos_token/add_eos_token.
+Json LlamaTemplate(const spm::TrainerSpec& spec, const SentencePieceOptions& options) {
+  Json single = Json::array(), pair = Json::array(), specials = Json::object();
+  for (int type_id = 0; type_id < 2; ++type_id) {
+    Json& t = type_id == 0 ? single : pair;
+    if (type_id == 1) t = single;
+    if (options.add_bos_token) t.push_back(SpecialPiece(spec.bos_piece(), type_id));
+    t.push_back(SequencePiece(type_id == 0 ? "A" : "B", type_id));
+    if (options.add_eos_token) t.push_back(SpecialPiece(spec.eos_piece(), type_id));
+  }
+  const auto add_special = [&](const std::string& piece, int32_t id) {
+    specials[piece] = {{"id", piece}, {"ids", {id}}, {"tokens", {piece}}};
+  };
+  if (options.add_bos_token) add_special(spec.bos_piece(), spec.bos_id());
+  if (options.add_eos_token) add_special(spec.eos_piece(), spec.eos_id());
+  return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair},
+          {"special_tokens", specials}};
+}
+
 Json LlamaLayout(const ModelProto& proto, const SentencePieceOptions& options, Json* root) {
   Json vocab = Json::object();
   for (int i = 0; i < proto.pieces_size(); ++i) vocab[proto.pieces(i).piece()] = i;
@@ -98,26 +117,7 @@ Json LlamaLayout(const ModelProto& proto, const SentencePieceOptions& options, J
                                 {{"type", "Fuse"}},
                                 {{"type", "Strip"}, {"content", " "}, {"start", 1},
                                  {"stop", 0}}})}};
-  // The template transformers' LlamaTokenizerFast builds from add_bos_token/add_eos_token.
-  const auto& spec = proto.trainer_spec();
-  Json single = Json::array(), pair = Json::array(), specials = Json::object();
-  for (int type_id = 0; type_id < 2; ++type_id) {
-    Json& t = type_id == 0 ? single : pair;
-    if (type_id == 1) t = single;
-    if (options.add_bos_token) t.push_back(SpecialPiece(spec.bos_piece(), type_id));
-    t.push_back(SequencePiece(type_id == 0 ? "A" : "B", type_id));
-    if (options.add_eos_token) t.push_back(SpecialPiece(spec.eos_piece(), type_id));
-  }
-  if (options.add_bos_token) {
-    specials[spec.bos_piece()] = {{"id", spec.bos_piece()}, {"ids", {spec.bos_id()}},
-                                  {"tokens", {spec.bos_piece()}}};
-  }
-  if (options.add_eos_token) {
-    specials[spec.eos_piece()] = {{"id", spec.eos_piece()}, {"ids", {spec.eos_id()}},
-                                  {"tokens", {spec.eos_piece()}}};
-  }
-  return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair},
-          {"special_tokens", specials}};
+  return LlamaTemplate(proto.trainer_spec(), options);
 }
 
 Json T5Layout(const ModelProto& proto, const SentencePieceOptions& options, Json* root) {
