@@ -1,0 +1,230 @@
+// triad-bench: prefill and decode throughput of the real model shapes with random weights,
+// beside the machine's measured read bandwidth (the decode roofline), printed as JSON.
+//
+//   triad-bench [--models gpt1,t5-small,llama-110m,tinyllama-1.1b] [--dtypes float32,bfloat16]
+//               [--threads N] [--decode-steps 24] [--workdir /tmp/triad-bench]
+//
+// The parent writes each random checkpoint once, then measures every (model, dtype) in a
+// child process (itself with --child), so each peak-RSS figure covers exactly one load.
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "model/bench/random_checkpoint.h"
+#include "model/kernels/bandwidth.h"
+#include "model/kernels/linear.h"
+#include "model/model.h"
+
+namespace triad::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+int64_t PeakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Resets VmHWM (Linux clear_refs "5"), so the bandwidth probe's buffer is not counted.
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+at::Tensor RandomIds(int64_t batch, int64_t len, int64_t vocab) {
+  return at::randint(10, vocab, {batch, len}, at::kLong);
+}
+
+void Check(const absl::Status& status) {
+  if (!status.ok()) {
+    std::cerr << "triad-bench: " << status << "\n";
+    std::exit(1);
+  }
+}
+template <typename T>
+T Check(absl::StatusOr<T> value) {
+  Check(value.status());
+  return *std::move(value);
+}
+
+// A state primed for decoding `batch` rows: T5 with a 128-token encoder input, decoder-only
+// models with a 16-token prompt.
+std::unique_ptr<DecoderState> Prime(const Model& model, const ModelSpec& spec, int64_t batch,
+                                    at::Tensor& next) {
+  EncoderInput enc{RandomIds(batch, 128, spec.vocab_size), at::Tensor()};
+  auto state = Check(model.NewState(batch, spec.encoder_decoder ? &enc : nullptr));
+  StepInput step;
+  step.input_ids = spec.encoder_decoder ? at::zeros({batch, 1}, at::kLong)
+                                        : RandomIds(batch, 16, spec.vocab_size);
+  step.last_logits_only = true;
+  next = Check(model.Forward(step, *state)).select(1, 0).argmax(-1).to(at::kCPU);
+  return state;
+}
+
+// Decode tokens/s over `steps` single-token steps (after 2 warm-up steps).
+double DecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t batch,
+                             int64_t steps) {
+  at::Tensor next;
+  auto state = Prime(model, spec, batch, next);
+  StepInput step;
+  step.last_logits_only = true;
+  Clock::time_point start;
+  for (int64_t i = 0; i < steps + 2; ++i) {
+    if (i == 2) start = Clock::now();
+    step.input_ids = next.view({batch, 1});
+    next = Check(model.Forward(step, *state)).select(1, 0).argmax(-1).to(at::kCPU);
+  }
+  return static_cast<double>(batch * steps) / Seconds(start);
+}
+
+// Prefill tokens/s: a 512-token prompt (decoder-only) or the 128-token encoder pass plus the
+// cross-attention projections (T5). Best of two.
+double PrefillTokensPerSecond(const Model& model, const ModelSpec& spec) {
+  const int64_t len = spec.encoder_decoder ? 128 : 512;
+  double best = 0;
+  for (int rep = 0; rep < 2; ++rep) {
+    const at::Tensor ids = RandomIds(1, len, spec.vocab_size);
+    const auto start = Clock::now();
+    if (spec.encoder_decoder) {
+      EncoderInput enc{ids, at::Tensor()};
+      Check(model.NewState(1, &enc));
+    } else {
+      auto state = Check(model.NewState(1, nullptr));
+      StepInput step;
+      step.input_ids = ids;
+      step.last_logits_only = true;
+      Check(model.Forward(step, *state));
+    }
+    best = std::max(best, static_cast<double>(len) / Seconds(start));
+  }
+  return best;
+}
+
+Json MeasureOne(const std::string& name, const std::string& dtype, const std::string& dir,
+                int threads, int64_t steps) {
+  const ModelSpec spec = BenchmarkModel(name);
+  LoadOptions options;
+  options.dtype = dtype;
+  const auto load_start = Clock::now();
+  auto model = Check(LoadModel(dir, options));
+  const double load_seconds = Seconds(load_start);
+  const int64_t load_peak_rss = PeakRssBytes();
+  const int64_t element = dtype == "float32" ? 4 : 2;
+  const int64_t streamed = StreamedBytes(spec, element);
+  Json r = {{"model", name}, {"dtype", dtype}, {"threads", threads},
+            {"weight_bytes", model->weight_bytes()}, {"streamed_bytes_per_step", streamed},
+            {"load_seconds", load_seconds}, {"kernel_isa", std::string(kernels::KernelIsa())}};
+  r["prefill_tokens_per_s"] = PrefillTokensPerSecond(*model, spec);
+  int64_t serving_peak_rss = PeakRssBytes();
+  for (const int64_t batch : {1, 8}) {
+    // The bandwidth is measured right before each decode figure: it drifts on shared machines.
+    const int64_t peak_before_probe = PeakRssBytes();
+    const double gbs = kernels::MeasureReadBandwidthGBs(size_t{1} << 30, threads, 3);
+    ResetPeakRss();
+    serving_peak_rss = std::max(serving_peak_rss, peak_before_probe);
+    const double tps = DecodeTokensPerSecond(*model, spec, batch, steps);
+    const double roofline = batch * gbs * 1e9 / static_cast<double>(streamed);
+    const std::string key = "decode_batch" + std::to_string(batch);
+    r[key] = {{"tokens_per_s", tps}, {"read_bandwidth_gbs", gbs},
+              {"roofline_tokens_per_s", roofline}, {"fraction_of_roofline", tps / roofline}};
+  }
+  // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer).
+  r["load_peak_rss_bytes"] = load_peak_rss;
+  r["peak_rss_bytes"] = std::max(serving_peak_rss, PeakRssBytes());
+  r["peak_rss_limit_bytes"] = static_cast<int64_t>(1.2 * model->weight_bytes()) + 300'000'000;
+  return r;
+}
+
+std::map<std::string, std::string> ParseFlags(int argc, char** argv) {
+  std::map<std::string, std::string> flags;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string name = argv[i];
+    if (name.rfind("--", 0) != 0) {
+      std::cerr << "triad-bench: unexpected argument " << name << "\n";
+      std::exit(2);
+    }
+    flags[name.substr(2)] = argv[i + 1];
+  }
+  return flags;
+}
+
+std::string Flag(const std::map<std::string, std::string>& flags, const std::string& name,
+                 const std::string& fallback) {
+  auto it = flags.find(name);
+  return it == flags.end() ? fallback : it->second;
+}
+
+int Main(int argc, char** argv) {
+  const auto flags = ParseFlags(argc, argv);
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  int64_t steps = 24;
+  if (!absl::SimpleAtoi(Flag(flags, "threads", std::to_string(threads)), &threads) ||
+      !absl::SimpleAtoi(Flag(flags, "decode-steps", "24"), &steps) || threads < 1 || steps < 1) {
+    std::cerr << "triad-bench: --threads and --decode-steps take positive integers\n";
+    return 2;
+  }
+  at::set_num_threads(threads);
+  const std::string workdir = Flag(flags, "workdir", "/tmp/triad-bench");
+  if (flags.count("child")) {
+    const std::string dtype = Flag(flags, "dtype", "float32");
+    std::cout << MeasureOne(flags.at("child"), dtype, Flag(flags, "dir", ""), threads, steps).dump()
+              << std::endl;
+    return 0;
+  }
+  const std::vector<std::string> models =
+      absl::StrSplit(Flag(flags, "models", absl::StrJoin(BenchmarkModelNames(), ",")), ',');
+  const std::vector<std::string> dtypes = absl::StrSplit(Flag(flags, "dtypes", "float32,bfloat16"), ',');
+  Json results = Json::array();
+  for (const std::string& name : models) {
+    const ModelSpec spec = BenchmarkModel(name);
+    if (spec.name.empty()) {
+      std::cerr << "triad-bench: unknown model " << name << "\n";
+      return 2;
+    }
+    for (const std::string& dtype : dtypes) {
+      if (dtype != "float32" && dtype != "bfloat16") {
+        std::cerr << "triad-bench: unsupported dtype " << dtype << "\n";
+        return 2;
+      }
+      const std::string dir = workdir + "/" + name + "-" + dtype;
+      Check(WriteRandomCheckpoint(spec, dtype, dir));
+      const std::string cmd = std::string(argv[0]) + " --child " + name + " --dtype " + dtype +
+                              " --dir " + dir + " --threads " + std::to_string(threads) +
+                              " --decode-steps " + std::to_string(steps);
+      FILE* pipe = popen(cmd.c_str(), "r");
+      std::string out;
+      char buf[4096];
+      while (pipe != nullptr && fgets(buf, sizeof(buf), pipe) != nullptr) out += buf;
+      if (pipe == nullptr || pclose(pipe) != 0 || out.empty()) {
+        std::cerr << "triad-bench: measuring " << name << " " << dtype << " failed\n";
+        return 1;
+      }
+      results.push_back(Json::parse(out));
+      std::cerr << results.back().dump() << "\n";
+    }
+  }
+  std::cout << Json{{"torch_threads", threads}, {"results", results}}.dump(2) << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace triad::bench
+
+int main(int argc, char** argv) { return triad::bench::Main(argc, argv); }
