@@ -40,4 +40,40 @@ class CausalState : public DecoderState {
   at::Tensor key_mask_;  // [B, length()] bool, undefined = all real
 };
 
+// What a decoder-only forward needs for one step, derived once from the inputs and the state:
+// ids on the device, positions (given, or continuing from the cache) and the additive mask.
+struct CausalStep {
+  at::Tensor ids;        // [B, T] on the model's device
+  at::Tensor positions;  // [B, T]
+  at::Tensor mask;       // [B, 1, T, past + T] additive, or undefined when nothing is masked
+  int64_t past = 0;      // tokens already cached
+};
+
+inline CausalStep PrepareCausalStep(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                    const at::Tensor& position_ids, CausalState& state,
+                                    const Placement& placement) {
+  CausalStep step;
+  step.ids = input_ids.to(placement.device);
+  const int64_t batch = step.ids.size(0), steps = step.ids.size(1);
+  step.past = state.length();
+  step.positions = position_ids.defined()
+                       ? position_ids.to(placement.device)
+                       : at::arange(step.past, step.past + steps, step.ids.options())
+                             .expand({batch, steps});
+  const at::Tensor key_mask = state.ExtendKeyMask(attention_mask, steps, placement.device);
+  step.mask = BuildAttentionMask(key_mask, batch, step.past, steps, /*causal=*/true,
+                                 placement.dtype, placement.device);
+  return step;
+}
+
+// Base of the decoder-only architectures: their decoding state is a CausalState.
+class CausalModel : public Model {
+ protected:
+  using Model::Model;
+  std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
+                                             const EncoderInput*) const override {
+    return std::make_unique<CausalState>(config().num_layers, batch_size);
+  }
+};
+
 }  // namespace triad

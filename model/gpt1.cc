@@ -15,9 +15,10 @@ struct Gpt1Block {
   at::Tensor ln1_w, ln1_b, ln2_w, ln2_b;
 };
 
-class Gpt1Model : public Model {
+class Gpt1Model : public CausalModel {
  public:
-  Gpt1Model(const ModelConfig& config, const Placement& placement) : Model(config, placement) {}
+  Gpt1Model(const ModelConfig& config, const Placement& placement)
+      : CausalModel(config, placement) {}
 
   absl::Status Load(WeightLoader& w) {
     const ModelConfig& c = config();
@@ -53,11 +54,6 @@ class Gpt1Model : public Model {
   }
 
  protected:
-  std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
-                                             const EncoderInput*) const override {
-    return std::make_unique<CausalState>(config().num_layers, batch_size);
-  }
-
   at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
     auto& state = static_cast<CausalState&>(base);
     at::Tensor h = Hidden(in.input_ids, in.attention_mask, in.position_ids, state);
@@ -103,29 +99,23 @@ class Gpt1Model : public Model {
   at::Tensor Hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                     const at::Tensor& position_ids, CausalState& state) const {
     const ModelConfig& c = config();
-    const at::Device device = placement().device;
-    const at::Tensor ids = input_ids.to(device);
-    const int64_t batch = ids.size(0), steps = ids.size(1), past = state.length();
-    const at::Tensor positions =
-        position_ids.defined() ? position_ids.to(device)
-                               : at::arange(past, past + steps, ids.options()).expand({batch, steps});
-    const at::Tensor key_mask = state.ExtendKeyMask(attention_mask, steps, device);
-    const at::Tensor mask = BuildAttentionMask(key_mask, batch, past, steps, /*causal=*/true,
-                                               placement().dtype, device);
+    const CausalStep step =
+        PrepareCausalStep(input_ids, attention_mask, position_ids, state, placement());
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
-    at::Tensor h = at::embedding(tokens_embed_, ids) + at::embedding(positions_embed_, positions);
+    at::Tensor h = at::embedding(tokens_embed_, step.ids) +
+                   at::embedding(positions_embed_, step.positions);
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const Gpt1Block& b = blocks_[i];
       const std::vector<at::Tensor> qkv = b.c_attn(h).split(c.hidden_size, -1);
       const at::Tensor q = SplitHeads(qkv[0], c.num_heads);
       const auto [keys, values] = state.cache().Append(
           static_cast<int64_t>(i), SplitHeads(qkv[1], c.num_heads), SplitHeads(qkv[2], c.num_heads));
-      const at::Tensor a = b.c_proj(MergeHeads(Attention(q, keys, values, mask, scale)));
+      const at::Tensor a = b.c_proj(MergeHeads(Attention(q, keys, values, step.mask, scale)));
       const at::Tensor n = LayerNorm(h + a, b.ln1_w, b.ln1_b, c.norm_eps);
       const at::Tensor m = b.mlp_proj(Activation(c.activation, b.c_fc(n)));
       h = LayerNorm(n + m, b.ln2_w, b.ln2_b, c.norm_eps);
     }
-    state.cache().Advance(steps);
+    state.cache().Advance(step.ids.size(1));
     return h;
   }
 

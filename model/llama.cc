@@ -40,9 +40,10 @@ at::Tensor RotateHalf(const at::Tensor& x) {
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-class LlamaModel : public Model {
+class LlamaModel : public CausalModel {
  public:
-  LlamaModel(const ModelConfig& config, const Placement& placement) : Model(config, placement) {}
+  LlamaModel(const ModelConfig& config, const Placement& placement)
+      : CausalModel(config, placement) {}
 
   absl::Status Load(WeightLoader& w) {
     const ModelConfig& c = config();
@@ -75,32 +76,21 @@ class LlamaModel : public Model {
   }
 
  protected:
-  std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
-                                             const EncoderInput*) const override {
-    return std::make_unique<CausalState>(config().num_layers, batch_size);
-  }
-
   at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
     auto& state = static_cast<CausalState&>(base);
     const ModelConfig& c = config();
-    const at::Device device = placement().device;
-    const at::Tensor ids = in.input_ids.to(device);
-    const int64_t batch = ids.size(0), steps = ids.size(1), past = state.length();
-    const at::Tensor positions =
-        in.position_ids.defined()
-            ? in.position_ids.to(device)
-            : at::arange(past, past + steps, ids.options()).expand({batch, steps});
-    const at::Tensor key_mask = state.ExtendKeyMask(in.attention_mask, steps, device);
-    const at::Tensor mask = BuildAttentionMask(key_mask, batch, past, steps, /*causal=*/true,
-                                               placement().dtype, device);
+    const CausalStep step =
+        PrepareCausalStep(in.input_ids, in.attention_mask, in.position_ids, state, placement());
+    const int64_t steps = step.ids.size(1);
     // cos/sin [B, 1, T, head_dim] from fp32 angles, as HF computes them.
-    const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.view({1, 1, -1});
+    const at::Tensor freqs =
+        step.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.view({1, 1, -1});
     const at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
     const at::Tensor cos = angles.cos().to(placement().dtype);
     const at::Tensor sin = angles.sin().to(placement().dtype);
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
 
-    at::Tensor h = at::embedding(embed_, ids);
+    at::Tensor h = at::embedding(embed_, step.ids);
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LlamaLayer& l = layers_[i];
       const at::Tensor x = RmsNorm(h, l.input_norm, c.norm_eps);
@@ -110,7 +100,7 @@ class LlamaModel : public Model {
       q = q * cos + RotateHalf(q) * sin;
       k = k * cos + RotateHalf(k) * sin;
       const auto [keys, values] = state.cache().Append(static_cast<int64_t>(i), k, v);
-      h = h + l.o(MergeHeads(Attention(q, keys, values, mask, scale)));
+      h = h + l.o(MergeHeads(Attention(q, keys, values, step.mask, scale)));
       const at::Tensor y = RmsNorm(h, l.post_norm, c.norm_eps);
       h = h + l.down(at::silu(l.gate(y)) * l.up(y));
     }
