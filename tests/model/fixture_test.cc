@@ -4,241 +4,28 @@
 // cases in bfloat16 report their deviation and token agreement and assert a bf16 tolerance.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
-#include <filesystem>
 
-#include "model/architectures.h"
-#include "model/generation.h"
 #include "model/model.h"
-#include "tests/model/fixture_util.h"
+#include "tests/model/fixture_runner.h"
 
 namespace triad {
 namespace {
 
-using nlohmann::json;
-using testing::ExpectedTensor;
-using testing::FloatTensor;
-using testing::IntTensor;
+using testing::CaseCheck;
+using testing::ForEveryCase;
+using testing::Measurement;
 
-// One comparison of a case: floats (diff vs tolerance) or token ids (equal or not).
-struct Measurement {
-  std::string what;
-  bool is_ids = false;
-  double diff = 0;       // floats: max |actual - expected|
-  double tolerance = 0;  // floats: fp32 tolerance
-  bool ids_equal = true;
-  double agreement = 1;  // ids: fraction of equal positions (when shapes agree)
-};
-using Measurements = std::vector<Measurement>;
-
-void AddFloats(Measurements& out, const std::string& what, const at::Tensor& actual,
-               const at::Tensor& expected, const at::Tensor& mask = at::Tensor(),
-               double relative = 0) {
-  Measurement m{what};
-  if (actual.sizes() != expected.sizes()) {
-    m.diff = INFINITY;
-  } else {
-    m.diff = testing::MaxAbsDiff(actual, expected, mask);
-  }
-  m.tolerance = relative > 0 ? relative * expected.abs().max().item<double>()
-                             : testing::FixtureTolerance(expected);
-  out.push_back(m);
-}
-
-void AddIds(Measurements& out, const std::string& what, const at::Tensor& actual,
-            const at::Tensor& expected) {
-  Measurement m{what, true};
-  const at::Tensor a = actual.to(at::kCPU).to(at::kLong);
-  m.ids_equal = a.sizes() == expected.sizes() && a.equal(expected);
-  if (a.sizes() == expected.sizes()) {
-    m.agreement = a.eq(expected).to(at::kDouble).mean().item<double>();
-  } else {
-    m.agreement = 0;
-  }
-  out.push_back(m);
-}
-
-at::Tensor Value(const absl::StatusOr<at::Tensor>& t) {
-  if (!t.ok()) throw std::runtime_error(std::string(t.status().ToString()));
-  return *t;
-}
-
-class CaseRunner {
- public:
-  CaseRunner(const Model& model, std::string folder) : model_(model), folder_(std::move(folder)) {}
-
-  Measurements Run(const json& c) {
-    const std::string kind = c.at("kind");
-    Measurements out;
-    if (kind == "logits") {
-      Logits(c, out);
-    } else if (kind == "greedy" || kind == "seq2seq_greedy") {
-      Greedy(c, out);
-    } else if (kind == "seq_cls") {
-      AddFloats(out, "logits",
-                Value(model_.ClassifySequence(IntTensor(c["input_ids"]), IntTensor(c["attention_mask"]))),
-                Expected(c["expected"]));
-    } else if (kind == "multiple_choice") {
-      auto mc = model_.MultipleChoice(IntTensor(c["input_ids"]), IntTensor(c["mc_token_ids"]));
-      if (!mc.ok()) throw std::runtime_error(mc.status().ToString());
-      AddFloats(out, "mc_logits", mc->mc_logits, Expected(c["expected_mc_logits"]));
-      AddFloats(out, "lm_logits", mc->lm_logits, Expected(c["expected_lm_logits"]));
-    } else if (kind == "encoder_hidden") {
-      const EncoderInput in{IntTensor(c["input_ids"]), IntTensor(c["attention_mask"])};
-      AddFloats(out, "hidden", Value(model_.Encode(in)), Expected(c["expected"]));
-    } else if (kind == "seq2seq_logits") {
-      const EncoderInput in{IntTensor(c["input_ids"]), IntTensor(c["attention_mask"])};
-      auto state = model_.NewState(in.input_ids.size(0), &in);
-      if (!state.ok()) throw std::runtime_error(state.status().ToString());
-      StepInput step;
-      step.input_ids = IntTensor(c["decoder_input_ids"]);
-      AddFloats(out, "logits", Value(model_.Forward(step, **state)), Expected(c["expected"]));
-    } else if (kind == "seq2seq_beam") {
-      Beam(c, out);
-    } else if (kind == "prompt_logprobs") {
-      PromptLogprobs(c, out);
-    } else if (kind == "t5_relative_buckets") {
-      Buckets(c, out);
-    } else {
-      throw std::runtime_error("unknown case kind \"" + kind + "\"");
-    }
-    return out;
-  }
-
- private:
-  at::Tensor Expected(const json& v) const { return ExpectedTensor(folder_, v); }
-
-  at::Tensor FullForward(const at::Tensor& ids, const at::Tensor& mask) {
-    auto state = model_.NewState(ids.size(0), nullptr);
-    if (!state.ok()) throw std::runtime_error(state.status().ToString());
-    StepInput step;
-    step.input_ids = ids;
-    step.attention_mask = mask;
-    return Value(model_.Forward(step, **state));
-  }
-
-  void Logits(const json& c, Measurements& out) {
-    const at::Tensor mask = IntTensor(c["attention_mask"]);
-    const at::Tensor logits = FullForward(IntTensor(c["input_ids"]), mask);
-    AddFloats(out, "logits", logits, Expected(c["expected"]), mask);
-  }
-
-  void PromptLogprobs(const json& c, Measurements& out) {
-    const at::Tensor ids = IntTensor(c["input_ids"]);
-    const at::Tensor logprobs = at::log_softmax(FullForward(ids, at::Tensor()), -1).to(at::kCPU);
-    const int64_t len = ids.size(1);
-    const at::Tensor picked =
-        logprobs.narrow(1, 0, len - 1).gather(2, ids.narrow(1, 1, len - 1).unsqueeze(-1)).squeeze(-1);
-    AddFloats(out, "logprobs", picked, Expected(c["expected"]));
-    AddFloats(out, "sum", picked.sum().to(at::kDouble).view({1}),
-              at::tensor({c["sum"].get<double>()}, at::kDouble));
-  }
-
-  GenerationOutput RunGenerate(const at::Tensor& ids, const at::Tensor& mask,
-                               const GenerationOptions& options) {
-    auto gen = Generate(model_, GenerationInput{ids, mask}, options);
-    if (!gen.ok()) throw std::runtime_error(gen.status().ToString());
-    return *std::move(gen);
-  }
-
-  void Greedy(const json& c, Measurements& out) {
-    const at::Tensor ids = IntTensor(c["input_ids"]), mask = IntTensor(c["attention_mask"]);
-    GenerationOptions options;
-    options.max_new_tokens = c["max_new_tokens"];
-    options.keep_step_logits = true;
-    const GenerationOutput gen = RunGenerate(ids, mask, options);
-    const at::Tensor expected_ids = IntTensor(c["output_ids"]);
-    AddIds(out, "output_ids", gen.sequences, expected_ids);
-    if (c.contains("step_logits") && expected_ids.sizes() == gen.sequences.sizes()) {
-      // A row's step logits are meaningful up to and including its eos.
-      const at::Tensor generated = expected_ids.narrow(1, gen.prompt_length,
-                                                       expected_ids.size(1) - gen.prompt_length);
-      at::Tensor is_eos = at::zeros_like(generated, at::kBool);
-      for (int64_t eos : model_.config().eos_token_ids) is_eos |= generated.eq(eos);
-      const at::Tensor finished_before = (is_eos.to(at::kLong).cumsum(1) - is_eos.to(at::kLong)).gt(0);
-      AddFloats(out, "step_logits", gen.step_logits, Expected(c["step_logits"]),
-                finished_before.logical_not().t());
-    }
-    if (c.contains("solo_output_ids")) {
-      const json& solo = c["solo_output_ids"];
-      for (int64_t row = 0; row < ids.size(0); ++row) {
-        at::Tensor row_ids = ids[row];
-        at::Tensor row_mask = mask.defined() ? mask[row] : at::Tensor();
-        if (row_mask.defined()) {  // alone means unpadded
-          row_ids = row_ids.index({row_mask.ne(0)});
-          row_mask = at::Tensor();
-        }
-        const GenerationOutput one = RunGenerate(
-            row_ids.unsqueeze(0), row_mask.defined() ? row_mask.unsqueeze(0) : at::Tensor(), options);
-        AddIds(out, "solo_output_ids[" + std::to_string(row) + "]", one.sequences[0],
-               IntTensor(solo[row]));
-      }
-    }
-  }
-
-  void Beam(const json& c, Measurements& out) {
-    GenerationOptions options;
-    options.max_new_tokens = c["max_new_tokens"];
-    options.num_beams = c["num_beams"];
-    options.num_return_sequences = c.value("num_return_sequences", 1);
-    options.length_penalty = c.value("length_penalty", 1.0);
-    const json& es = c["early_stopping"];
-    options.early_stopping = es.is_boolean() ? (es.get<bool>() ? EarlyStopping::kTrue
-                                                               : EarlyStopping::kHeuristic)
-                                             : EarlyStopping::kNever;
-    const GenerationOutput gen =
-        RunGenerate(IntTensor(c["input_ids"]), IntTensor(c["attention_mask"]), options);
-    AddIds(out, "output_ids", gen.sequences, IntTensor(c["output_ids"]));
-    AddFloats(out, "sequences_scores", gen.sequences_scores, FloatTensor(c["sequences_scores"]),
-              at::Tensor(), /*relative=*/1e-5);
-  }
-
-  void Buckets(const json& c, Measurements& out) {
-    const ModelConfig& cfg = model_.config();
-    const at::Tensor rel = IntTensor(c["relative_positions"]);
-    for (const bool bidirectional : {true, false}) {
-      const char* key = bidirectional ? "bidirectional" : "unidirectional";
-      AddIds(out, key,
-             T5RelativePositionBucket(rel, bidirectional, cfg.relative_attention_num_buckets,
-                                      cfg.relative_attention_max_distance),
-             IntTensor(c[key]));
-    }
-  }
-
-  const Model& model_;
-  std::string folder_;
-};
-
-std::string Name(const std::string& folder) {
-  return std::filesystem::path(folder).filename().string();
-}
-
-// Runs every case of every folder in `dtype`; calls `check(folder/case, config, measurement)`.
-template <typename Check>
-void ForEveryCase(const std::string& dtype, Check check) {
-  const auto folders = testing::ModelFixtureFolders(testing::ModelFixtureRoot());
-  ASSERT_FALSE(folders.empty()) << "no fixture folders under " << testing::ModelFixtureRoot();
-  for (const std::string& folder : folders) {
-    LoadOptions options;
-    options.dtype = dtype;
-    auto model = LoadModel(folder, options);
-    ASSERT_TRUE(model.ok()) << model.status();
-    const json reference = testing::ReadJsonFile(folder + "/reference.json");
-    CaseRunner runner(**model, folder);
-    for (const json& c : reference.at("cases")) {
-      const std::string where = Name(folder) + "/" + c.at("name").get<std::string>();
-      try {
-        for (const Measurement& m : runner.Run(c)) check(where, (*model)->config(), m);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << where << ": " << e.what();
-      }
-    }
-  }
+LoadOptions WithDtype(const std::string& dtype) {
+  LoadOptions options;
+  options.dtype = dtype;
+  return options;
 }
 
 TEST(ModelFixtures, Float32MatchesTransformers) {
   int checked = 0;
-  ForEveryCase("float32", [&](const std::string& where, const ModelConfig&, const Measurement& m) {
+  ForEveryCase(WithDtype("float32"), [&](const std::string& where, const ModelConfig&, const Measurement& m) {
     ++checked;
     if (m.is_ids) {
       EXPECT_TRUE(m.ids_equal) << where << ": " << m.what << " differ";
@@ -257,7 +44,7 @@ TEST(ModelFixtures, Float32MatchesTransformers) {
 TEST(ModelFixtures, Bfloat16WithinTolerance) {
   double worst = 0;
   double ids_total = 0, ids_agree = 0;
-  ForEveryCase("bfloat16", [&](const std::string& where, const ModelConfig& config,
+  ForEveryCase(WithDtype("bfloat16"), [&](const std::string& where, const ModelConfig& config,
                                const Measurement& m) {
     if (m.is_ids) {
       ids_total += 1;

@@ -2,6 +2,9 @@
 // fixture model; the CPU kernel path equals the ATen path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "model/generation.h"
 #include "model/layers.h"
 #include "model/model.h"
@@ -96,6 +99,63 @@ TEST(GenerationTest, RejectsBadOptions) {
   options.max_new_tokens = 300;
   status = Generate(**model, {ids, at::Tensor()}, options).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+}
+
+}  // namespace
+}  // namespace triad
+
+namespace triad {
+namespace {
+
+// Decoder-only beam search has no HF fixture here, so it is checked against its definition:
+// each returned sequence's score equals the teacher-forced sum of its generated tokens'
+// log-probabilities divided by generated_len^length_penalty (generated_len counts eos), within
+// 1e-4 relative; sequences come back best first.
+TEST(GenerationTest, DecoderOnlyBeamScoresEqualTeacherForcing) {
+  for (const char* name : {"llama-tiny", "gpt1-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, LoadOptions());
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Model& m = **model;
+    const at::Tensor prompt = RandomIds(1, 5, m.config().vocab_size, 11);
+    for (const double penalty : {1.0, 0.5}) {
+      GenerationOptions options;
+      options.max_new_tokens = 8;
+      options.num_beams = 3;
+      options.num_return_sequences = 3;
+      options.length_penalty = penalty;
+      options.early_stopping = EarlyStopping::kTrue;
+      auto out = Generate(m, {prompt, at::Tensor()}, options);
+      ASSERT_TRUE(out.ok()) << out.status();
+      ASSERT_EQ(out->sequences.size(0), 3);
+      for (int64_t r = 0; r < 3; ++r) {
+        at::Tensor seq = out->sequences[r];
+        int64_t len = seq.size(0);
+        // A hypothesis closed by eos ends at its first eos; the rest is padding.
+        for (int64_t t = out->prompt_length; t < seq.size(0); ++t) {
+          const int64_t id = seq[t].item<int64_t>();
+          const auto& eos = m.config().eos_token_ids;
+          if (std::find(eos.begin(), eos.end(), id) != eos.end()) {
+            len = t + 1;
+            break;
+          }
+        }
+        seq = seq.narrow(0, 0, len).unsqueeze(0);
+        auto state = NewState(m, seq);
+        const at::Tensor logprobs = at::log_softmax(RunStep(m, *state, seq), -1)[0];
+        double sum = 0;
+        for (int64_t t = out->prompt_length; t < len; ++t) {
+          sum += logprobs[t - 1][seq[0][t].item<int64_t>()].item<double>();
+        }
+        const double expected = sum / std::pow(static_cast<double>(len - out->prompt_length), penalty);
+        const double actual = out->sequences_scores[r].item<double>();
+        EXPECT_NEAR(actual, expected, 1e-4 * std::abs(expected)) << "row " << r;
+        if (r > 0) {
+          EXPECT_LE(actual, out->sequences_scores[r - 1].item<double>());
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
