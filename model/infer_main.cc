@@ -2,7 +2,8 @@
 // generated ids and their log-probabilities as JSON. What a user runs first on a new model.
 //
 //   triad-infer --model DIR [--device cpu|cuda|cuda:N] [--dtype float32|bfloat16|float16]
-//               --input-ids 5,17,42 [--max-new-tokens 16] [--num-beams 1] [--threads N]
+//               (--input-ids 5,17,42 | --prompt TEXT | --input TEXT) [--tokenizer DIR]
+//               [--max-new-tokens 16] [--num-beams 1] [--threads N]
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -19,13 +20,17 @@
 #include "absl/strings/str_split.h"
 #include "model/generation.h"
 #include "model/model.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: triad-infer --model DIR --input-ids ID,ID,... [--device cpu|cuda|cuda:N]\n"
+    "usage: triad-infer --model DIR (--input-ids ID,ID,... | --prompt TEXT | --input TEXT)\n"
+    "                   [--tokenizer DIR] [--device cpu|cuda|cuda:N]\n"
     "                   [--dtype float32|bfloat16|float16] [--max-new-tokens N]\n"
-    "                   [--num-beams N] [--threads N]\n";
+    "                   [--num-beams N] [--threads N]\n"
+    "  --prompt / --input: text, tokenized with the tokenizer in --tokenizer (default: the\n"
+    "  model folder); --input is the same flag under T5's name (the encoder input).\n";
 
 int Fail(const std::string& message) {
   std::cerr << "triad-infer: " << message << "\n";
@@ -35,7 +40,8 @@ int Fail(const std::string& message) {
 // --name value / --name=value pairs; returns false with `error` set on a malformed line.
 bool ParseFlags(int argc, char** argv, std::map<std::string, std::string>& flags,
                 std::string& error) {
-  static const char* kKnown[] = {"model", "device", "dtype", "input-ids", "max-new-tokens",
+  static const char* kKnown[] = {"model",     "device",         "dtype",     "input-ids",
+                                 "prompt",    "input",          "tokenizer", "max-new-tokens",
                                  "num-beams", "threads"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -94,14 +100,31 @@ int main(int argc, char** argv) {
     return Fail(error + "\n" + kUsage);
   }
   if (!flags.count("model")) return Fail(std::string("--model is required\n") + kUsage);
-  if (!flags.count("input-ids")) return Fail(std::string("--input-ids is required\n") + kUsage);
+  const int num_inputs = static_cast<int>(flags.count("input-ids") + flags.count("prompt") +
+                                          flags.count("input"));
+  if (num_inputs != 1) {
+    return Fail(std::string("give exactly one of --input-ids, --prompt, --input\n") + kUsage);
+  }
+  std::unique_ptr<triad::tokenizer::Tokenizer> tokenizer;
   std::vector<int64_t> ids;
-  for (absl::string_view piece : absl::StrSplit(flags["input-ids"], ',')) {
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(piece, &id)) {
-      return Fail("--input-ids: not an integer: \"" + std::string(piece) + "\"");
+  if (flags.count("input-ids")) {
+    for (absl::string_view piece : absl::StrSplit(flags["input-ids"], ',')) {
+      int64_t id = 0;
+      if (!absl::SimpleAtoi(piece, &id)) {
+        return Fail("--input-ids: not an integer: \"" + std::string(piece) + "\"");
+      }
+      ids.push_back(id);
     }
-    ids.push_back(id);
+  } else {
+    const std::string dir = flags.count("tokenizer") ? flags["tokenizer"] : flags["model"];
+    auto loaded = triad::tokenizer::Tokenizer::FromDir(dir);
+    if (!loaded.ok()) return Fail("--tokenizer: " + std::string(loaded.status().ToString()));
+    tokenizer = *std::move(loaded);
+    const std::string& text = flags.count("prompt") ? flags["prompt"] : flags["input"];
+    auto encoded = tokenizer->EncodeIds(text, /*add_special_tokens=*/true);
+    if (!encoded.ok()) return Fail("--prompt: " + std::string(encoded.status().ToString()));
+    ids.assign(encoded->begin(), encoded->end());
+    if (ids.empty()) return Fail("--prompt: the text encodes to no tokens");
   }
   triad::GenerationOptions options;
   int64_t threads = 0;
@@ -145,6 +168,12 @@ int main(int argc, char** argv) {
     result["logprobs"] = std::vector<float>(lp.data_ptr<float>(), lp.data_ptr<float>() + lp.numel());
   }
   if (out->sequences_scores.defined()) result["sequence_score"] = out->sequences_scores[0].item<float>();
+  if (tokenizer != nullptr) {
+    const std::vector<int32_t> gen32(generated.begin(), generated.end());
+    auto text = tokenizer->Decode(gen32, /*skip_special_tokens=*/true);
+    if (!text.ok()) return Fail(std::string(text.status().ToString()));
+    result["text"] = *text;
+  }
   std::cout << result.dump(2) << std::endl;
   return 0;
 }

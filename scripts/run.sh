@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's run command: installs the Debian packages, builds, and runs the main job on the
 # bundled default model. Until the daemon lands, the main job is `triad-infer` generating from
-# the bundled tiny Llama checkpoint. Extra arguments go to triad-infer.
+# the bundled tiny Llama checkpoint (random weights: the text is noise). Extra arguments go to
+# triad-infer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,6 +10,7 @@ BUILD_DIR=${TRIAD_BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target triad-infer
 if [[ $# -eq 0 ]]; then
-  set -- --model tests/data/models/llama-tiny --input-ids 1,306,496,298,13 --max-new-tokens 16
+  set -- --model tests/data/models/llama-tiny --tokenizer tests/data/tokenizers/llama-tiny \
+         --prompt "The license grants you" --max-new-tokens 16
 fi
 exec "$BUILD_DIR/model/triad-infer" "$@"
