@@ -43,11 +43,18 @@ const Tables& GetTables() {
 
 void AppendByteLevel(std::string_view bytes, std::string* out) {
   const Tables& tables = GetTables();
-  out->reserve(out->size() + 2 * bytes.size());
+  // Write into a buffer sized for the worst case (2 bytes per byte), then trim: appending
+  // 1-2 bytes at a time dominated profiles.
+  const size_t old_size = out->size();
+  out->resize(old_size + 2 * bytes.size());
+  char* p = out->data() + old_size;
   for (const char c : bytes) {
     const Encoded& e = tables.encoded[static_cast<unsigned char>(c)];
-    out->append(e.bytes, e.len);
+    p[0] = e.bytes[0];
+    p[1] = e.bytes[1];
+    p += e.len;
   }
+  out->resize(static_cast<size_t>(p - out->data()));
 }
 
 int ByteFromByteLevelChar(char32_t cp) {

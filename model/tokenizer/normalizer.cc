@@ -23,7 +23,7 @@ class BertNormalizer : public Normalizer {
     for (size_t pos = 0; pos < src.size();) {
       const char32_t cp = NextCodePoint(src, &pos);
       if (options_.clean_text && (cp == 0 || cp == 0xFFFD || IsBertControl(cp))) continue;
-      if (options_.strip_accents && IsNonspacingMark(cp)) continue;
+      if (options_.strip_accents && IsBertNonspacingMark(cp)) continue;
       if (options_.clean_text && IsWhitespace(cp)) {
         out.push_back(' ');
       } else if (options_.handle_chinese_chars && IsChineseChar(cp)) {

@@ -18,7 +18,8 @@ namespace triad::tokenizer {
 class Regex {
  public:
   // Compiles an Oniguruma-flavoured pattern as used by HF tokenizers. `\s`/`\S` are rewritten
-  // to the Unicode White_Space set, which is what Oniguruma means and PCRE2 10.42 does not.
+  // to the Unicode White_Space set (Oniguruma's meaning, not PCRE2 10.42's), and `\p{L}`,
+  // `\p{N}` gain the characters that ICU knows and PCRE2's older tables do not.
   static absl::StatusOr<std::unique_ptr<Regex>> Compile(std::string_view pattern);
   ~Regex();
   Regex(const Regex&) = delete;

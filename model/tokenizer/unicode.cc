@@ -100,17 +100,38 @@ std::vector<char32_t> ToCodePoints(std::string_view text) {
 
 bool IsWhitespace(char32_t cp) { return u_isUWhiteSpace(static_cast<UChar32>(cp)) != 0; }
 
+namespace {
+
+// HF's BERT rules read general categories from the unicode_categories crate, whose table is
+// Unicode 8.0: characters assigned later have no category there (probed against HF itself).
+bool KnownToUnicode8(char32_t cp) {
+  UVersionInfo age;
+  u_charAge(static_cast<UChar32>(cp), age);
+  return age[0] != 0 && (age[0] < 8 || (age[0] == 8 && age[1] == 0));
+}
+
+}  // namespace
+
 bool IsBertPunctuation(char32_t cp) {
   if (cp < 0x80) {
     return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
            (cp >= 123 && cp <= 126);
   }
-  return (U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_P_MASK) != 0;
+  if (cp == 0x166D || cp == 0x111C9) return true;  // Po in Unicode 8.0, now So and Mn
+  return (U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_P_MASK) != 0 && KnownToUnicode8(cp);
 }
 
 bool IsBertControl(char32_t cp) {
   if (cp == '\t' || cp == '\n' || cp == '\r') return false;
-  return (U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_C_MASK) != 0;
+  constexpr uint32_t kMask = U_GC_CC_MASK | U_GC_CF_MASK | U_GC_CO_MASK;
+  return (U_GET_GC_MASK(static_cast<UChar32>(cp)) & kMask) != 0 && KnownToUnicode8(cp);
+}
+
+bool IsBertNonspacingMark(char32_t cp) {
+  // Category changes since Unicode 8.0: U+1734 was Mn (now Mc); these four were not Mn.
+  if (cp == 0x1734) return true;
+  if (cp == 0x1885 || cp == 0x1886 || cp == 0xA9BD || cp == 0x111C9) return false;
+  return u_charType(static_cast<UChar32>(cp)) == U_NON_SPACING_MARK && KnownToUnicode8(cp);
 }
 
 bool IsNonspacingMark(char32_t cp) {

@@ -41,12 +41,16 @@ std::vector<char32_t> ToCodePoints(std::string_view text);
 
 // True for characters with the Unicode White_Space property (Rust's char::is_whitespace).
 bool IsWhitespace(char32_t cp);
-// General category P* or an ASCII punctuation/symbol character (BERT's definition).
+// ASCII punctuation/symbol or general category P* (as of Unicode 8.0, HF's table): BERT's
+// punctuation.
 bool IsBertPunctuation(char32_t cp);
-// General category C* other than \t \n \r (BERT's "control").
+// Control, format or private-use character other than \t \n \r, as HF's BERT "control"
+// (categories as of Unicode 8.0, HF's table).
 bool IsBertControl(char32_t cp);
 // General category Mn (nonspacing mark), what accent stripping removes.
 bool IsNonspacingMark(char32_t cp);
+// IsNonspacingMark as HF's BertNormalizer sees it (its category table is Unicode 8.0).
+bool IsBertNonspacingMark(char32_t cp);
 // CJK ideograph blocks that BERT surrounds with spaces.
 bool IsChineseChar(char32_t cp);
 
