@@ -29,7 +29,22 @@ std::vector<std::string> FixtureFolders() {
 }
 
 std::vector<FixtureCase> LoadCases(const std::string& folder) {
-  const std::string path = FixtureDir() + "/" + folder + "/cases.jsonl";
+  return LoadCasesFile(FixtureDir() + "/" + folder + "/cases.jsonl");
+}
+
+std::string RegressionDir() { return TRIAD_TOKENIZER_TEST_DIR "/data/hf_regression"; }
+
+std::vector<std::string> RegressionFolders() {
+  std::vector<std::string> folders;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(RegressionDir(), ec)) {
+    if (entry.path().extension() == ".jsonl") folders.push_back(entry.path().stem().string());
+  }
+  std::sort(folders.begin(), folders.end());
+  return folders;
+}
+
+std::vector<FixtureCase> LoadCasesFile(const std::string& path) {
   std::ifstream in(path);
   std::vector<FixtureCase> cases;
   std::string line;

@@ -28,6 +28,12 @@ std::vector<std::string> FixtureFolders();
 // All cases of `folder` (a name under FixtureDir()); aborts the test run on a malformed line
 // rather than skipping it.
 std::vector<FixtureCase> LoadCases(const std::string& folder);
+// The same for any file in the cases.jsonl format.
+std::vector<FixtureCase> LoadCasesFile(const std::string& path);
+// Our own HF-generated regression cases: tests/tokenizer/data/hf_regression/<folder>.jsonl,
+// for the tokenizer in FixtureDir()/<folder> (generator: tests/tokenizer/tools/).
+std::string RegressionDir();
+std::vector<std::string> RegressionFolders();
 // `text` shortened for failure messages.
 std::string Abbreviate(const std::string& text);
 

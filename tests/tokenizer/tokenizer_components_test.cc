@@ -94,6 +94,20 @@ TEST(Normalizers, UnicodeFormsBertStripPrepend) {
             "\xCF\x83\xCF\x83 i\xCC\x87");
 }
 
+// HF's BERT rules use a Unicode 8.0 category table; these answers were probed from HF.
+TEST(Normalizers, BertUsesHfsUnicode8Categories) {
+  const auto bert = MakeBertNormalizer({});
+  EXPECT_EQ(Normalize(*bert, "a\xCD\xB8"), "a\xCD\xB8");       // U+0378 unassigned: kept
+  EXPECT_EQ(Normalize(*bert, "a\xEE\x80\x80"), "a");             // U+E000 private use: removed
+  EXPECT_EQ(Normalize(*bert, "a\xE2\x80\x8B"), "a");             // U+200B format: removed
+  EXPECT_EQ(Normalize(*bert, "a\xE0\xA2\x90"), "a\xE0\xA2\x90");  // U+0890 (Cf, 14.0): kept
+  EXPECT_EQ(Normalize(*bert, "a\xE0\xA3\x94"), "a\xE0\xA3\x94");  // U+08D4 (Mn, 9.0): kept
+  EXPECT_EQ(Normalize(*bert, "a\xCC\x81"), "a");                  // U+0301 (Mn): stripped
+  EXPECT_TRUE(IsBertPunctuation(0x166D));   // Po in 8.0, So today
+  EXPECT_FALSE(IsBertPunctuation(0x061D));  // Po since 14.0
+  EXPECT_TRUE(IsBertPunctuation('$'));      // ASCII symbols count as punctuation
+}
+
 std::string Decode(const Decoder& d, Strings tokens) {
   d.DecodeChain(&tokens);
   std::string out;

@@ -53,9 +53,8 @@ std::vector<std::string> Mismatches(const Tokenizer& tokenizer, const FixtureCas
 }
 
 // Runs every case; one failure per failing line, and a summary line.
-void ExpectAllCasesMatch(const Tokenizer& tokenizer, const std::string& folder,
-                         const std::string& path_name) {
-  const std::vector<FixtureCase> cases = testing::LoadCases(folder);
+void ExpectCasesMatch(const Tokenizer& tokenizer, const std::vector<FixtureCase>& cases,
+                      const std::string& folder, const std::string& path_name) {
   ASSERT_FALSE(cases.empty()) << folder << " has no cases";
   int passed = 0;
   for (const FixtureCase& c : cases) {
@@ -64,7 +63,7 @@ void ExpectAllCasesMatch(const Tokenizer& tokenizer, const std::string& folder,
       ++passed;
       continue;
     }
-    ADD_FAILURE() << folder << "/cases.jsonl:" << c.line << " (" << path_name
+    ADD_FAILURE() << folder << ":" << c.line << " (" << path_name
                   << ") text=" << testing::Abbreviate(c.text)
                   << (c.pair ? " pair=" + testing::Abbreviate(*c.pair) : "")
                   << " add_special_tokens=" << c.add_special_tokens << "\n  "
@@ -72,6 +71,11 @@ void ExpectAllCasesMatch(const Tokenizer& tokenizer, const std::string& folder,
   }
   std::cout << "[ summary  ] " << folder << " (" << path_name << "): " << passed << "/"
             << cases.size() << " cases pass\n";
+}
+
+void ExpectAllCasesMatch(const Tokenizer& tokenizer, const std::string& folder,
+                         const std::string& path_name) {
+  ExpectCasesMatch(tokenizer, testing::LoadCases(folder), folder + "/cases.jsonl", path_name);
 }
 
 class FixtureFolderTest : public ::testing::TestWithParam<std::string> {
@@ -147,6 +151,35 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureFolderTest,
                            return name;
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FixtureFolderTest);
+
+// Our HF-generated regression cases (random texts stressing Unicode classes, special-token
+// strings, controls), on the tokenizer.json path and, where the folder has one, the .model.
+class RegressionTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RegressionTest, HfGeneratedCasesMatch) {
+  const std::string dir = testing::FixtureDir() + "/" + GetParam();
+  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
+    GTEST_SKIP() << "no tokenizer for " << GetParam() << " under " << testing::FixtureDir();
+  }
+  auto tokenizer = Tokenizer::FromDir(dir);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  const std::string file = testing::RegressionDir() + "/" + GetParam() + ".jsonl";
+  ExpectCasesMatch(**tokenizer, testing::LoadCasesFile(file), file, "tokenizer.json");
+}
+
+INSTANTIATE_TEST_SUITE_P(Regression, RegressionTest,
+                         ::testing::ValuesIn(testing::RegressionFolders()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;
+                           for (char& ch : name) {
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
+
+TEST(RegressionDirectory, HoldsOneFilePerSharedFolder) {
+  EXPECT_EQ(testing::RegressionFolders().size(), 6u) << testing::RegressionDir();
+}
 
 // Guards against the data-driven tests passing vacuously on an empty or wrong directory.
 TEST(FixtureDirectory, HoldsTheSharedFolders) {
