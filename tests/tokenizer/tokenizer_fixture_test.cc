@@ -78,6 +78,15 @@ void ExpectAllCasesMatch(const Tokenizer& tokenizer, const std::string& folder,
   ExpectCasesMatch(tokenizer, testing::LoadCases(folder), folder + "/cases.jsonl", path_name);
 }
 
+// Folder names as gtest parameter names ("llama-tiny" -> "llama_tiny").
+std::string ParamName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& ch : name) {
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  return name;
+}
+
 class FixtureFolderTest : public ::testing::TestWithParam<std::string> {
  protected:
   std::string FolderPath() const { return testing::FixtureDir() + "/" + GetParam(); }
@@ -143,13 +152,7 @@ TEST_P(FixtureFolderTest, IncrementalDecodeMatchesFullDecode) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureFolderTest,
                          ::testing::ValuesIn(testing::FixtureFolders()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& ch : name) {
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+                         ParamName);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FixtureFolderTest);
 
 // Our HF-generated regression cases (random texts stressing Unicode classes, special-token
@@ -169,13 +172,7 @@ TEST_P(RegressionTest, HfGeneratedCasesMatch) {
 
 INSTANTIATE_TEST_SUITE_P(Regression, RegressionTest,
                          ::testing::ValuesIn(testing::RegressionFolders()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& ch : name) {
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+                         ParamName);
 
 TEST(RegressionDirectory, HoldsOneFilePerSharedFolder) {
   EXPECT_EQ(testing::RegressionFolders().size(), 6u) << testing::RegressionDir();
