@@ -21,8 +21,8 @@ absl::Status Vocab::Add(std::string token, int32_t id) {
     present_.resize(id + 1, 0);
   }
   if (present_[id]) {
-    return absl::InvalidArgumentError(absl::StrCat("id ", id, " is used by both \"",
-                                                   id_to_token_[id], "\" and \"", token, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("id ", id, " is used by both \"", id_to_token_[id], "\" and \"", token, "\""));
   }
   present_[id] = 1;
   id_to_token_[id] = token;
@@ -62,7 +62,8 @@ inline uint64_t PairKey(int32_t a, int32_t b) {
 class Bpe : public Model {
  public:
   Bpe(Vocab vocab, BpeOptions options)
-      : vocab_(std::move(vocab)), options_(std::move(options)),
+      : vocab_(std::move(vocab)),
+        options_(std::move(options)),
         instance_id_(NextModelInstanceId()) {}
 
   absl::Status AddMerges(const MergeList& merges) {
@@ -71,8 +72,8 @@ class Bpe : public Model {
       const auto& [a, b] = merges[rank];
       const auto id_a = vocab_.Find(a), id_b = vocab_.Find(b);
       if (!id_a || !id_b) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "merge ", rank, " (\"", a, "\", \"", b, "\") uses a token not in the vocabulary"));
+        return absl::InvalidArgumentError(absl::StrCat("merge ", rank, " (\"", a, "\", \"", b,
+                                                       "\") uses a token not in the vocabulary"));
       }
       // With a continuing-subword prefix, the right part loses its prefix when merged (HF
       // cuts prefix-length bytes whatever they are).
@@ -84,7 +85,7 @@ class Bpe : public Model {
       }
       // A repeated pair keeps its last rank, as HF builds its map.
       merges_.insert_or_assign(PairKey(*id_a, *id_b),
-                      std::make_pair(static_cast<uint32_t>(rank), *id_merged));
+                               std::make_pair(static_cast<uint32_t>(rank), *id_merged));
     }
     if (options_.unk_token && !vocab_.Find(*options_.unk_token)) {
       return absl::InvalidArgumentError(
@@ -166,8 +167,8 @@ class Bpe : public Model {
       if (token == nullptr) continue;
       for (size_t at = token->find(kMetaspace, 1); at != std::string::npos;
            at = token->find(kMetaspace, at + 1)) {
-        if (at < kMetaspace.size() || token->compare(at - kMetaspace.size(), kMetaspace.size(),
-                                                     kMetaspace) != 0) {
+        if (at < kMetaspace.size() ||
+            token->compare(at - kMetaspace.size(), kMetaspace.size(), kMetaspace) != 0) {
           return false;
         }
       }

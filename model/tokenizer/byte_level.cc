@@ -57,8 +57,6 @@ void AppendByteLevel(std::string_view bytes, std::string* out) {
   out->resize(static_cast<size_t>(p - out->data()));
 }
 
-int ByteFromByteLevelChar(char32_t cp) {
-  return cp < 512 ? GetTables().decoded[cp] : -1;
-}
+int ByteFromByteLevelChar(char32_t cp) { return cp < 512 ? GetTables().decoded[cp] : -1; }
 
 }  // namespace triad::tokenizer

@@ -53,8 +53,8 @@ class ByteTrie {
   }
 
   absl::flat_hash_map<uint64_t, uint32_t> edges_;  // (node, byte) -> child node
-  std::vector<int32_t> values_;                     // per node; -1 = no key ends here
-  std::array<bool, 256> first_bytes_;               // lead bytes of the keys (a fast filter)
+  std::vector<int32_t> values_;                    // per node; -1 = no key ends here
+  std::array<bool, 256> first_bytes_;              // lead bytes of the keys (a fast filter)
 };
 
 }  // namespace triad::tokenizer

@@ -33,11 +33,11 @@ absl::StatusOr<std::vector<std::unique_ptr<T>>> LoadList(const Json& j, absl::st
 }
 
 absl::StatusOr<PrependScheme> LoadPrependScheme(const Json& j, absl::string_view path) {
-  TRIAD_ASSIGN_OR_RETURN(const bool add_prefix_space, json_fields::Bool(j, path,
-                                                                        "add_prefix_space", true));
-  TRIAD_ASSIGN_OR_RETURN(const std::string scheme,
-                         json_fields::String(j, path, "prepend_scheme",
-                                             add_prefix_space ? "always" : "never"));
+  TRIAD_ASSIGN_OR_RETURN(const bool add_prefix_space,
+                         json_fields::Bool(j, path, "add_prefix_space", true));
+  TRIAD_ASSIGN_OR_RETURN(
+      const std::string scheme,
+      json_fields::String(j, path, "prepend_scheme", add_prefix_space ? "always" : "never"));
   if (scheme == "always") return PrependScheme::kAlways;
   if (scheme == "first") return PrependScheme::kFirst;
   if (scheme == "never") return PrependScheme::kNever;
@@ -53,13 +53,11 @@ absl::StatusOr<std::unique_ptr<Normalizer>> LoadBertNormalizer(const Json& j,
                          json_fields::Bool(j, path, "handle_chinese_chars", true));
   TRIAD_ASSIGN_OR_RETURN(o.lowercase, json_fields::Bool(j, path, "lowercase", true));
   // strip_accents: null follows lowercase.
-  TRIAD_ASSIGN_OR_RETURN(o.strip_accents,
-                         json_fields::Bool(j, path, "strip_accents", o.lowercase));
+  TRIAD_ASSIGN_OR_RETURN(o.strip_accents, json_fields::Bool(j, path, "strip_accents", o.lowercase));
   return MakeBertNormalizer(o);
 }
 
-absl::StatusOr<std::unique_ptr<Normalizer>> LoadPrecompiled(const Json& j,
-                                                            absl::string_view path) {
+absl::StatusOr<std::unique_ptr<Normalizer>> LoadPrecompiled(const Json& j, absl::string_view path) {
   TRIAD_ASSIGN_OR_RETURN(const std::string b64,
                          json_fields::String(j, path, "precompiled_charsmap", ""));
   std::string blob;
@@ -70,8 +68,7 @@ absl::StatusOr<std::unique_ptr<Normalizer>> LoadPrecompiled(const Json& j,
   if (blob.empty()) return MakeNormalizerSequence({});
   auto normalizer = MakePrecompiled(std::move(blob));
   if (!normalizer.ok()) {
-    return json_fields::Invalid(Child(path, "precompiled_charsmap"),
-                                normalizer.status().message());
+    return json_fields::Invalid(Child(path, "precompiled_charsmap"), normalizer.status().message());
   }
   return normalizer;
 }
@@ -82,8 +79,7 @@ absl::StatusOr<std::unique_ptr<Normalizer>> LoadNormalizer(const Json& j, absl::
   if (j.is_null()) return std::unique_ptr<Normalizer>();
   TRIAD_ASSIGN_OR_RETURN(const std::string type, json_fields::Type(j, path));
   if (type == "Sequence") {
-    TRIAD_ASSIGN_OR_RETURN(auto list, LoadList<Normalizer>(j, path, "normalizers",
-                                                           LoadNormalizer));
+    TRIAD_ASSIGN_OR_RETURN(auto list, LoadList<Normalizer>(j, path, "normalizers", LoadNormalizer));
     return MakeNormalizerSequence(std::move(list));
   }
   if (type == "BertNormalizer") return LoadBertNormalizer(j, path);
@@ -141,8 +137,7 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> LoadSplit(const Json& j, absl::str
   return MakeSplit(std::move(literal), std::move(regex), b, invert);
 }
 
-absl::StatusOr<std::unique_ptr<PreTokenizer>> LoadByteLevel(const Json& j,
-                                                            absl::string_view path) {
+absl::StatusOr<std::unique_ptr<PreTokenizer>> LoadByteLevel(const Json& j, absl::string_view path) {
   TRIAD_ASSIGN_OR_RETURN(const bool add_prefix_space,
                          json_fields::Bool(j, path, "add_prefix_space", true));
   TRIAD_ASSIGN_OR_RETURN(const bool use_regex, json_fields::Bool(j, path, "use_regex", true));
@@ -160,8 +155,8 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> LoadPreTokenizer(const Json& j,
   if (j.is_null()) return std::unique_ptr<PreTokenizer>();
   TRIAD_ASSIGN_OR_RETURN(const std::string type, json_fields::Type(j, path));
   if (type == "Sequence") {
-    TRIAD_ASSIGN_OR_RETURN(auto list, LoadList<PreTokenizer>(j, path, "pretokenizers",
-                                                             LoadPreTokenizer));
+    TRIAD_ASSIGN_OR_RETURN(auto list,
+                           LoadList<PreTokenizer>(j, path, "pretokenizers", LoadPreTokenizer));
     return MakePreTokenizerSequence(std::move(list));
   }
   if (type == "Split") return LoadSplit(j, path);

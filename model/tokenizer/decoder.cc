@@ -114,8 +114,8 @@ class StripDecoder : public Decoder {
       for (int i = 0; i < start_ && n > 0 && token.compare(begin, n, content_) == 0; ++i) {
         begin += n;
       }
-      for (int i = 0; i < stop_ && n > 0 && end >= begin + n &&
-                      token.compare(end - n, n, content_) == 0;
+      for (int i = 0;
+           i < stop_ && n > 0 && end >= begin + n && token.compare(end - n, n, content_) == 0;
            ++i) {
         end -= n;
       }
@@ -178,10 +178,18 @@ class WordPieceDecoder : public Decoder {
   // transformers' clean_up_tokenization, in HF's order.
   static std::string Cleanup(const std::string& text) {
     std::string out = text;
-    for (const auto& [from, to] : std::vector<std::pair<const char*, const char*>>{
-             {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
-             {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"},
-             {" 've", "'ve"}, {" 're", "'re"}}) {
+    for (const auto& [from, to] :
+         std::vector<std::pair<const char*, const char*>>{{" .", "."},
+                                                          {" ?", "?"},
+                                                          {" !", "!"},
+                                                          {" ,", ","},
+                                                          {" ' ", "'"},
+                                                          {" n't", "n't"},
+                                                          {" 'm", "'m"},
+                                                          {" do not", " don't"},
+                                                          {" 's", "'s"},
+                                                          {" 've", "'ve"},
+                                                          {" 're", "'re"}}) {
       out = absl::StrReplaceAll(out, {{from, to}});
     }
     return out;
@@ -218,8 +226,7 @@ std::unique_ptr<Decoder> MakeStripDecoder(std::string content, int start, int st
 }
 std::unique_ptr<Decoder> MakeReplaceDecoder(std::string pattern, std::unique_ptr<Regex> regex,
                                             std::string content) {
-  return std::make_unique<ReplaceDecoder>(std::move(pattern), std::move(regex),
-                                          std::move(content));
+  return std::make_unique<ReplaceDecoder>(std::move(pattern), std::move(regex), std::move(content));
 }
 std::unique_ptr<Decoder> MakeBpeDecoder(std::string suffix) {
   return std::make_unique<BpeDecoder>(std::move(suffix));

@@ -25,8 +25,8 @@ IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_spe
 absl::StatusOr<std::string> IncrementalDecoder::Push(int32_t id) {
   ids_.push_back(id);
   const std::string text = tokenizer_.DecodeTokens(ids_, skip_special_tokens_);
-  const bool grows = text.size() > prefix_text_.size() &&
-                     text.compare(0, prefix_text_.size(), prefix_text_) == 0;
+  const bool grows =
+      text.size() > prefix_text_.size() && text.compare(0, prefix_text_.size(), prefix_text_) == 0;
   if (!grows || EndsWithReplacement(text)) return std::string();
   std::string out = text.substr(prefix_text_.size());
   // The ids just emitted become the next window's context.

@@ -4,14 +4,13 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "model/tokenizer/regex.h"
 
 namespace triad::tokenizer::json_fields {

@@ -23,8 +23,8 @@ class PostProcessor {
 // One element of a template: a sequence ("A" or "B") or a special token name.
 struct TemplatePiece {
   bool is_sequence = false;
-  bool is_b = false;        // for sequences: $B rather than $A
-  std::string special;      // for special tokens: key into TemplateSpecial
+  bool is_b = false;    // for sequences: $B rather than $A
+  std::string special;  // for special tokens: key into TemplateSpecial
   int32_t type_id = 0;
 };
 struct TemplateSpecial {

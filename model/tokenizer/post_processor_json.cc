@@ -28,14 +28,14 @@ absl::StatusOr<std::vector<TemplatePiece>> LoadTemplate(const Json& j, absl::str
     const Json* special = Member(item, "SpecialToken");
     const Json* body = seq != nullptr ? seq : special;
     if (body == nullptr) {
-      return json_fields::Invalid(item_path, "expected {\"Sequence\": ...} or "
-                                             "{\"SpecialToken\": ...}");
+      return json_fields::Invalid(item_path,
+                                  "expected {\"Sequence\": ...} or "
+                                  "{\"SpecialToken\": ...}");
     }
     const std::string body_path = Child(item_path, seq != nullptr ? "Sequence" : "SpecialToken");
     TemplatePiece piece;
     TRIAD_ASSIGN_OR_RETURN(const std::string id, json_fields::String(*body, body_path, "id"));
-    TRIAD_ASSIGN_OR_RETURN(const int64_t type_id,
-                           json_fields::Int(*body, body_path, "type_id", 0));
+    TRIAD_ASSIGN_OR_RETURN(const int64_t type_id, json_fields::Int(*body, body_path, "type_id", 0));
     piece.type_id = static_cast<int32_t>(type_id);
     piece.is_sequence = seq != nullptr;
     if (piece.is_sequence && id != "A" && id != "B") {
@@ -146,8 +146,7 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> LoadPostProcessor(const Json& j,
       TRIAD_ASSIGN_OR_RETURN(const std::string t,
                              json_fields::Type((*list)[i], Child(list_path, i)));
       if (t == "ByteLevel") continue;
-      TRIAD_ASSIGN_OR_RETURN(chosen,
-                             LoadPostProcessor((*list)[i], Child(list_path, i)));
+      TRIAD_ASSIGN_OR_RETURN(chosen, LoadPostProcessor((*list)[i], Child(list_path, i)));
     }
     return chosen;
   }

@@ -114,7 +114,9 @@ std::vector<std::pair<size_t, size_t>> LiteralMatches(const std::string& text,
 class Split : public PreTokenizer {
  public:
   Split(std::string pattern, std::unique_ptr<Regex> regex, SplitBehavior behavior, bool invert)
-      : pattern_(std::move(pattern)), regex_(std::move(regex)), behavior_(behavior),
+      : pattern_(std::move(pattern)),
+        regex_(std::move(regex)),
+        behavior_(behavior),
         invert_(invert) {}
 
   void PreTokenize(PreTokenized* pre) const override {

@@ -85,8 +85,8 @@ absl::StatusOr<std::unique_ptr<Normalizer>> MakePrecompiled(std::string charsmap
     return absl::InvalidArgumentError("precompiled_charsmap is shorter than its 4-byte header");
   }
   const auto* bytes = reinterpret_cast<const unsigned char*>(charsmap.data());
-  const uint32_t trie_bytes = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) |
-                              (static_cast<uint32_t>(bytes[3]) << 24);
+  const uint32_t trie_bytes =
+      bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (static_cast<uint32_t>(bytes[3]) << 24);
   if (trie_bytes % 4 != 0 || trie_bytes > charsmap.size() - 4) {
     return absl::InvalidArgumentError(absl::StrCat("precompiled_charsmap declares a trie of ",
                                                    trie_bytes, " bytes in a blob of ",

@@ -125,14 +125,13 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Compile(std::string_view pattern) 
   const std::string rewritten = RewriteClasses(pattern);
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  pcre2_code* code =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
-                    PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
+                                   PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    return absl::InvalidArgumentError(absl::StrCat("bad regex \"", ToAbsl(pattern), "\": ",
-                                                   reinterpret_cast<const char*>(message),
+    return absl::InvalidArgumentError(absl::StrCat("bad regex \"", ToAbsl(pattern),
+                                                   "\": ", reinterpret_cast<const char*>(message),
                                                    " at offset ", error_offset));
   }
   // JIT failure is not an error: the interpreter gives the same matches, only slower.
@@ -151,8 +150,8 @@ std::vector<std::pair<size_t, size_t>> Regex::FindAll(std::string_view text) con
   while (start <= text.size()) {
     // Input was validated once at the API boundary; skip PCRE2's per-call UTF check, which
     // would otherwise rescan the rest of the subject on every match (quadratic).
-    const int rc = pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, data,
-                               nullptr);
+    const int rc =
+        pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, data, nullptr);
     if (rc < 0) break;
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     const size_t begin = ovector[0], end = ovector[1];

@@ -20,8 +20,8 @@ using spm::ModelProto;
 constexpr char kSpace[] = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
 
 Json Metaspace(const char* scheme, bool split) {
-  return {{"type", "Metaspace"}, {"replacement", kSpace}, {"prepend_scheme", scheme},
-          {"split", split}};
+  return {
+      {"type", "Metaspace"}, {"replacement", kSpace}, {"prepend_scheme", scheme}, {"split", split}};
 }
 
 Json SpecialPiece(const std::string& name, int32_t type_id) {
@@ -82,7 +82,9 @@ Json LlamaTemplate(const spm::TrainerSpec& spec, const SentencePieceOptions& opt
   };
   if (options.add_bos_token) add_special(spec.bos_piece(), spec.bos_id());
   if (options.add_eos_token) add_special(spec.eos_piece(), spec.eos_id());
-  return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair},
+  return {{"type", "TemplateProcessing"},
+          {"single", single},
+          {"pair", pair},
           {"special_tokens", specials}};
 }
 
@@ -90,33 +92,32 @@ Json LlamaLayout(const ModelProto& proto, const SentencePieceOptions& options, J
   Json vocab = Json::object();
   for (int i = 0; i < proto.pieces_size(); ++i) vocab[proto.pieces(i).piece()] = i;
   const int unk = proto.trainer_spec().unk_id();
-  (*root)["model"] = {{"type", "BPE"},
-                      {"vocab", std::move(vocab)},
-                      {"merges", GenerateMerges(proto)},
-                      {"unk_token", unk >= 0 && unk < proto.pieces_size()
-                                        ? Json(proto.pieces(unk).piece())
-                                        : Json()},
-                      {"fuse_unk", true},
-                      {"byte_fallback", true},
-                      {"ignore_merges", false}};
+  (*root)["model"] = {
+      {"type", "BPE"},
+      {"vocab", std::move(vocab)},
+      {"merges", GenerateMerges(proto)},
+      {"unk_token",
+       unk >= 0 && unk < proto.pieces_size() ? Json(proto.pieces(unk).piece()) : Json()},
+      {"fuse_unk", true},
+      {"byte_fallback", true},
+      {"ignore_merges", false}};
   if (options.legacy) {
     (*root)["normalizer"] = {
         {"type", "Sequence"},
-        {"normalizers", Json::array({{{"type", "Prepend"}, {"prepend", kSpace}},
-                                     {{"type", "Replace"},
-                                      {"pattern", {{"String", " "}}},
-                                      {"content", kSpace}}})}};
+        {"normalizers",
+         Json::array(
+             {{{"type", "Prepend"}, {"prepend", kSpace}},
+              {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}}})}};
   } else {
     (*root)["pre_tokenizer"] = Metaspace("first", false);
   }
   (*root)["decoder"] = {
       {"type", "Sequence"},
-      {"decoders", Json::array({{{"type", "Replace"}, {"pattern", {{"String", kSpace}}},
-                                 {"content", " "}},
-                                {{"type", "ByteFallback"}},
-                                {{"type", "Fuse"}},
-                                {{"type", "Strip"}, {"content", " "}, {"start", 1},
-                                 {"stop", 0}}})}};
+      {"decoders",
+       Json::array({{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
+                    {{"type", "ByteFallback"}},
+                    {{"type", "Fuse"}},
+                    {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}};
   return LlamaTemplate(proto.trainer_spec(), options);
 }
 
@@ -147,10 +148,9 @@ Json T5Layout(const ModelProto& proto, const SentencePieceOptions& options, Json
   const std::string& eos = spec.eos_piece();
   return {{"type", "TemplateProcessing"},
           {"single", Json::array({SequencePiece("A", 0), SpecialPiece(eos, 0)})},
-          {"pair", Json::array({SequencePiece("A", 0), SpecialPiece(eos, 0),
-                                SequencePiece("B", 0), SpecialPiece(eos, 0)})},
-          {"special_tokens",
-           {{eos, {{"id", eos}, {"ids", {spec.eos_id()}}, {"tokens", {eos}}}}}}};
+          {"pair", Json::array({SequencePiece("A", 0), SpecialPiece(eos, 0), SequencePiece("B", 0),
+                                SpecialPiece(eos, 0)})},
+          {"special_tokens", {{eos, {{"id", eos}, {"ids", {spec.eos_id()}}, {"tokens", {eos}}}}}}};
 }
 
 // Control and unknown pieces become special added tokens, user-defined pieces plain ones;
@@ -159,22 +159,24 @@ Json AddedTokens(const ModelProto& proto, const Json& added_tokens_decoder) {
   std::vector<std::pair<int32_t, Json>> tokens;
   for (int i = 0; i < proto.pieces_size(); ++i) {
     const auto type = proto.pieces(i).type();
-    if (type != ModelProto::SentencePiece::CONTROL &&
-        type != ModelProto::SentencePiece::UNKNOWN &&
+    if (type != ModelProto::SentencePiece::CONTROL && type != ModelProto::SentencePiece::UNKNOWN &&
         type != ModelProto::SentencePiece::USER_DEFINED) {
       continue;
     }
     const bool special = type != ModelProto::SentencePiece::USER_DEFINED;
-    tokens.emplace_back(i, Json{{"id", i}, {"content", proto.pieces(i).piece()},
-                                {"special", special}, {"normalized", false}});
+    tokens.emplace_back(i, Json{{"id", i},
+                                {"content", proto.pieces(i).piece()},
+                                {"special", special},
+                                {"normalized", false}});
   }
   if (added_tokens_decoder.is_object()) {
     for (const auto& [key, value] : added_tokens_decoder.items()) {
-      const Json* content = value.is_object() && value.contains("content")
-                                ? &value["content"] : nullptr;
+      const Json* content =
+          value.is_object() && value.contains("content") ? &value["content"] : nullptr;
       if (content == nullptr || !content->is_string()) continue;
       const int32_t id = std::atoi(key.c_str());
-      tokens.emplace_back(id, Json{{"id", id}, {"content", *content},
+      tokens.emplace_back(id, Json{{"id", id},
+                                   {"content", *content},
                                    {"special", value.value("special", true)},
                                    {"normalized", false}});
     }
@@ -191,14 +193,13 @@ Json AddedTokens(const ModelProto& proto, const Json& added_tokens_decoder) {
 
 }  // namespace
 
-absl::StatusOr<SentencePieceConversion> ConvertSentencePiece(
-    std::string_view serialized, const SentencePieceOptions& options,
-    const Json& added_tokens_decoder) {
+absl::StatusOr<SentencePieceConversion> ConvertSentencePiece(std::string_view serialized,
+                                                             const SentencePieceOptions& options,
+                                                             const Json& added_tokens_decoder) {
   ModelProto proto;
   if (!proto.ParseFromArray(serialized.data(), static_cast<int>(serialized.size())) ||
       proto.pieces_size() == 0) {
-    return absl::InvalidArgumentError(
-        "SentencePiece model: not a ModelProto, or it has no pieces");
+    return absl::InvalidArgumentError("SentencePiece model: not a ModelProto, or it has no pieces");
   }
   for (int i = 0; i < proto.pieces_size(); ++i) {
     if (proto.pieces(i).piece().empty() || !ValidateUtf8(proto.pieces(i).piece(), "").ok()) {
@@ -212,9 +213,9 @@ absl::StatusOr<SentencePieceConversion> ConvertSentencePiece(
   if ((layout == "llama" && type != spm::TrainerSpec::BPE) ||
       (layout == "t5" && type != spm::TrainerSpec::UNIGRAM) ||
       (layout != "llama" && layout != "t5")) {
-    return absl::UnimplementedError(
-        absl::StrCat("SentencePiece model: trainer_spec.model_type ", type,
-                     " is not supported with layout \"", layout, "\""));
+    return absl::UnimplementedError(absl::StrCat("SentencePiece model: trainer_spec.model_type ",
+                                                 type, " is not supported with layout \"", layout,
+                                                 "\""));
   }
   SentencePieceConversion out;
   Json& root = out.tokenizer_json;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "model/status_macros.h"
+#include "model/tokenizer/normalizer.h"
 #include "model/tokenizer/pipeline.h"
 #include "model/tokenizer/unicode.h"
 
@@ -24,8 +25,8 @@ absl::Status Tokenizer::EncodeSequence(std::string_view text, int32_t type_id, E
       out->type_ids.push_back(type_id);
       continue;
     }
-    EncodeSegment(std::string(text.substr(seg.begin, seg.end - seg.begin)), seg.begin == 0,
-                  type_id, out, with_tokens);
+    EncodeSegment(std::string(text.substr(seg.begin, seg.end - seg.begin)), seg.begin == 0, type_id,
+                  out, with_tokens);
   }
   return absl::OkStatus();
 }
@@ -45,8 +46,8 @@ void Tokenizer::EncodeSegment(std::string text, bool at_origin, int32_t type_id,
       out->type_ids.push_back(type_id);
       continue;
     }
-    EncodeWords(text.substr(seg.begin, seg.end - seg.begin), at_origin && seg.begin == 0,
-                type_id, out, with_tokens);
+    EncodeWords(text.substr(seg.begin, seg.end - seg.begin), at_origin && seg.begin == 0, type_id,
+                out, with_tokens);
   }
 }
 
@@ -84,8 +85,7 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::EncodeIds(std::string_view text,
   return pipeline_->post_processor->Process(std::move(a), nullptr, add_special_tokens).ids;
 }
 
-std::string Tokenizer::DecodeTokens(absl::Span<const int32_t> ids,
-                                    bool skip_special_tokens) const {
+std::string Tokenizer::DecodeTokens(absl::Span<const int32_t> ids, bool skip_special_tokens) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (const int32_t id : ids) {
@@ -128,6 +128,23 @@ bool Tokenizer::IsSpecial(int32_t id) const { return pipeline_->added.IsSpecial(
 
 int32_t Tokenizer::vocab_size() const {
   return std::max(pipeline_->model->vocab().size(), pipeline_->added.max_id() + 1);
+}
+
+std::string CleanUpTokenizationSpaces(std::string_view text) {
+  std::string out(text);
+  for (const auto& [from, to] : {std::pair<const char*, const char*>{" .", "."},
+                                 {" ?", "?"},
+                                 {" !", "!"},
+                                 {" ,", ","},
+                                 {" ' ", "'"},
+                                 {" n't", "n't"},
+                                 {" 'm", "'m"},
+                                 {" 's", "'s"},
+                                 {" 've", "'ve"},
+                                 {" 're", "'re"}}) {
+    out = ReplaceAll(out, from, nullptr, to);
+  }
+  return out;
 }
 
 void Tokenizer::SetSpecialIds(int32_t bos, int32_t eos, int32_t pad,

@@ -37,6 +37,23 @@ struct SentencePieceOptions {
   std::string layout;
 };
 
+// The generation-free settings of tokenizer_config.json (FromDir only; defaults otherwise).
+struct TokenizerConfig {
+  // Longest input the model takes, in tokens; 0 = not stated (or transformers' "very large"
+  // placeholder).
+  int64_t model_max_length = 0;
+  // transformers applies CleanUpTokenizationSpaces after decoding when this is set; Decode
+  // does not (it returns the raw HF `tokenizers` output).
+  bool clean_up_tokenization_spaces = false;
+  // As declared; the template in tokenizer.json (or the one built for a .model) already
+  // encodes them, so they are informational here.
+  bool add_bos_token = false;
+  bool add_eos_token = false;
+};
+
+// transformers' clean_up_tokenization: " ." -> "." and similar for ? ! , ' n't 'm 's 've 're.
+std::string CleanUpTokenizationSpaces(std::string_view text);
+
 class Tokenizer {
  public:
   // Chooses the file the way transformers does: tokenizer.json if present, else
@@ -65,8 +82,7 @@ class Tokenizer {
 
   // Ids that are in no vocabulary are skipped, as HF does (models often pad their
   // embedding beyond the tokenizer's vocabulary).
-  absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids,
-                                     bool skip_special_tokens) const;
+  absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids, bool skip_special_tokens) const;
 
   std::optional<std::string> IdToToken(int32_t id) const;
   std::optional<int32_t> TokenToId(std::string_view token) const;
@@ -81,6 +97,7 @@ class Tokenizer {
   int32_t unk_id() const { return unk_id_; }
   // Every id that ends generation (generation_config.json may list several); eos_id first.
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  const TokenizerConfig& config() const { return config_; }
 
  private:
   friend class IncrementalDecoder;
@@ -98,6 +115,7 @@ class Tokenizer {
   std::unique_ptr<Pipeline> pipeline_;
   int32_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1, unk_id_ = -1;
   std::vector<int32_t> eos_ids_;
+  TokenizerConfig config_;
 };
 
 // Streaming detokenization: fed ids one at a time, returns the text that became final. The
@@ -118,7 +136,7 @@ class IncrementalDecoder {
   bool skip_special_tokens_;
   std::vector<int32_t> ids_;  // the window: ids_[0, prefix_end_) are already emitted context
   size_t prefix_end_ = 0;
-  std::string prefix_text_;   // Decode(ids_[0, prefix_end_)) within the window
+  std::string prefix_text_;  // Decode(ids_[0, prefix_end_)) within the window
 };
 
 }  // namespace triad::tokenizer

@@ -2,10 +2,9 @@
 // ids as transformers does it).
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
@@ -29,8 +28,8 @@ class TokenizerLoader {
       return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", e.what()));
     }
     if (!pipeline.ok()) return pipeline.status();
-    auto tokenizer = std::unique_ptr<Tokenizer>(
-        new Tokenizer(std::make_unique<Pipeline>(*std::move(pipeline))));
+    auto tokenizer =
+        std::unique_ptr<Tokenizer>(new Tokenizer(std::make_unique<Pipeline>(*std::move(pipeline))));
     return tokenizer;
   }
 
@@ -39,6 +38,8 @@ class TokenizerLoader {
     t->SetSpecialIds(bos, eos, pad, std::move(extra_eos));
     t->unk_id_ = unk;
   }
+
+  static void SetConfig(Tokenizer* t, const TokenizerConfig& config) { t->config_ = config; }
 };
 
 namespace {
@@ -109,14 +110,25 @@ int32_t ResolveId(const Tokenizer& t, const FolderConfig& c, const char* token_k
   return ids.empty() ? fallback : ids.front();
 }
 
-void ApplyFolderConfig(const FolderConfig& c, const SentencePieceConversion* spm,
-                       Tokenizer* t) {
+void ApplyFolderConfig(const FolderConfig& c, const SentencePieceConversion* spm, Tokenizer* t) {
   const int32_t bos = ResolveId(*t, c, "bos_token", "bos_token_id", spm ? spm->bos_id : -1);
   const int32_t eos = ResolveId(*t, c, "eos_token", "eos_token_id", spm ? spm->eos_id : -1);
   const int32_t pad = ResolveId(*t, c, "pad_token", "pad_token_id", spm ? spm->pad_id : -1);
   const int32_t unk = ResolveId(*t, c, "unk_token", "unk_token_id", spm ? spm->unk_id : -1);
-  TokenizerLoader::SetSpecial(t, bos, eos, pad, unk,
-                              IdList(c.generation_config, "eos_token_id"));
+  TokenizerLoader::SetSpecial(t, bos, eos, pad, unk, IdList(c.generation_config, "eos_token_id"));
+  TokenizerConfig config;
+  const Json& tc = c.tokenizer_config;
+  const auto flag = [&](const char* key) {
+    return tc.contains(key) && tc[key].is_boolean() && tc[key].get<bool>();
+  };
+  config.clean_up_tokenization_spaces = flag("clean_up_tokenization_spaces");
+  config.add_bos_token = flag("add_bos_token");
+  config.add_eos_token = flag("add_eos_token");
+  // transformers writes int(1e30) when the length is unknown; it does not fit an int64.
+  if (tc.contains("model_max_length") && tc["model_max_length"].is_number_integer()) {
+    config.model_max_length = tc["model_max_length"].get<int64_t>();
+  }
+  TokenizerLoader::SetConfig(t, config);
 }
 
 SentencePieceOptions OptionsFromConfig(const Json& config) {
@@ -138,8 +150,8 @@ SentencePieceOptions OptionsFromConfig(const Json& config) {
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> FromConversion(const SentencePieceConversion& conv) {
   TRIAD_ASSIGN_OR_RETURN(auto tokenizer, TokenizerLoader::FromJson(conv.tokenizer_json));
-  TokenizerLoader::SetSpecial(tokenizer.get(), conv.bos_id, conv.eos_id, conv.pad_id,
-                              conv.unk_id, {});
+  TokenizerLoader::SetSpecial(tokenizer.get(), conv.bos_id, conv.eos_id, conv.pad_id, conv.unk_id,
+                              {});
   return tokenizer;
 }
 
@@ -184,8 +196,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromDir(const std::string&
   TRIAD_ASSIGN_OR_RETURN(config.tokenizer_config, ReadOptionalJson(dir, "tokenizer_config.json"));
   TRIAD_ASSIGN_OR_RETURN(config.special_tokens_map,
                          ReadOptionalJson(dir, "special_tokens_map.json"));
-  TRIAD_ASSIGN_OR_RETURN(config.generation_config,
-                         ReadOptionalJson(dir, "generation_config.json"));
+  TRIAD_ASSIGN_OR_RETURN(config.generation_config, ReadOptionalJson(dir, "generation_config.json"));
   if (std::filesystem::exists(dir / "tokenizer.json")) {
     TRIAD_ASSIGN_OR_RETURN(auto tokenizer, FromJsonFile((dir / "tokenizer.json").string()));
     ApplyFolderConfig(config, nullptr, tokenizer.get());

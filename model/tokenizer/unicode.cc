@@ -28,10 +28,10 @@ size_t ValidSequenceLength(std::string_view text, size_t pos) {
     if ((byte(i) & 0xC0) != 0x80) return 0;
   }
   const unsigned char b1 = byte(1);
-  if (n == 2 && b0 < 0xC2) return 0;                        // overlong
-  if (n == 3 && b0 == 0xE0 && b1 < 0xA0) return 0;         // overlong
-  if (n == 3 && b0 == 0xED && b1 >= 0xA0) return 0;         // surrogate
-  if (n == 4 && b0 == 0xF0 && b1 < 0x90) return 0;         // overlong
+  if (n == 2 && b0 < 0xC2) return 0;                                  // overlong
+  if (n == 3 && b0 == 0xE0 && b1 < 0xA0) return 0;                    // overlong
+  if (n == 3 && b0 == 0xED && b1 >= 0xA0) return 0;                   // surrogate
+  if (n == 4 && b0 == 0xF0 && b1 < 0x90) return 0;                    // overlong
   if (n == 4 && (b0 > 0xF4 || (b0 == 0xF4 && b1 >= 0x90))) return 0;  // > U+10FFFF
   return n;
 }
@@ -48,8 +48,8 @@ absl::Status ValidateUtf8(std::string_view text, std::string_view what) {
     }
     const size_t n = ValidSequenceLength(text, pos);
     if (n == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(ToAbsl(what), " is not valid UTF-8 (bad byte sequence at byte offset ", pos, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          ToAbsl(what), " is not valid UTF-8 (bad byte sequence at byte offset ", pos, ")"));
     }
     pos += n;
   }
@@ -186,10 +186,9 @@ std::string NormalizeUnicode(std::string_view text, NormalForm form) {
       break;
   }
   utf8proc_uint8_t* result = nullptr;
-  const utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()), &result,
-                   static_cast<utf8proc_option_t>(options));
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                          static_cast<utf8proc_ssize_t>(text.size()), &result,
+                                          static_cast<utf8proc_option_t>(options));
   if (n < 0) return std::string(text);  // Unreachable for validated input.
   std::string out(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
   std::free(result);
@@ -246,8 +245,8 @@ std::vector<size_t> GraphemeLengths(std::string_view text) {
     }
   };
   for (size_t k = 1; k < text.size(); ++k) {
-    const bool cut = IsAscii(text[k - 1]) && IsAscii(text[k]) &&
-                     !(text[k - 1] == '\r' && text[k] == '\n');
+    const bool cut =
+        IsAscii(text[k - 1]) && IsAscii(text[k]) && !(text[k - 1] == '\r' && text[k] == '\n');
     if (cut) {
       flush(k);
       piece = k;

@@ -19,7 +19,9 @@ constexpr double kUnkPenalty = 10.0;
 class Unigram : public Model {
  public:
   Unigram(UnigramPieces pieces, std::optional<int32_t> unk_id, bool byte_fallback, Vocab vocab)
-      : unk_id_(unk_id), byte_fallback_(byte_fallback), vocab_(std::move(vocab)),
+      : unk_id_(unk_id),
+        byte_fallback_(byte_fallback),
+        vocab_(std::move(vocab)),
         instance_id_(NextModelInstanceId()) {
     double min_score = std::numeric_limits<double>::infinity();
     scores_.reserve(pieces.size());

@@ -24,8 +24,8 @@ inline uint64_t NextModelInstanceId() {
 template <typename Value>
 class WordMemo {
  public:
-  static constexpr size_t kMaxWordBytes = 64;  // longer words are rare and not memoized
-  static constexpr size_t kMaxWords = 1 << 16; // then the memo starts over
+  static constexpr size_t kMaxWordBytes = 64;   // longer words are rare and not memoized
+  static constexpr size_t kMaxWords = 1 << 16;  // then the memo starts over
 
   // The memoized value of `word` for model `owner`, or null.
   static const Value* Find(uint64_t owner, std::string_view word) {

@@ -12,7 +12,9 @@ namespace {
 class WordPiece : public Model {
  public:
   WordPiece(Vocab vocab, int32_t unk_id, std::string prefix, int max_chars)
-      : vocab_(std::move(vocab)), unk_id_(unk_id), prefix_(std::move(prefix)),
+      : vocab_(std::move(vocab)),
+        unk_id_(unk_id),
+        prefix_(std::move(prefix)),
         max_chars_(max_chars) {}
 
   void Tokenize(std::string_view word, std::vector<int32_t>* ids,
@@ -68,9 +70,8 @@ absl::StatusOr<std::unique_ptr<Model>> MakeWordPiece(Vocab vocab, std::string un
     return absl::InvalidArgumentError(
         absl::StrCat("unk_token \"", unk_token, "\" is not in the vocabulary"));
   }
-  return std::unique_ptr<Model>(new WordPiece(std::move(vocab), *unk_id,
-                                              std::move(continuing_subword_prefix),
-                                              max_input_chars_per_word));
+  return std::unique_ptr<Model>(new WordPiece(
+      std::move(vocab), *unk_id, std::move(continuing_subword_prefix), max_input_chars_per_word));
 }
 
 }  // namespace triad::tokenizer

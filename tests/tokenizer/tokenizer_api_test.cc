@@ -1,11 +1,10 @@
 // The public API beyond the golden cases: special ids from model folders, vocabulary lookups,
 // streaming detokenization holding incomplete characters, sharing across threads.
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "gtest/gtest.h"
 #include "model/tokenizer/tokenizer.h"
@@ -58,6 +57,19 @@ TEST(TokenizerApi, SpecialIdsComeFromTheFolder) {
                    {-1, 1, 0, 2, 1100}, "t5-tiny .model");
   ExpectSpecialIds(*LoadDir(CopyOnly("llama-tiny", {"tokenizer.model"})), {1, 2, -1, 0, 1000},
                    "llama-tiny .model without config");
+}
+
+TEST(TokenizerApi, ConfigDefaultsComeFromTokenizerConfig) {
+  const TokenizerConfig t5 = Load("t5-tiny")->config();
+  EXPECT_EQ(t5.model_max_length, 512);
+  EXPECT_TRUE(t5.clean_up_tokenization_spaces);
+  const TokenizerConfig llama2 = Load("llama2")->config();
+  EXPECT_EQ(llama2.model_max_length, 0);  // transformers' 1e30 placeholder
+  EXPECT_TRUE(llama2.add_bos_token);
+  EXPECT_FALSE(llama2.add_eos_token);
+  EXPECT_FALSE(llama2.clean_up_tokenization_spaces);
+  EXPECT_EQ(CleanUpTokenizationSpaces("Hello , world ! It 's , is n't ?"),
+            "Hello, world! It's, isn't?");
 }
 
 TEST(TokenizerApi, TokenLookups) {

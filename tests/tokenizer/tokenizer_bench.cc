@@ -11,11 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_split.h"
 #include "model/tokenizer/tokenizer.h"
@@ -101,22 +100,16 @@ nlohmann::json BenchOne(const std::string& folder, const std::string& english,
   for (const auto& [name, text] : {std::pair<const char*, const std::string*>{"english", &english},
                                    {"mixed_cjk_emoji", &mixed}}) {
     std::vector<int32_t> ids;
-    const double encode = BestMbps(repeat, text->size(), [&] {
-      ids = *tokenizer.EncodeIds(*text, false);
-    });
-    const double encode_full = BestMbps(repeat, text->size(), [&] {
-      (void)*tokenizer.Encode(*text, false);
-    });
+    const double encode =
+        BestMbps(repeat, text->size(), [&] { ids = *tokenizer.EncodeIds(*text, false); });
+    const double encode_full =
+        BestMbps(repeat, text->size(), [&] { (void)*tokenizer.Encode(*text, false); });
     std::string decoded;
-    const double decode = BestMbps(repeat, text->size(), [&] {
-      decoded = *tokenizer.Decode(ids, false);
-    });
-    out[name] = {{"bytes", text->size()},
-                 {"tokens", ids.size()},
-                 {"encode_ids_MBps", encode},
-                 {"encode_with_tokens_MBps", encode_full},
-                 {"decode_MBps", decode},
-                 {"roundtrip_exact", decoded == *text}};
+    const double decode =
+        BestMbps(repeat, text->size(), [&] { decoded = *tokenizer.Decode(ids, false); });
+    out[name] = {{"bytes", text->size()},     {"tokens", ids.size()},
+                 {"encode_ids_MBps", encode}, {"encode_with_tokens_MBps", encode_full},
+                 {"decode_MBps", decode},     {"roundtrip_exact", decoded == *text}};
   }
   return out;
 }
@@ -136,8 +129,7 @@ int main(int argc, char** argv) {
   const std::string mixed = triad::tokenizer::MixedText();
   nlohmann::json report = {{"threads", 1}, {"repeat", repeat}};
   for (const std::string& folder : std::vector<std::string>(absl::StrSplit(names, ','))) {
-    report["tokenizers"][folder] =
-        triad::tokenizer::BenchOne(folder, english, mixed, repeat);
+    report["tokenizers"][folder] = triad::tokenizer::BenchOne(folder, english, mixed, repeat);
   }
   std::cout << report.dump(2) << std::endl;
   return 0;

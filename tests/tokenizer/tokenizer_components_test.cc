@@ -29,12 +29,10 @@ TEST(SplitPreTokenizer, BehavioursOnHfDocumentedExample) {
     return PreTokenize(*MakeSplit("-", nullptr, b, false), text);
   };
   EXPECT_EQ(split(SplitBehavior::kRemoved), (Strings{"the", "final", "countdown"}));
-  EXPECT_EQ(split(SplitBehavior::kIsolated),
-            (Strings{"the", "-", "final", "-", "-", "countdown"}));
+  EXPECT_EQ(split(SplitBehavior::kIsolated), (Strings{"the", "-", "final", "-", "-", "countdown"}));
   EXPECT_EQ(split(SplitBehavior::kMergedWithPrevious),
             (Strings{"the-", "final-", "-", "countdown"}));
-  EXPECT_EQ(split(SplitBehavior::kMergedWithNext),
-            (Strings{"the", "-final", "-", "-countdown"}));
+  EXPECT_EQ(split(SplitBehavior::kMergedWithNext), (Strings{"the", "-final", "-", "-countdown"}));
   EXPECT_EQ(split(SplitBehavior::kContiguous), (Strings{"the", "-", "final", "--", "countdown"}));
 }
 
@@ -49,22 +47,28 @@ TEST(SplitPreTokenizer, RegexInvertedIsTheWhitespacePreTokenizer) {
 TEST(PreTokenizers, BertAndMetaspaceAndByteLevel) {
   EXPECT_EQ(PreTokenize(*MakeBertPreTokenizer(), "Hey friend!  How are you?!?"),
             (Strings{"Hey", "friend", "!", "How", "are", "you", "?", "!", "?"}));
-  EXPECT_EQ(PreTokenize(*MakeMetaspace("\xE2\x96\x81", PrependScheme::kAlways, true),
-                        "Hey friend!"),
-            (Strings{"\xE2\x96\x81Hey", "\xE2\x96\x81" "friend!"}));
+  EXPECT_EQ(
+      PreTokenize(*MakeMetaspace("\xE2\x96\x81", PrependScheme::kAlways, true), "Hey friend!"),
+      (Strings{"\xE2\x96\x81Hey",
+               "\xE2\x96\x81"
+               "friend!"}));
   auto gpt2 = Regex::Compile(kGpt2Pattern);
   ASSERT_TRUE(gpt2.ok());
   EXPECT_EQ(PreTokenize(*MakeByteLevelPreTokenizer(true, true, *std::move(gpt2)),
                         "Hello my friend, how's it going?"),
-            (Strings{"\xC4\xA0Hello", "\xC4\xA0my", "\xC4\xA0" "friend", ",", "\xC4\xA0how", "'s",
-                     "\xC4\xA0it", "\xC4\xA0going", "?"}));
+            (Strings{"\xC4\xA0Hello", "\xC4\xA0my",
+                     "\xC4\xA0"
+                     "friend",
+                     ",", "\xC4\xA0how", "'s", "\xC4\xA0it", "\xC4\xA0going", "?"}));
 }
 
 // \s in HF patterns is Unicode White_Space (Oniguruma), including U+0085 and U+3000.
 TEST(RegexTest, WhitespaceClassIsUnicodeWhiteSpace) {
   auto r = Regex::Compile("\\s+|[^\\s]+");
   ASSERT_TRUE(r.ok());
-  const std::string text = "a\xC2\x85\xE3\x80\x80" "b";
+  const std::string text =
+      "a\xC2\x85\xE3\x80\x80"
+      "b";
   const auto matches = (*r)->FindAll(text);
   ASSERT_EQ(matches.size(), 3u);
   EXPECT_EQ(matches[1], (std::pair<size_t, size_t>{1, 6}));
@@ -90,22 +94,21 @@ TEST(Normalizers, UnicodeFormsBertStripPrepend) {
   EXPECT_EQ(Normalize(*MakePrepend("\xE2\x96\x81"), ""), "");
   EXPECT_EQ(Normalize(*MakePrepend("\xE2\x96\x81"), "x"), "\xE2\x96\x81x");
   // Per-character full lowercase: no final-sigma context, İ keeps its dot as U+0307.
-  EXPECT_EQ(Normalize(*MakeLowercase(), "\xCE\xA3\xCE\xA3 \xC4\xB0"),
-            "\xCF\x83\xCF\x83 i\xCC\x87");
+  EXPECT_EQ(Normalize(*MakeLowercase(), "\xCE\xA3\xCE\xA3 \xC4\xB0"), "\xCF\x83\xCF\x83 i\xCC\x87");
 }
 
 // HF's BERT rules use a Unicode 8.0 category table; these answers were probed from HF.
 TEST(Normalizers, BertUsesHfsUnicode8Categories) {
   const auto bert = MakeBertNormalizer({});
-  EXPECT_EQ(Normalize(*bert, "a\xCD\xB8"), "a\xCD\xB8");       // U+0378 unassigned: kept
-  EXPECT_EQ(Normalize(*bert, "a\xEE\x80\x80"), "a");             // U+E000 private use: removed
-  EXPECT_EQ(Normalize(*bert, "a\xE2\x80\x8B"), "a");             // U+200B format: removed
+  EXPECT_EQ(Normalize(*bert, "a\xCD\xB8"), "a\xCD\xB8");          // U+0378 unassigned: kept
+  EXPECT_EQ(Normalize(*bert, "a\xEE\x80\x80"), "a");              // U+E000 private use: removed
+  EXPECT_EQ(Normalize(*bert, "a\xE2\x80\x8B"), "a");              // U+200B format: removed
   EXPECT_EQ(Normalize(*bert, "a\xE0\xA2\x90"), "a\xE0\xA2\x90");  // U+0890 (Cf, 14.0): kept
   EXPECT_EQ(Normalize(*bert, "a\xE0\xA3\x94"), "a\xE0\xA3\x94");  // U+08D4 (Mn, 9.0): kept
   EXPECT_EQ(Normalize(*bert, "a\xCC\x81"), "a");                  // U+0301 (Mn): stripped
-  EXPECT_TRUE(IsBertPunctuation(0x166D));   // Po in 8.0, So today
-  EXPECT_FALSE(IsBertPunctuation(0x061D));  // Po since 14.0
-  EXPECT_TRUE(IsBertPunctuation('$'));      // ASCII symbols count as punctuation
+  EXPECT_TRUE(IsBertPunctuation(0x166D));                         // Po in 8.0, So today
+  EXPECT_FALSE(IsBertPunctuation(0x061D));                        // Po since 14.0
+  EXPECT_TRUE(IsBertPunctuation('$'));  // ASCII symbols count as punctuation
 }
 
 std::string Decode(const Decoder& d, Strings tokens) {
@@ -116,23 +119,25 @@ std::string Decode(const Decoder& d, Strings tokens) {
 }
 
 TEST(Decoders, HfSemantics) {
-  EXPECT_EQ(Decode(*MakeWordPieceDecoder("##", true),
-                   {"un", "##aff", "##able", ".", "it", "'s"}),
+  EXPECT_EQ(Decode(*MakeWordPieceDecoder("##", true), {"un", "##aff", "##able", ".", "it", "'s"}),
             "unaffable. it's");
   EXPECT_EQ(Decode(*MakeBpeDecoder("</w>"), {"hello</w>", "wor", "ld</w>", ".</w>"}),
             "hello world .");
   EXPECT_EQ(Decode(*MakeStripDecoder(" ", 1, 1), {"  a  "}), " a ");
   // A byte run that is not valid UTF-8 becomes one U+FFFD per byte, valid bytes included.
-  EXPECT_EQ(Decode(*MakeByteFallbackDecoder(), {"<0x61>", "<0xE4>", "b", "<0xE4>", "<0xB8>",
-                                                "<0xAD>"}),
-            "\xEF\xBF\xBD\xEF\xBF\xBD" "b\xE4\xB8\xAD");
+  EXPECT_EQ(
+      Decode(*MakeByteFallbackDecoder(), {"<0x61>", "<0xE4>", "b", "<0xE4>", "<0xB8>", "<0xAD>"}),
+      "\xEF\xBF\xBD\xEF\xBF\xBD"
+      "b\xE4\xB8\xAD");
   // Metaspace drops every replacement character of the first token only.
   EXPECT_EQ(Decode(*MakeMetaspaceDecoder("\xE2\x96\x81", PrependScheme::kAlways),
-                   {"\xE2\x96\x81\xE2\x96\x81Hey", "\xE2\x96\x81" "friend"}),
+                   {"\xE2\x96\x81\xE2\x96\x81Hey",
+                    "\xE2\x96\x81"
+                    "friend"}),
             "Hey friend");
-  EXPECT_EQ(Decode(*MakeMetaspaceDecoder("\xE2\x96\x81", PrependScheme::kNever),
-                   {"\xE2\x96\x81Hey"}),
-            " Hey");
+  EXPECT_EQ(
+      Decode(*MakeMetaspaceDecoder("\xE2\x96\x81", PrependScheme::kNever), {"\xE2\x96\x81Hey"}),
+      " Hey");
   // ByteLevel: alphabet back to bytes; invalid UTF-8 becomes U+FFFD (lossy).
   EXPECT_EQ(Decode(*MakeByteLevelDecoder(), {"\xC4\xA0Hi", "\xC3\xA4"}), " Hi\xEF\xBF\xBD");
 }
@@ -174,8 +179,7 @@ TEST(BpeModel, SuffixUnkFusingAndByteFallback) {
 TEST(BpeModel, ContinuingSubwordPrefix) {
   BpeOptions o;
   o.continuing_subword_prefix = "##";
-  auto m = MakeBpe(MakeVocab({"a", "##b", "ab", "##c", "abc"}), {{"a", "##b"}, {"ab", "##c"}},
-                   o);
+  auto m = MakeBpe(MakeVocab({"a", "##b", "ab", "##c", "abc"}), {{"a", "##b"}, {"ab", "##c"}}, o);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(Ids(**m, "abc"), (std::vector<int32_t>{4}));
   EXPECT_EQ(Ids(**m, "acb"), (std::vector<int32_t>{0, 3, 1}));
@@ -206,12 +210,14 @@ TEST(Unicode, GraphemeClusters) {
   using L = std::vector<size_t>;
   EXPECT_EQ(lengths("ab"), (L{1, 1}));
   EXPECT_EQ(lengths("a\r\nb"), (L{1, 2, 1}));
-  EXPECT_EQ(lengths("e\xCC\x81x"), (L{3, 1}));                   // e + combining acute
+  EXPECT_EQ(lengths("e\xCC\x81x"), (L{3, 1}));                         // e + combining acute
   EXPECT_EQ(lengths("\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD!"), (L{8, 1}));  // thumbs up + tone
   EXPECT_EQ(lengths("\xF0\x9F\x87\xBA\xF0\x9F\x87\xB8\xF0\x9F\x87\xA9\xF0\x9F\x87\xAA"),
-            (L{8, 8}));                                          // two flags
-  EXPECT_EQ(lengths("x\xE2\x80\x8Dy"), (L{4, 1}));               // x + ZWJ, y
-  EXPECT_EQ(lengths("\xD8\x80" "1a"), (L{3, 1}));                // Arabic prepend joins "1"
+            (L{8, 8}));                             // two flags
+  EXPECT_EQ(lengths("x\xE2\x80\x8Dy"), (L{4, 1}));  // x + ZWJ, y
+  EXPECT_EQ(lengths("\xD8\x80"
+                    "1a"),
+            (L{3, 1}));  // Arabic prepend joins "1"
   EXPECT_EQ(lengths(""), L{});
 }
 

@@ -2,9 +2,8 @@
 // component and JSON path), and very large inputs (no quadratic behaviour).
 #include <chrono>
 #include <filesystem>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
@@ -25,9 +24,9 @@ std::unique_ptr<Tokenizer> Load(const std::string& folder) {
 TEST(TokenizerBadInput, InvalidUtf8IsAnErrorNotDifferentIds) {
   auto tokenizer = Load("llama3");
   ASSERT_NE(tokenizer, nullptr);
-  for (const std::string& bad : {std::string("abc\xFF"), std::string("\xE4\xB8"),
-                                std::string("x\xED\xA0\x80y"), std::string("\xC0\xAF"),
-                                std::string("\xF4\x90\x80\x80"), std::string("a\x80")}) {
+  for (const std::string& bad :
+       {std::string("abc\xFF"), std::string("\xE4\xB8"), std::string("x\xED\xA0\x80y"),
+        std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80"), std::string("a\x80")}) {
     const auto encoded = tokenizer->Encode(bad, true);
     ASSERT_FALSE(encoded.ok()) << testing::Abbreviate(bad);
     EXPECT_EQ(encoded.status().code(), absl::StatusCode::kInvalidArgument);
@@ -102,7 +101,8 @@ TEST(TokenizerBadFile, ErrorsNameComponentAndJsonPath) {
   j = MinimalJson();
   j["post_processor"] = {{"type", "TemplateProcessing"},
                          {"single", {{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}}}},
-                         {"pair", Json::array()}, {"special_tokens", Json::object()}};
+                         {"pair", Json::array()},
+                         {"special_tokens", Json::object()}};
   ExpectLoadError(j, absl::StatusCode::kInvalidArgument,
                   {"/post_processor/special_tokens", "[CLS]"});
 
@@ -172,9 +172,8 @@ TEST(TokenizerLargeInput, TenTimesTheInputCostsAboutTenTimesTheTime) {
       const auto [small_s, small_n] = TimeEncode(*t, Repeat(base, small_bytes));
       const auto [large_s, large_n] = TimeEncode(*t, Repeat(base, 10 * small_bytes));
       EXPECT_GE(large_n, 5 * small_n) << folder;
-      EXPECT_LT(large_s, 25 * small_s + 0.5)
-          << folder << ": " << small_bytes << " B took " << small_s << " s, ten times that "
-          << large_s << " s";
+      EXPECT_LT(large_s, 25 * small_s + 0.5) << folder << ": " << small_bytes << " B took "
+                                             << small_s << " s, ten times that " << large_s << " s";
     }
   }
 }
