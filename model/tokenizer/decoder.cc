@@ -2,9 +2,9 @@
 
 #include <utility>
 
-#include "absl/strings/str_replace.h"
 #include "model/tokenizer/byte_level.h"
 #include "model/tokenizer/normalizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "model/tokenizer/unicode.h"
 
 namespace triad::tokenizer {
@@ -175,24 +175,10 @@ class WordPieceDecoder : public Decoder {
   }
 
  private:
-  // transformers' clean_up_tokenization, in HF's order.
+  // HF's WordPiece cleanup is transformers' plus " do not" -> " don't" (which no other rule
+  // creates or consumes, so the order does not matter).
   static std::string Cleanup(const std::string& text) {
-    std::string out = text;
-    for (const auto& [from, to] :
-         std::vector<std::pair<const char*, const char*>>{{" .", "."},
-                                                          {" ?", "?"},
-                                                          {" !", "!"},
-                                                          {" ,", ","},
-                                                          {" ' ", "'"},
-                                                          {" n't", "n't"},
-                                                          {" 'm", "'m"},
-                                                          {" do not", " don't"},
-                                                          {" 's", "'s"},
-                                                          {" 've", "'ve"},
-                                                          {" 're", "'re"}}) {
-      out = absl::StrReplaceAll(out, {{from, to}});
-    }
-    return out;
+    return ReplaceAll(CleanUpTokenizationSpaces(text), " do not", nullptr, " don't");
   }
 
   std::string prefix_;
@@ -212,6 +198,23 @@ class DecoderSequence : public Decoder {
 };
 
 }  // namespace
+
+std::string CleanUpTokenizationSpaces(std::string_view text) {
+  std::string out(text);
+  for (const auto& [from, to] : {std::pair<const char*, const char*>{" .", "."},
+                                 {" ?", "?"},
+                                 {" !", "!"},
+                                 {" ,", ","},
+                                 {" ' ", "'"},
+                                 {" n't", "n't"},
+                                 {" 'm", "'m"},
+                                 {" 's", "'s"},
+                                 {" 've", "'ve"},
+                                 {" 're", "'re"}}) {
+    out = ReplaceAll(out, from, nullptr, to);
+  }
+  return out;
+}
 
 std::unique_ptr<Decoder> MakeByteLevelDecoder() { return std::make_unique<ByteLevelDecoder>(); }
 std::unique_ptr<Decoder> MakeMetaspaceDecoder(std::string replacement, PrependScheme scheme) {

@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "model/status_macros.h"
-#include "model/tokenizer/normalizer.h"
 #include "model/tokenizer/pipeline.h"
 #include "model/tokenizer/unicode.h"
 
@@ -128,23 +127,6 @@ bool Tokenizer::IsSpecial(int32_t id) const { return pipeline_->added.IsSpecial(
 
 int32_t Tokenizer::vocab_size() const {
   return std::max(pipeline_->model->vocab().size(), pipeline_->added.max_id() + 1);
-}
-
-std::string CleanUpTokenizationSpaces(std::string_view text) {
-  std::string out(text);
-  for (const auto& [from, to] : {std::pair<const char*, const char*>{" .", "."},
-                                 {" ?", "?"},
-                                 {" !", "!"},
-                                 {" ,", ","},
-                                 {" ' ", "'"},
-                                 {" n't", "n't"},
-                                 {" 'm", "'m"},
-                                 {" 's", "'s"},
-                                 {" 've", "'ve"},
-                                 {" 're", "'re"}}) {
-    out = ReplaceAll(out, from, nullptr, to);
-  }
-  return out;
 }
 
 void Tokenizer::SetSpecialIds(int32_t bos, int32_t eos, int32_t pad,
