@@ -74,6 +74,18 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
   return at::linear(x, weight, bias);
 }
 
+Linear ConcatLinears(const std::vector<Linear>& parts) {
+  std::vector<at::Tensor> weights, biases;
+  for (const Linear& l : parts) {
+    weights.push_back(l.weight);
+    if (l.bias.defined()) biases.push_back(l.bias);
+  }
+  Linear fused;
+  fused.weight = at::cat(weights, 0);
+  if (biases.size() == parts.size()) fused.bias = at::cat(biases, 0);
+  return fused;
+}
+
 at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                      double eps) {
   return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);

@@ -20,6 +20,10 @@ struct Linear {
   int64_t out_features() const { return weight.size(0); }
 };
 
+// One Linear computing all of `parts` (their outputs concatenated in order), so a decode step
+// makes one pass over the input and one kernel call instead of several.
+Linear ConcatLinears(const std::vector<Linear>& parts);
+
 // Enables or disables the CPU small-batch kernels (on by default; tests compare both paths).
 void SetUseCpuKernels(bool enabled);
 bool UseCpuKernels();

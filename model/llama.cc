@@ -12,7 +12,7 @@ namespace {
 
 struct LlamaLayer {
   at::Tensor input_norm, post_norm;
-  Linear q, k, v, o, gate, up, down;
+  Linear qkv, o, gate_up, down;  // q|k|v and gate|up fused at load
 };
 
 // HF's inverse frequencies in fp32, scaled as rope_scaling says.
@@ -55,12 +55,14 @@ class LlamaModel : public CausalModel {
       LlamaLayer l;
       TRIAD_ASSIGN_OR_RETURN(l.input_norm, w.Get(p + "input_layernorm.weight", {d}));
       TRIAD_ASSIGN_OR_RETURN(l.post_norm, w.Get(p + "post_attention_layernorm.weight", {d}));
-      TRIAD_ASSIGN_OR_RETURN(l.q, w.GetLinear(p + "self_attn.q_proj", d, qd, c.attention_bias));
-      TRIAD_ASSIGN_OR_RETURN(l.k, w.GetLinear(p + "self_attn.k_proj", d, kvd, c.attention_bias));
-      TRIAD_ASSIGN_OR_RETURN(l.v, w.GetLinear(p + "self_attn.v_proj", d, kvd, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(Linear q, w.GetLinear(p + "self_attn.q_proj", d, qd, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(Linear k, w.GetLinear(p + "self_attn.k_proj", d, kvd, c.attention_bias));
+      TRIAD_ASSIGN_OR_RETURN(Linear v, w.GetLinear(p + "self_attn.v_proj", d, kvd, c.attention_bias));
+      l.qkv = ConcatLinears({q, k, v});
       TRIAD_ASSIGN_OR_RETURN(l.o, w.GetLinear(p + "self_attn.o_proj", qd, d, c.attention_bias));
-      TRIAD_ASSIGN_OR_RETURN(l.gate, w.GetLinear(p + "mlp.gate_proj", d, ff, c.mlp_bias));
-      TRIAD_ASSIGN_OR_RETURN(l.up, w.GetLinear(p + "mlp.up_proj", d, ff, c.mlp_bias));
+      TRIAD_ASSIGN_OR_RETURN(Linear gate, w.GetLinear(p + "mlp.gate_proj", d, ff, c.mlp_bias));
+      TRIAD_ASSIGN_OR_RETURN(Linear up, w.GetLinear(p + "mlp.up_proj", d, ff, c.mlp_bias));
+      l.gate_up = ConcatLinears({gate, up});
       TRIAD_ASSIGN_OR_RETURN(l.down, w.GetLinear(p + "mlp.down_proj", ff, d, c.mlp_bias));
       layers_.push_back(std::move(l));
     }
@@ -71,6 +73,7 @@ class LlamaModel : public CausalModel {
       TRIAD_ASSIGN_OR_RETURN(lm_head_, w.GetLinear("lm_head", d, c.vocab_size, false));
     }
     inv_freq_ = InverseFrequencies(c).to(placement().device);
+    qkv_sizes_ = {qd, kvd, kvd};
     set_weight_bytes(w.bytes_loaded());
     return absl::OkStatus();
   }
@@ -94,15 +97,17 @@ class LlamaModel : public CausalModel {
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LlamaLayer& l = layers_[i];
       const at::Tensor x = RmsNorm(h, l.input_norm, c.norm_eps);
-      at::Tensor q = SplitHeads(l.q(x), c.num_heads);
-      at::Tensor k = SplitHeads(l.k(x), c.num_kv_heads);
-      const at::Tensor v = SplitHeads(l.v(x), c.num_kv_heads);
+      const std::vector<at::Tensor> qkv = l.qkv(x).split_with_sizes(qkv_sizes_, -1);
+      at::Tensor q = SplitHeads(qkv[0], c.num_heads);
+      at::Tensor k = SplitHeads(qkv[1], c.num_kv_heads);
+      const at::Tensor v = SplitHeads(qkv[2], c.num_kv_heads);
       q = q * cos + RotateHalf(q) * sin;
       k = k * cos + RotateHalf(k) * sin;
       const auto [keys, values] = state.cache().Append(static_cast<int64_t>(i), k, v);
       h = h + l.o(MergeHeads(Attention(q, keys, values, step.mask, scale)));
       const at::Tensor y = RmsNorm(h, l.post_norm, c.norm_eps);
-      h = h + l.down(at::silu(l.gate(y)) * l.up(y));
+      const std::vector<at::Tensor> gate_up = l.gate_up(y).chunk(2, -1);
+      h = h + l.down(at::silu(gate_up[0]) * gate_up[1]);
     }
     state.cache().Advance(steps);
     if (in.last_logits_only) h = h.narrow(1, steps - 1, 1);
@@ -115,6 +120,7 @@ class LlamaModel : public CausalModel {
   at::Tensor norm_;
   Linear lm_head_;
   at::Tensor inv_freq_;  // [head_dim / 2] fp32
+  std::vector<int64_t> qkv_sizes_;
 };
 
 }  // namespace
