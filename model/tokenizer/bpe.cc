@@ -98,17 +98,10 @@ class Bpe : public Model {
   void Tokenize(std::string_view word, std::vector<int32_t>* ids,
                 std::vector<std::string>* tokens) const override {
     const size_t first = ids->size();
-    if (options_.ignore_merges) {
-      if (const auto id = vocab_.Find(word)) {
-        ids->push_back(*id);
-      }
-    }
-    if (ids->size() == first) {
-      if (split_at_metaspace_ && word.size() > kSplitLongWordBytes) {
-        ForEachMetaspaceWord(word, [&](std::string_view part) { TokenizeCached(part, ids); });
-      } else {
-        TokenizeCached(word, ids);
-      }
+    if (split_at_metaspace_ && word.size() > kSplitLongWordBytes) {
+      ForEachMetaspaceWord(word, [&](std::string_view part) { TokenizeCached(part, ids); });
+    } else {
+      TokenizeCached(word, ids);
     }
     if (tokens != nullptr) {
       for (size_t i = first; i < ids->size(); ++i) tokens->push_back(*vocab_.Token((*ids)[i]));
@@ -124,8 +117,14 @@ class Bpe : public Model {
       ids->insert(ids->end(), hit->begin(), hit->end());
       return;
     }
+    // The memo is checked first: it is small and hot, the vocabulary map is neither.
     const size_t first = ids->size();
-    TokenizeUncached(word, ids);
+    const auto whole = options_.ignore_merges ? vocab_.Find(word) : std::nullopt;
+    if (whole) {
+      ids->push_back(*whole);
+    } else {
+      TokenizeUncached(word, ids);
+    }
     Memo::Insert(instance_id_, word, std::vector<int32_t>(ids->begin() + first, ids->end()));
   }
 
@@ -156,9 +155,12 @@ class Bpe : public Model {
 
   // Cutting a long word before "▁" (after another character) is exact when no merge can
   // join across that point: no token contains another character followed by "▁", there is
-  // no prefix/suffix, and "▁" itself is a token (so no unknown run spans the cut).
+  // no prefix/suffix, "▁" itself is a token (so no unknown run spans the cut), and
+  // ignore_merges is off.
   bool ComputeSplitAtMetaspace() const {
-    if (!options_.continuing_subword_prefix.empty() || !options_.end_of_word_suffix.empty() ||
+    // ignore_merges looks the whole word up, which a cut word cannot do.
+    if (options_.ignore_merges || !options_.continuing_subword_prefix.empty() ||
+        !options_.end_of_word_suffix.empty() ||
         !vocab_.Find(kMetaspace)) {
       return false;
     }

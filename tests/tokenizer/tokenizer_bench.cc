@@ -119,7 +119,7 @@ nlohmann::json BenchOne(const std::string& folder, const std::string& english,
 
 int main(int argc, char** argv) {
   std::string names = "llama3,llama2,t5-tiny";
-  int repeat = 3;
+  int repeat = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--fixtures") == 0) setenv("TRIAD_TOKENIZER_FIXTURES", argv[i + 1], 1);
     if (std::strcmp(argv[i], "--tokenizers") == 0) names = argv[i + 1];
