@@ -25,7 +25,9 @@ template <typename Value>
 class WordMemo {
  public:
   static constexpr size_t kMaxWordBytes = 64;   // longer words are rare and not memoized
-  static constexpr size_t kMaxWords = 1 << 16;  // then the memo starts over
+  // Bounds memory per thread (~1-2 MB; a server has many threads). A full memo keeps what
+  // it has: in natural text the words met first are mostly the frequent ones.
+  static constexpr size_t kMaxWords = 1 << 14;
 
   // The memoized value of `word` for model `owner`, or null.
   static const Value* Find(uint64_t owner, std::string_view word) {
@@ -38,11 +40,11 @@ class WordMemo {
   static void Insert(uint64_t owner, std::string_view word, Value value) {
     if (word.size() > kMaxWordBytes) return;
     State& s = ThreadState();
-    if (s.owner != owner || s.words.size() >= kMaxWords) {
+    if (s.owner != owner) {
       s.words.clear();
       s.owner = owner;
     }
-    s.words.emplace(std::string(word), std::move(value));
+    if (s.words.size() < kMaxWords) s.words.emplace(std::string(word), std::move(value));
   }
 
  private:

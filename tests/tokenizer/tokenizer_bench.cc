@@ -5,6 +5,8 @@
 // of mixed CJK/emoji/non-Latin text (the fixture texts that contain characters above U+2E80
 // or emoji, repeated). Usage:
 //   tokenizer-bench [--fixtures DIR] [--tokenizers llama3,llama2,t5-tiny] [--repeat N]
+//                   [--write-inputs DIR]   (also writes english.txt and mixed.txt there, to
+//                                           time other tokenizers on the same bytes)
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -120,13 +122,19 @@ nlohmann::json BenchOne(const std::string& folder, const std::string& english,
 int main(int argc, char** argv) {
   std::string names = "llama3,llama2,t5-tiny";
   int repeat = 5;
+  std::string inputs_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--fixtures") == 0) setenv("TRIAD_TOKENIZER_FIXTURES", argv[i + 1], 1);
     if (std::strcmp(argv[i], "--tokenizers") == 0) names = argv[i + 1];
     if (std::strcmp(argv[i], "--repeat") == 0) repeat = std::max(1, std::atoi(argv[i + 1]));
+    if (std::strcmp(argv[i], "--write-inputs") == 0) inputs_dir = argv[i + 1];
   }
   const std::string english = triad::tokenizer::EnglishText();
   const std::string mixed = triad::tokenizer::MixedText();
+  if (!inputs_dir.empty()) {
+    std::ofstream(inputs_dir + "/english.txt", std::ios::binary) << english;
+    std::ofstream(inputs_dir + "/mixed.txt", std::ios::binary) << mixed;
+  }
   nlohmann::json report = {{"threads", 1}, {"repeat", repeat}};
   for (const std::string& folder : std::vector<std::string>(absl::StrSplit(names, ','))) {
     report["tokenizers"][folder] = triad::tokenizer::BenchOne(folder, english, mixed, repeat);
