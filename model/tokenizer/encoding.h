@@ -1,4 +1,5 @@
 // Encoding: the result of encoding one input or one pair (HF's Encoding without offsets).
+// Thread contract: a plain value type.
 #pragma once
 
 #include <cstdint>

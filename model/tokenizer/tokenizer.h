@@ -3,6 +3,11 @@
 // `tokenizers` does; IncrementalDecoder turns a stream of generated ids into text.
 // No LibTorch.
 //
+// Rejected at load, with the JSON path: BPE dropout, added tokens with lstrip, rstrip or
+// single_word, and component types outside the four families' set (see component_json.cc).
+// Ignored: the "truncation" and "padding" sections (the caller decides lengths). Encoding
+// has no offsets.
+//
 // Thread contract: a Tokenizer is immutable after loading; every method is const and safe to
 // call from many threads at once. An IncrementalDecoder belongs to one stream (one thread at
 // a time) and must not outlive its Tokenizer.
@@ -128,7 +133,8 @@ class IncrementalDecoder {
  public:
   IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens);
   absl::StatusOr<std::string> Push(int32_t id);
-  // Returns whatever is still held (e.g. an incomplete character as U+FFFD).
+  // Returns whatever is still held (e.g. an incomplete character as U+FFFD) and starts a
+  // new stream.
   absl::StatusOr<std::string> Flush();
 
  private:
