@@ -160,8 +160,7 @@ class Bpe : public Model {
   bool ComputeSplitAtMetaspace() const {
     // ignore_merges looks the whole word up, which a cut word cannot do.
     if (options_.ignore_merges || !options_.continuing_subword_prefix.empty() ||
-        !options_.end_of_word_suffix.empty() ||
-        !vocab_.Find(kMetaspace)) {
+        !options_.end_of_word_suffix.empty() || !vocab_.Find(kMetaspace)) {
       return false;
     }
     for (int32_t id = 0; id < vocab_.size(); ++id) {

@@ -155,8 +155,16 @@ Json T5Layout(const ModelProto& proto, const SentencePieceOptions& options, Json
 
 // Control and unknown pieces become special added tokens, user-defined pieces plain ones;
 // tokenizer_config.json's added_tokens_decoder adds the rest (e.g. T5's <extra_id_N>).
-Json AddedTokens(const ModelProto& proto, const Json& added_tokens_decoder) {
+// T5's <extra_id_N> (appended to the vocabulary, highest N first) are special added tokens.
+Json AddedTokens(const ModelProto& proto, int extra_ids, const Json& added_tokens_decoder) {
   std::vector<std::pair<int32_t, Json>> tokens;
+  for (int i = extra_ids - 1; i >= 0; --i) {
+    const int32_t id = proto.pieces_size() + (extra_ids - 1 - i);
+    tokens.emplace_back(id, Json{{"id", id},
+                                 {"content", absl::StrCat("<extra_id_", i, ">")},
+                                 {"special", true},
+                                 {"normalized", false}});
+  }
   for (int i = 0; i < proto.pieces_size(); ++i) {
     const auto type = proto.pieces(i).type();
     if (type != ModelProto::SentencePiece::CONTROL && type != ModelProto::SentencePiece::UNKNOWN &&
@@ -185,7 +193,7 @@ Json AddedTokens(const ModelProto& proto, const Json& added_tokens_decoder) {
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   Json out = Json::array();
   for (auto& [id, token] : tokens) {
-    if (!out.empty() && out.back()["id"] == id) continue;  // the .model's entry wins
+    if (!out.empty() && out.back()["id"] == id) continue;  // the first entry for an id wins
     out.push_back(std::move(token));
   }
   return out;
@@ -222,7 +230,8 @@ absl::StatusOr<SentencePieceConversion> ConvertSentencePiece(std::string_view se
   root = {{"version", "1.0"}, {"normalizer", nullptr}, {"pre_tokenizer", nullptr}};
   root["post_processor"] =
       layout == "llama" ? LlamaLayout(proto, options, &root) : T5Layout(proto, options, &root);
-  root["added_tokens"] = AddedTokens(proto, added_tokens_decoder);
+  root["added_tokens"] =
+      AddedTokens(proto, layout == "t5" ? options.extra_ids : 0, added_tokens_decoder);
   const auto in_range = [&](int32_t id) { return id >= 0 && id < proto.pieces_size() ? id : -1; };
   const auto& spec = proto.trainer_spec();
   out.bos_id = in_range(spec.bos_id());

@@ -131,7 +131,8 @@ void ApplyFolderConfig(const FolderConfig& c, const SentencePieceConversion* spm
   TokenizerLoader::SetConfig(t, config);
 }
 
-SentencePieceOptions OptionsFromConfig(const Json& config) {
+// `model_type` is config.json's (the model's), used when tokenizer_config.json names no class.
+SentencePieceOptions OptionsFromConfig(const Json& config, const std::string& model_type) {
   SentencePieceOptions o;
   const auto flag = [&](const char* key, bool fallback) {
     return config.contains(key) && config[key].is_boolean() ? config[key].get<bool>() : fallback;
@@ -142,6 +143,10 @@ SentencePieceOptions OptionsFromConfig(const Json& config) {
   const std::string cls = config.value("tokenizer_class", "");
   if (cls.rfind("T5", 0) == 0) o.layout = "t5";
   if (cls.rfind("Llama", 0) == 0) o.layout = "llama";
+  if (cls.empty() && (model_type == "t5" || model_type == "mt5" || model_type == "umt5")) {
+    o.layout = "t5";
+  }
+  if (cls.empty() && model_type == "llama") o.layout = "llama";
   o.extra_ids = config.contains("extra_ids") && config["extra_ids"].is_number_integer()
                     ? config["extra_ids"].get<int>()
                     : (o.layout == "t5" ? 100 : 0);
@@ -210,7 +215,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromDir(const std::string&
                                 config.tokenizer_config.contains("added_tokens_decoder")
                             ? config.tokenizer_config["added_tokens_decoder"]
                             : Json();
-    auto conv = ConvertSentencePiece(bytes, OptionsFromConfig(config.tokenizer_config), added);
+    TRIAD_ASSIGN_OR_RETURN(const Json model_config, ReadOptionalJson(dir, "config.json"));
+    const std::string model_type = model_config.is_object() &&
+                                           model_config.contains("model_type") &&
+                                           model_config["model_type"].is_string()
+                                       ? model_config["model_type"].get<std::string>()
+                                       : "";
+    auto conv =
+        ConvertSentencePiece(bytes, OptionsFromConfig(config.tokenizer_config, model_type), added);
     if (!conv.ok()) {
       return absl::Status(conv.status().code(),
                           absl::StrCat(path.string(), ": ", conv.status().message()));

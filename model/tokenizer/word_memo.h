@@ -24,7 +24,7 @@ inline uint64_t NextModelInstanceId() {
 template <typename Value>
 class WordMemo {
  public:
-  static constexpr size_t kMaxWordBytes = 64;   // longer words are rare and not memoized
+  static constexpr size_t kMaxWordBytes = 64;  // longer words are rare and not memoized
   // Bounds memory per thread (~1-2 MB; a server has many threads). A full memo keeps what
   // it has: in natural text the words met first are mostly the frequent ones.
   static constexpr size_t kMaxWords = 1 << 14;

@@ -1,6 +1,7 @@
 // The public API beyond the golden cases: special ids from model folders, vocabulary lookups,
 // streaming detokenization holding incomplete characters, sharing across threads.
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -70,6 +71,25 @@ TEST(TokenizerApi, ConfigDefaultsComeFromTokenizerConfig) {
   EXPECT_FALSE(llama2.clean_up_tokenization_spaces);
   EXPECT_EQ(CleanUpTokenizationSpaces("Hello , world ! It 's , is n't ?"),
             "Hello, world! It's, isn't?");
+}
+
+// An old-style T5 checkpoint: spiece.model and config.json only. transformers then takes the
+// layout from the model type and gives T5 its 100 <extra_id_N> special tokens.
+TEST(TokenizerApi, T5FolderWithOnlySpieceModelAndModelConfig) {
+  const std::string dir = CopyOnly("t5-tiny", {"spiece.model"});
+  std::ofstream(dir + "/config.json") << R"({"model_type": "t5"})";
+  auto t = LoadDir(dir);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->vocab_size(), 1100);
+  EXPECT_EQ(t->TokenToId("<extra_id_0>"), 1099);
+  EXPECT_TRUE(t->IsSpecial(1099));
+  int mismatches = 0;
+  for (const auto& c : testing::LoadCases("t5-tiny")) {
+    if (c.pair) continue;
+    const auto ids = t->EncodeIds(c.text, c.add_special_tokens);
+    if (!ids.ok() || *ids != c.ids) ++mismatches;
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 TEST(TokenizerApi, TokenLookups) {
