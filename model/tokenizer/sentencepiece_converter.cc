@@ -155,6 +155,22 @@ Json T5Layout(const ModelProto& proto, const SentencePieceOptions& options, Json
 
 // Control and unknown pieces become special added tokens, user-defined pieces plain ones;
 // tokenizer_config.json's added_tokens_decoder adds the rest (e.g. T5's <extra_id_N>).
+// tokenizer_config.json's "added_tokens_decoder": {"<id>": {"content": ..., "special": ...}}.
+void AppendConfigAddedTokens(const Json& added_tokens_decoder,
+                             std::vector<std::pair<int32_t, Json>>* tokens) {
+  if (!added_tokens_decoder.is_object()) return;
+  for (const auto& [key, value] : added_tokens_decoder.items()) {
+    const Json* content =
+        value.is_object() && value.contains("content") ? &value["content"] : nullptr;
+    if (content == nullptr || !content->is_string()) continue;
+    const int32_t id = std::atoi(key.c_str());
+    tokens->emplace_back(id, Json{{"id", id},
+                                  {"content", *content},
+                                  {"special", value.value("special", true)},
+                                  {"normalized", false}});
+  }
+}
+
 // T5's <extra_id_N> (appended to the vocabulary, highest N first) are special added tokens.
 Json AddedTokens(const ModelProto& proto, int extra_ids, const Json& added_tokens_decoder) {
   std::vector<std::pair<int32_t, Json>> tokens;
@@ -177,18 +193,7 @@ Json AddedTokens(const ModelProto& proto, int extra_ids, const Json& added_token
                                 {"special", special},
                                 {"normalized", false}});
   }
-  if (added_tokens_decoder.is_object()) {
-    for (const auto& [key, value] : added_tokens_decoder.items()) {
-      const Json* content =
-          value.is_object() && value.contains("content") ? &value["content"] : nullptr;
-      if (content == nullptr || !content->is_string()) continue;
-      const int32_t id = std::atoi(key.c_str());
-      tokens.emplace_back(id, Json{{"id", id},
-                                   {"content", *content},
-                                   {"special", value.value("special", true)},
-                                   {"normalized", false}});
-    }
-  }
+  AppendConfigAddedTokens(added_tokens_decoder, &tokens);
   std::stable_sort(tokens.begin(), tokens.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   Json out = Json::array();
