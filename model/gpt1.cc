@@ -54,20 +54,13 @@ class Gpt1Model : public CausalModel {
   }
 
  protected:
-  at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
-    auto& state = static_cast<CausalState&>(base);
-    at::Tensor h = Hidden(in.input_ids, in.attention_mask, in.position_ids, state);
-    if (in.last_logits_only) h = h.narrow(1, h.size(1) - 1, 1);
-    return lm_head_(h).to(at::kFloat);
-  }
+  at::Tensor LmHead(const at::Tensor& hidden) const override { return lm_head_(hidden); }
 
   at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,
                                   const at::Tensor& attention_mask) const override {
     if (!score_.weight.defined()) throw Unsupported{"the checkpoint has no classification head"};
-    const at::Device device = placement().device;
-    const at::Tensor ids = input_ids.to(device);
-    CausalState state(config().num_layers, ids.size(0));
-    const at::Tensor h = Hidden(ids, attention_mask, at::Tensor(), state);
+    const at::Tensor ids = input_ids.to(placement().device);
+    const at::Tensor h = HiddenOnce(ids, attention_mask);
     // HF reads (first pad index - 1) mod T; a row without pad is read at T - 1.
     const int64_t steps = ids.size(1);
     at::Tensor rows_end = at::full({ids.size(0)}, steps - 1, ids.options());
@@ -84,8 +77,7 @@ class Gpt1Model : public CausalModel {
     const at::Device device = placement().device;
     const int64_t batch = input_ids.size(0), choices = input_ids.size(1), steps = input_ids.size(2);
     const at::Tensor ids = input_ids.to(device).reshape({batch * choices, steps});
-    CausalState state(config().num_layers, batch * choices);
-    const at::Tensor h = Hidden(ids, at::Tensor(), at::Tensor(), state);
+    const at::Tensor h = HiddenOnce(ids, at::Tensor());
     const at::Tensor at_token = mc_token_ids.to(device).reshape({batch * choices});
     const at::Tensor pooled = h.index({at::arange(batch * choices, ids.options()), at_token});
     MultipleChoiceOutput out;
@@ -94,31 +86,25 @@ class Gpt1Model : public CausalModel {
     return out;
   }
 
- private:
-  // Final hidden states [B, T, D] for the new tokens, appending to `state`'s cache.
-  at::Tensor Hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                    const at::Tensor& position_ids, CausalState& state) const {
+  at::Tensor Hidden(const at::Tensor& ids, const at::Tensor& positions,
+                    AttentionContext& ctx) const override {
     const ModelConfig& c = config();
-    const CausalStep step =
-        PrepareCausalStep(input_ids, attention_mask, position_ids, state, placement());
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
-    at::Tensor h = at::embedding(tokens_embed_, step.ids) +
-                   at::embedding(positions_embed_, step.positions);
+    at::Tensor h = at::embedding(tokens_embed_, ids) + at::embedding(positions_embed_, positions);
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const Gpt1Block& b = blocks_[i];
       const std::vector<at::Tensor> qkv = b.c_attn(h).split(c.hidden_size, -1);
-      const at::Tensor q = SplitHeads(qkv[0], c.num_heads);
-      const auto [keys, values] = state.cache().Append(
-          static_cast<int64_t>(i), SplitHeads(qkv[1], c.num_heads), SplitHeads(qkv[2], c.num_heads));
-      const at::Tensor a = b.c_proj(MergeHeads(Attention(q, keys, values, step.mask, scale)));
-      const at::Tensor n = LayerNorm(h + a, b.ln1_w, b.ln1_b, c.norm_eps);
+      const at::Tensor a = ctx.SelfAttend(static_cast<int64_t>(i), SplitHeads(qkv[0], c.num_heads),
+                                          SplitHeads(qkv[1], c.num_heads),
+                                          SplitHeads(qkv[2], c.num_heads), scale);
+      const at::Tensor n = LayerNorm(h + b.c_proj(MergeHeads(a)), b.ln1_w, b.ln1_b, c.norm_eps);
       const at::Tensor m = b.mlp_proj(Activation(c.activation, b.c_fc(n)));
       h = LayerNorm(n + m, b.ln2_w, b.ln2_b, c.norm_eps);
     }
-    state.cache().Advance(step.ids.size(1));
     return h;
   }
 
+ private:
   at::Tensor tokens_embed_, positions_embed_;
   std::vector<Gpt1Block> blocks_;
   Linear lm_head_, score_, mc_head_;

@@ -79,21 +79,17 @@ class LlamaModel : public CausalModel {
   }
 
  protected:
-  at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
-    auto& state = static_cast<CausalState&>(base);
+  at::Tensor Hidden(const at::Tensor& ids, const at::Tensor& positions,
+                    AttentionContext& ctx) const override {
     const ModelConfig& c = config();
-    const CausalStep step =
-        PrepareCausalStep(in.input_ids, in.attention_mask, in.position_ids, state, placement());
-    const int64_t steps = step.ids.size(1);
     // cos/sin [B, 1, T, head_dim] from fp32 angles, as HF computes them.
-    const at::Tensor freqs =
-        step.positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.view({1, 1, -1});
+    const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.view({1, 1, -1});
     const at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);
     const at::Tensor cos = angles.cos().to(placement().dtype);
     const at::Tensor sin = angles.sin().to(placement().dtype);
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
 
-    at::Tensor h = at::embedding(embed_, step.ids);
+    at::Tensor h = at::embedding(embed_, ids);
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LlamaLayer& l = layers_[i];
       const at::Tensor x = RmsNorm(h, l.input_norm, c.norm_eps);
@@ -103,16 +99,15 @@ class LlamaModel : public CausalModel {
       const at::Tensor v = SplitHeads(qkv[2], c.num_kv_heads);
       q = q * cos + RotateHalf(q) * sin;
       k = k * cos + RotateHalf(k) * sin;
-      const auto [keys, values] = state.cache().Append(static_cast<int64_t>(i), k, v);
-      h = h + l.o(MergeHeads(Attention(q, keys, values, step.mask, scale)));
+      h = h + l.o(MergeHeads(ctx.SelfAttend(static_cast<int64_t>(i), q, k, v, scale)));
       const at::Tensor y = RmsNorm(h, l.post_norm, c.norm_eps);
       const std::vector<at::Tensor> gate_up = l.gate_up(y).chunk(2, -1);
       h = h + l.down(at::silu(gate_up[0]) * gate_up[1]);
     }
-    state.cache().Advance(steps);
-    if (in.last_logits_only) h = h.narrow(1, steps - 1, 1);
-    return lm_head_(RmsNorm(h, norm_, c.norm_eps)).to(at::kFloat);
+    return RmsNorm(h, norm_, c.norm_eps);
   }
+
+  at::Tensor LmHead(const at::Tensor& hidden) const override { return lm_head_(hidden); }
 
  private:
   at::Tensor embed_;

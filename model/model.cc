@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/match.h"
@@ -140,6 +141,39 @@ absl::StatusOr<at::Tensor> Model::Forward(const StepInput& input, DecoderState& 
     }
   }
   return Guard("Forward", [&] { return ForwardImpl(input, state); });
+}
+
+absl::StatusOr<std::unique_ptr<SequenceState>> Model::NewSequence(
+    const at::Tensor* encoder_ids) const {
+  if (config_.is_encoder_decoder()) {
+    if (encoder_ids == nullptr) {
+      return absl::InvalidArgumentError("encoder input_ids are required for encoder-decoder models");
+    }
+    TRIAD_RETURN_IF_ERROR(CheckIds(*encoder_ids, 1, "encoder input_ids", config_.vocab_size));
+  }
+  return Guard("NewSequence", [&] { return NewSequenceImpl(encoder_ids); });
+}
+
+absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>& chunks) const {
+  if (chunks.empty()) return absl::InvalidArgumentError("chunks: empty");
+  std::vector<const SequenceState*> seen;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const SequenceChunk& c = chunks[i];
+    const std::string field = absl::StrCat("chunks[", i, "].input_ids");
+    if (c.state == nullptr) return absl::InvalidArgumentError(absl::StrCat("chunks[", i, "]: no state"));
+    if (std::find(seen.begin(), seen.end(), c.state) != seen.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("chunks[", i, "]: sequence appears twice"));
+    }
+    seen.push_back(c.state);
+    TRIAD_RETURN_IF_ERROR(CheckIds(c.input_ids, 1, field.c_str(), config_.vocab_size));
+    const int64_t end = c.state->length() + c.input_ids.size(0);
+    if (config_.max_positions > 0 && end > config_.max_positions) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": position ", end - 1,
+                                                     " exceeds the context length ",
+                                                     config_.max_positions));
+    }
+  }
+  return Guard("ForwardChunks", [&] { return ForwardChunksImpl(chunks); });
 }
 
 absl::StatusOr<at::Tensor> Model::Encode(const EncoderInput& input) const {

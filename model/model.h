@@ -42,6 +42,23 @@ class DecoderState {
   virtual void SelectRows(const at::Tensor& index) = 0;
 };
 
+// One sequence's decoding state for continuous batching: its own KV cache (T5: and its
+// encoder keys/values), advancing independently of every other sequence.
+class SequenceState {
+ public:
+  virtual ~SequenceState() = default;
+  // Decoder positions already in the cache.
+  virtual int64_t length() const = 0;
+  // Bytes the cache holds (capacity, not length): what a KV budget accounts.
+  virtual int64_t cache_bytes() const = 0;
+};
+
+// Some tokens of one sequence in a ragged step: a prefill chunk or one decode token.
+struct SequenceChunk {
+  SequenceState* state = nullptr;  // appended to; at most once per step
+  at::Tensor input_ids;            // [T] int64, T >= 1
+};
+
 // One decoder step for a batch (prefill when T > 1).
 struct StepInput {
   at::Tensor input_ids;       // [B, T] int64, any device
@@ -76,6 +93,12 @@ class Model {
   // Runs `input` through the decoder, appending to `state`; returns float32 logits [B, T, V]
   // on the model's device.
   absl::StatusOr<at::Tensor> Forward(const StepInput& input, DecoderState& state) const;
+  // Continuous batching. A new sequence (T5: `encoder_ids` [S] is required and encoded now).
+  absl::StatusOr<std::unique_ptr<SequenceState>> NewSequence(const at::Tensor* encoder_ids) const;
+  // Runs every chunk as one ragged batch: the linear layers see all tokens at once, attention
+  // runs per sequence over its own cache. Returns float32 logits [num_chunks, V] of each
+  // chunk's last token. Equal (to rounding) to running each sequence alone.
+  absl::StatusOr<at::Tensor> ForwardChunks(const std::vector<SequenceChunk>& chunks) const;
   // T5: encoder last_hidden_state [B, S, d_model] in the serving dtype.
   absl::StatusOr<at::Tensor> Encode(const EncoderInput& input) const;
   // GPT-1 sequence-classification head: float32 [B, num_labels], read at HF's position.
@@ -93,6 +116,8 @@ class Model {
   virtual std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
                                                      const EncoderInput* encoder) const = 0;
   virtual at::Tensor ForwardImpl(const StepInput& input, DecoderState& state) const = 0;
+  virtual std::unique_ptr<SequenceState> NewSequenceImpl(const at::Tensor* encoder_ids) const = 0;
+  virtual at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const = 0;
   virtual at::Tensor EncodeImpl(const EncoderInput& input) const;
   virtual at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,
                                           const at::Tensor& attention_mask) const;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/architectures.h"
+#include "model/attention_context.h"
 #include "model/status_macros.h"
 
 namespace triad {
@@ -48,6 +49,22 @@ class T5State : public DecoderState {
   int64_t batch_;
 };
 
+// A continuous-batching sequence: its self-attention cache and its encoder keys/values.
+class T5Sequence : public SequenceState {
+ public:
+  explicit T5Sequence(int64_t num_layers) : cache(num_layers) {}
+  int64_t length() const override { return cache.length(); }
+  int64_t cache_bytes() const override {
+    int64_t bytes = cache.CapacityBytes();
+    for (size_t i = 0; i < cross_keys.size(); ++i) {
+      bytes += cross_keys[i].nbytes() + cross_values[i].nbytes();
+    }
+    return bytes;
+  }
+  KvCache cache;
+  std::vector<at::Tensor> cross_keys, cross_values;  // [1, H, S, d_kv] per layer
+};
+
 class T5Model : public Model {
  public:
   T5Model(const ModelConfig& config, const Placement& placement) : Model(config, placement) {}
@@ -85,7 +102,7 @@ class T5Model : public Model {
     at::Tensor h = at::embedding(shared_, ids);
     for (const T5Layer& l : encoder_) {
       const at::Tensor x = RmsNorm(h, l.self_norm, c.norm_eps);
-      h = h + SelfAttend(l.self_attn, x, x, bias, nullptr, 0);
+      h = h + EncoderAttend(l.self_attn, x, bias);
       h = h + FeedForward(l.ff, RmsNorm(h, l.ff_norm, c.norm_eps));
     }
     return RmsNorm(h, encoder_norm_, c.norm_eps);
@@ -96,10 +113,7 @@ class T5Model : public Model {
     if (encoder == nullptr) throw Unsupported{"T5 needs an encoder input to start decoding"};
     const at::Tensor hidden = EncodeImpl(*encoder);
     auto state = std::make_unique<T5State>(config().num_decoder_layers, hidden.size(0));
-    for (const T5Layer& l : decoder_) {
-      state->cross_keys.push_back(SplitHeads(l.cross_attn.k(hidden), config().num_heads));
-      state->cross_values.push_back(SplitHeads(l.cross_attn.v(hidden), config().num_heads));
-    }
+    ProjectEncoder(hidden, state->cross_keys, state->cross_values);
     state->encoder_mask = BuildAttentionMask(encoder->attention_mask, hidden.size(0), 0, 1, false,
                                              placement().dtype, placement().device);
     return state;
@@ -107,34 +121,91 @@ class T5Model : public Model {
 
   at::Tensor ForwardImpl(const StepInput& in, DecoderState& base) const override {
     auto& state = static_cast<T5State&>(base);
-    const ModelConfig& c = config();
-    const at::Device device = placement().device;
-    const at::Tensor ids = in.input_ids.to(device);
-    const int64_t batch = ids.size(0), steps = ids.size(1), past = state.length();
-    at::Tensor bias = PositionBias(decoder_bias_, past, steps, past + steps, false);
-    const at::Tensor causal = BuildAttentionMask(at::Tensor(), batch, past, steps, true,
-                                                 placement().dtype, device);
-    if (causal.defined()) bias = bias + causal;
-    at::Tensor h = at::embedding(shared_, ids);
-    for (size_t i = 0; i < decoder_.size(); ++i) {
-      const T5Layer& l = decoder_[i];
-      const at::Tensor x = RmsNorm(h, l.self_norm, c.norm_eps);
-      h = h + SelfAttend(l.self_attn, x, x, bias, &state.cache(), static_cast<int64_t>(i));
-      const at::Tensor y = RmsNorm(h, l.cross_norm, c.norm_eps);
-      const at::Tensor q = SplitHeads(l.cross_attn.q(y), c.num_heads);
-      h = h + l.cross_attn.o(MergeHeads(
-                  Attention(q, state.cross_keys[i], state.cross_values[i], state.encoder_mask, 1.0)));
-      h = h + FeedForward(l.ff, RmsNorm(h, l.ff_norm, c.norm_eps));
+    const at::Tensor ids = in.input_ids.to(placement().device);
+    BatchAttention ctx(state.cache(), SelfBias(state.length(), ids.size(1)));
+    ctx.SetCross(&state.cross_keys, &state.cross_values, state.encoder_mask);
+    at::Tensor h = DecoderHidden(ids, ctx);
+    state.cache().Advance(ids.size(1));
+    if (in.last_logits_only) h = h.narrow(1, h.size(1) - 1, 1);
+    return LmHead(h);
+  }
+
+  std::unique_ptr<SequenceState> NewSequenceImpl(const at::Tensor* encoder_ids) const override {
+    const at::Tensor hidden = EncodeImpl(EncoderInput{encoder_ids->view({1, -1}), at::Tensor()});
+    auto seq = std::make_unique<T5Sequence>(config().num_decoder_layers);
+    ProjectEncoder(hidden, seq->cross_keys, seq->cross_values);
+    return seq;
+  }
+
+  at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const override {
+    std::vector<at::Tensor> ids;
+    std::vector<RaggedSequence> sequences;
+    std::vector<int64_t> last;
+    int64_t offset = 0;
+    for (const SequenceChunk& chunk : chunks) {
+      auto* seq = static_cast<T5Sequence*>(chunk.state);
+      const int64_t steps = chunk.input_ids.size(0);
+      ids.push_back(chunk.input_ids.to(at::kLong));
+      sequences.push_back({&seq->cache, steps, &seq->cross_keys, &seq->cross_values});
+      offset += steps;
+      last.push_back(offset - 1);
     }
-    state.cache().Advance(steps);
-    if (in.last_logits_only) h = h.narrow(1, steps - 1, 1);
-    h = RmsNorm(h, decoder_norm_, c.norm_eps);
-    // Tied embeddings rescale the decoder output by d_model^-0.5 (HF T5 v1.0).
-    if (c.tie_word_embeddings) h = h * std::pow(static_cast<double>(c.hidden_size), -0.5);
-    return lm_head_(h).to(at::kFloat);
+    RaggedAttention ctx(std::move(sequences),
+                        [&](int64_t past, int64_t steps) { return SelfBias(past, steps); });
+    const at::Device device = placement().device;
+    const at::Tensor h = DecoderHidden(at::cat(ids).to(device).unsqueeze(0), ctx);
+    for (const SequenceChunk& chunk : chunks) {
+      static_cast<T5Sequence*>(chunk.state)->cache.Advance(chunk.input_ids.size(0));
+    }
+    return LmHead(h[0].index_select(0, at::tensor(last, at::kLong).to(device)));
   }
 
  private:
+  // Decoder self-attention bias for queries past..past+steps-1: relative positions + causal.
+  at::Tensor SelfBias(int64_t past, int64_t steps) const {
+    at::Tensor bias = PositionBias(decoder_bias_, past, steps, past + steps, false);
+    const at::Tensor causal = BuildAttentionMask(at::Tensor(), 1, past, steps, true,
+                                                 placement().dtype, placement().device);
+    return causal.defined() ? bias + causal : bias;
+  }
+
+  // The decoder stack over `ids` [B, T]; returns the final-norm hidden states.
+  at::Tensor DecoderHidden(const at::Tensor& ids, AttentionContext& ctx) const {
+    const ModelConfig& c = config();
+    at::Tensor h = at::embedding(shared_, ids);
+    for (size_t i = 0; i < decoder_.size(); ++i) {
+      const T5Layer& l = decoder_[i];
+      const int64_t layer = static_cast<int64_t>(i);
+      const at::Tensor x = RmsNorm(h, l.self_norm, c.norm_eps);
+      const at::Tensor a = ctx.SelfAttend(layer, SplitHeads(l.self_attn.q(x), c.num_heads),
+                                          SplitHeads(l.self_attn.k(x), c.num_heads),
+                                          SplitHeads(l.self_attn.v(x), c.num_heads), 1.0);
+      h = h + l.self_attn.o(MergeHeads(a));
+      const at::Tensor y = RmsNorm(h, l.cross_norm, c.norm_eps);
+      const at::Tensor q = SplitHeads(l.cross_attn.q(y), c.num_heads);
+      h = h + l.cross_attn.o(MergeHeads(ctx.CrossAttend(layer, q, 1.0)));
+      h = h + FeedForward(l.ff, RmsNorm(h, l.ff_norm, c.norm_eps));
+    }
+    return RmsNorm(h, decoder_norm_, c.norm_eps);
+  }
+
+  // float32 logits; tied embeddings rescale by d_model^-0.5 first (HF T5 v1.0).
+  at::Tensor LmHead(at::Tensor h) const {
+    if (config().tie_word_embeddings) {
+      h = h * std::pow(static_cast<double>(config().hidden_size), -0.5);
+    }
+    return lm_head_(h).to(at::kFloat);
+  }
+
+  // Cross-attention keys/values of every decoder layer for encoder states [B, S, D].
+  void ProjectEncoder(const at::Tensor& hidden, std::vector<at::Tensor>& keys,
+                      std::vector<at::Tensor>& values) const {
+    for (const T5Layer& l : decoder_) {
+      keys.push_back(SplitHeads(l.cross_attn.k(hidden), config().num_heads));
+      values.push_back(SplitHeads(l.cross_attn.v(hidden), config().num_heads));
+    }
+  }
+
   absl::Status LoadStack(WeightLoader& w, const std::string& stack, int64_t num_layers,
                          bool decoder, std::vector<T5Layer>& out) {
     const ModelConfig& c = config();
@@ -186,15 +257,12 @@ class T5Model : public Model {
     return at::embedding(table, buckets).permute({2, 0, 1}).unsqueeze(0);
   }
 
-  // Attention over x's own keys (appended to `cache` when given), projected by `attn`.
-  at::Tensor SelfAttend(const T5Attention& attn, const at::Tensor& x, const at::Tensor& kv_input,
-                        const at::Tensor& bias, KvCache* cache, int64_t layer) const {
+  // Encoder self-attention (no cache), projected by `attn`.
+  at::Tensor EncoderAttend(const T5Attention& attn, const at::Tensor& x,
+                           const at::Tensor& bias) const {
     const int64_t heads = config().num_heads;
-    const at::Tensor q = SplitHeads(attn.q(x), heads);
-    at::Tensor k = SplitHeads(attn.k(kv_input), heads);
-    at::Tensor v = SplitHeads(attn.v(kv_input), heads);
-    if (cache != nullptr) std::tie(k, v) = cache->Append(layer, k, v);
-    return attn.o(MergeHeads(Attention(q, k, v, bias, 1.0)));
+    return attn.o(MergeHeads(Attention(SplitHeads(attn.q(x), heads), SplitHeads(attn.k(x), heads),
+                                       SplitHeads(attn.v(x), heads), bias, 1.0)));
   }
 
   at::Tensor FeedForward(const T5FeedForward& ff, const at::Tensor& x) const {

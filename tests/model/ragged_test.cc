@@ -1,0 +1,94 @@
+// Continuous batching: sequences of different lengths advanced together by ForwardChunks
+// (chunked prefill mixed with decode tokens) give, for every chunk, the logits each sequence
+// gets alone through the batch API. Tolerance: 1e-4 * max(1, max|alone|) (summation order).
+#include <gtest/gtest.h>
+
+#include "model/model.h"
+#include "tests/model/fixture_util.h"
+
+namespace triad {
+namespace {
+
+at::Tensor Ids(int64_t len, int64_t vocab, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return at::randint(3, vocab, {len}, gen, at::kLong);
+}
+
+// Logits [T, V] of `tokens` run alone (T5: decoder tokens after encoding `encoder`).
+at::Tensor Alone(const Model& m, const at::Tensor& tokens, const at::Tensor& encoder) {
+  EncoderInput enc{encoder.view({1, -1}), at::Tensor()};
+  auto state = m.NewState(1, m.config().is_encoder_decoder() ? &enc : nullptr);
+  EXPECT_TRUE(state.ok()) << state.status();
+  StepInput step;
+  step.input_ids = tokens.view({1, -1});
+  auto logits = m.Forward(step, **state);
+  EXPECT_TRUE(logits.ok()) << logits.status();
+  return (*logits)[0];
+}
+
+TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
+  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
+    SCOPED_TRACE(folder);
+    auto model = LoadModel(folder, LoadOptions());
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Model& m = **model;
+    const int64_t vocab = m.config().vocab_size;
+    const std::vector<int64_t> lengths = {9, 4, 13};
+    // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed.
+    const std::vector<std::vector<std::pair<int, int64_t>>> schedule = {
+        {{0, 4}, {1, 3}, {2, 5}}, {{2, 6}, {0, 3}, {1, 1}}, {{0, 1}, {2, 1}}, {{2, 1}, {0, 1}}};
+    std::vector<at::Tensor> tokens, encoders, reference;
+    std::vector<std::unique_ptr<SequenceState>> states;
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      tokens.push_back(Ids(lengths[s], vocab, 10 + s));
+      encoders.push_back(Ids(5 + 3 * s, vocab, 20 + s));
+      reference.push_back(Alone(m, tokens[s], encoders[s]));
+      auto seq = m.NewSequence(m.config().is_encoder_decoder() ? &encoders[s] : nullptr);
+      ASSERT_TRUE(seq.ok()) << seq.status();
+      states.push_back(*std::move(seq));
+    }
+    std::vector<int64_t> done(lengths.size(), 0);
+    for (const auto& step : schedule) {
+      std::vector<SequenceChunk> chunks;
+      for (const auto& [s, n] : step) {
+        chunks.push_back({states[s].get(), tokens[s].narrow(0, done[s], n)});
+      }
+      auto logits = m.ForwardChunks(chunks);
+      ASSERT_TRUE(logits.ok()) << logits.status();
+      ASSERT_EQ(logits->size(0), static_cast<int64_t>(step.size()));
+      for (size_t c = 0; c < step.size(); ++c) {
+        const auto [s, n] = step[c];
+        done[s] += n;
+        const at::Tensor expected = reference[s][done[s] - 1];
+        EXPECT_LE(testing::MaxAbsDiff((*logits)[c], expected), testing::FixtureTolerance(expected))
+            << "sequence " << s << " at position " << done[s] - 1;
+        EXPECT_EQ(states[s]->length(), done[s]);
+      }
+    }
+    EXPECT_GT(states[0]->cache_bytes(), 0);
+  }
+}
+
+TEST(RaggedTest, BadChunksNameTheField) {
+  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto seq = (*model)->NewSequence(nullptr);
+  ASSERT_TRUE(seq.ok());
+  const at::Tensor ids = Ids(3, 1000, 1);
+  auto twice = (*model)->ForwardChunks({{seq->get(), ids}, {seq->get(), ids}});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(twice.status().message().find("chunks[1]"), std::string::npos) << twice.status();
+  auto empty = (*model)->ForwardChunks({{seq->get(), at::empty({0}, at::kLong)}});
+  EXPECT_NE(empty.status().message().find("chunks[0].input_ids"), std::string::npos)
+      << empty.status();
+  auto too_long = (*model)->ForwardChunks({{seq->get(), Ids(300, 1000, 2)}});
+  EXPECT_NE(too_long.status().message().find("context length"), std::string::npos)
+      << too_long.status();
+  EXPECT_EQ((*seq)->length(), 0);  // rejected chunks leave the sequence untouched
+  auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
+  ASSERT_TRUE(t5.ok());
+  EXPECT_EQ((*t5)->NewSequence(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace triad
