@@ -15,6 +15,14 @@ std::string FixtureDir() {
   return TRIAD_TEST_DATA_DIR "/tokenizers";
 }
 
+std::string TokenizerDir(const std::string& folder) {
+  const std::string dir = FixtureDir() + "/" + folder;
+  for (const char* file : {"tokenizer.json", "tokenizer.model", "spiece.model"}) {
+    if (std::filesystem::exists(dir + "/" + file)) return dir;
+  }
+  return TRIAD_TEST_DATA_DIR "/tokenizers/" + folder;
+}
+
 std::vector<std::string> FixtureFolders() {
   std::vector<std::string> folders;
   std::error_code ec;

@@ -23,6 +23,10 @@ struct FixtureCase {
 };
 
 std::string FixtureDir();
+// Where the tokenizer files for `folder` are: FixtureDir()/folder when it has a
+// tokenizer.json or .model, else the shared copy under TRIAD_TEST_DATA_DIR (so a directory of
+// other cases.jsonl files for the same tokenizers needs no tokenizer files of its own).
+std::string TokenizerDir(const std::string& folder);
 // Sub-folders of FixtureDir() that hold a cases.jsonl, sorted.
 std::vector<std::string> FixtureFolders();
 // All cases of `folder` (a name under FixtureDir()); aborts the test run on a malformed line

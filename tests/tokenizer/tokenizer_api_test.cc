@@ -22,7 +22,7 @@ std::unique_ptr<Tokenizer> LoadDir(const std::string& dir) {
 }
 
 std::unique_ptr<Tokenizer> Load(const std::string& folder) {
-  return LoadDir(testing::FixtureDir() + "/" + folder);
+  return LoadDir(testing::TokenizerDir(folder));
 }
 
 // A copy of `folder` holding only the given files.
@@ -31,7 +31,7 @@ std::string CopyOnly(const std::string& folder, std::initializer_list<const char
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   for (const char* f : files) {
-    std::filesystem::copy_file(testing::FixtureDir() + "/" + folder + "/" + f, dir / f);
+    std::filesystem::copy_file(testing::TokenizerDir(folder) + "/" + f, dir / f);
   }
   return dir.string();
 }

@@ -92,7 +92,7 @@ nlohmann::json BenchOne(const std::string& folder, const std::string& english,
                         const std::string& mixed, int repeat) {
   nlohmann::json out;
   const auto load_start = std::chrono::steady_clock::now();
-  auto t = Tokenizer::FromDir(testing::FixtureDir() + "/" + folder);
+  auto t = Tokenizer::FromDir(testing::TokenizerDir(folder));
   out["load_ms"] = Seconds(load_start) * 1000;
   if (!t.ok()) {
     out["error"] = std::string(t.status().message());

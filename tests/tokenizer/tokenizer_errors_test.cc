@@ -16,7 +16,7 @@ namespace {
 using Json = nlohmann::json;
 
 std::unique_ptr<Tokenizer> Load(const std::string& folder) {
-  auto t = Tokenizer::FromDir(testing::FixtureDir() + "/" + folder);
+  auto t = Tokenizer::FromDir(testing::TokenizerDir(folder));
   EXPECT_TRUE(t.ok()) << t.status();
   return t.ok() ? *std::move(t) : nullptr;
 }

@@ -110,7 +110,7 @@ std::string ParamName(const ::testing::TestParamInfo<std::string>& info) {
 
 class FixtureFolderTest : public ::testing::TestWithParam<std::string> {
  protected:
-  std::string FolderPath() const { return testing::FixtureDir() + "/" + GetParam(); }
+  std::string FolderPath() const { return testing::TokenizerDir(GetParam()); }
 };
 
 TEST_P(FixtureFolderTest, TokenizerJsonMatchesGolden) {
@@ -153,7 +153,7 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FixtureFolderTest);
 class RegressionTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RegressionTest, HfGeneratedCasesMatch) {
-  const std::string dir = testing::FixtureDir() + "/" + GetParam();
+  const std::string dir = testing::TokenizerDir(GetParam());
   if (!std::filesystem::exists(dir + "/tokenizer.json")) {
     GTEST_SKIP() << "no tokenizer for " << GetParam() << " under " << testing::FixtureDir();
   }
