@@ -16,10 +16,9 @@ namespace triad::tokenizer {
 namespace {
 
 struct Symbol {
-  int32_t id;
+  int32_t id;  // -1 once merged into its left neighbour
   int32_t prev;
   int32_t next;
-  uint32_t len;  // bytes of the word it covers; 0 once merged into its left neighbour
 };
 
 struct MergeCandidate {
@@ -113,7 +112,7 @@ class Bpe : public Model {
     std::vector<Symbol> symbols = InitialSymbols(word);
     MergeAll(&symbols);
     for (const Symbol& s : symbols) {
-      if (s.len > 0) ids->push_back(s.id);
+      if (s.id >= 0) ids->push_back(s.id);
     }
   }
 
@@ -158,10 +157,10 @@ class Bpe : public Model {
     return true;
   }
 
-  static void Push(std::vector<Symbol>* symbols, int32_t id, uint32_t len) {
+  static void Push(std::vector<Symbol>* symbols, int32_t id) {
     const auto n = static_cast<int32_t>(symbols->size());
     if (n > 0) (*symbols)[n - 1].next = n;
-    symbols->push_back({id, n - 1, -1, len});
+    symbols->push_back({id, n - 1, -1});
   }
 
   std::vector<Symbol> InitialSymbols(std::string_view word) const;
@@ -174,7 +173,7 @@ class Bpe : public Model {
       if (!id) return false;
       byte_ids.push_back(*id);
     }
-    for (const int32_t id : byte_ids) Push(symbols, id, 1);
+    for (const int32_t id : byte_ids) Push(symbols, id);
     return true;
   }
   void MergeAll(std::vector<Symbol>* symbols) const;
@@ -192,7 +191,6 @@ std::vector<Symbol> Bpe::InitialSymbols(std::string_view word) const {
   // A pending unknown (plain fields: GCC 12 misreports std::optional here).
   bool has_unk = false;
   int32_t unk_id = -1;
-  uint32_t unk_len = 0;
   std::string piece;
   for (size_t pos = 0; pos < word.size();) {
     const size_t begin = pos;
@@ -203,23 +201,20 @@ std::vector<Symbol> Bpe::InitialSymbols(std::string_view word) const {
     piece.append(word.substr(begin, len));
     if (pos == word.size()) piece.append(options_.end_of_word_suffix);
     if (const auto id = vocab_.Find(piece)) {
-      if (has_unk) Push(&symbols, unk_id, unk_len);
+      if (has_unk) Push(&symbols, unk_id);
       has_unk = false;
-      Push(&symbols, *id, len);
+      Push(&symbols, *id);
       continue;
     }
     if (options_.byte_fallback && PushBytes(piece, &symbols)) continue;
     if (!options_.unk_token) continue;
-    if (has_unk && options_.fuse_unk) {
-      unk_len += len;
-    } else {
-      if (has_unk) Push(&symbols, unk_id, unk_len);
+    if (!(has_unk && options_.fuse_unk)) {
+      if (has_unk) Push(&symbols, unk_id);
       has_unk = true;
       unk_id = *vocab_.Find(*options_.unk_token);
-      unk_len = len;
     }
   }
-  if (has_unk) Push(&symbols, unk_id, unk_len);
+  if (has_unk) Push(&symbols, unk_id);
   return symbols;
 }
 
@@ -243,14 +238,13 @@ void Bpe::MergeAll(std::vector<Symbol>* symbols_ptr) const {
     const MergeCandidate top = queue.top();
     queue.pop();
     Symbol& left = symbols[top.pos];
-    if (left.len == 0 || left.next < 0) continue;
+    if (left.id < 0 || left.next < 0) continue;
     Symbol& right = symbols[left.next];
     // Entries go stale when a neighbour merged since they were queued.
     const auto it = merges_.find(PairKey(left.id, right.id));
     if (it == merges_.end() || it->second.second != top.new_id) continue;
     left.id = top.new_id;
-    left.len += right.len;
-    right.len = 0;
+    right.id = -1;
     left.next = right.next;
     if (left.next >= 0) symbols[left.next].prev = top.pos;
     if (left.prev >= 0) consider(left.prev);
