@@ -69,9 +69,9 @@ class Tokenizer {
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJsonFile(const std::string& path);
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJsonString(std::string_view json);
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromSentencePieceFile(
-      const std::string& path, const SentencePieceOptions& options);
+      const std::string& path, const SentencePieceOptions& options = {});
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromSentencePieceString(
-      std::string_view serialized, const SentencePieceOptions& options);
+      std::string_view serialized, const SentencePieceOptions& options = {});
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -103,6 +103,9 @@ class Tokenizer {
   // Every id that ends generation (generation_config.json may list several); eos_id first.
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
   const TokenizerConfig& config() const { return config_; }
+  // The file the pipeline came from (for logs), e.g. ".../tokenizer.json"; empty when loaded
+  // from a string.
+  const std::string& source() const { return source_; }
 
  private:
   friend class IncrementalDecoder;
@@ -121,6 +124,7 @@ class Tokenizer {
   int32_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1, unk_id_ = -1;
   std::vector<int32_t> eos_ids_;
   TokenizerConfig config_;
+  std::string source_;
 };
 
 // Streaming detokenization: fed ids one at a time, returns the text that became final. The

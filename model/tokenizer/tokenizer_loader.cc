@@ -40,6 +40,7 @@ class TokenizerLoader {
   }
 
   static void SetConfig(Tokenizer* t, const TokenizerConfig& config) { t->config_ = config; }
+  static void SetSource(Tokenizer* t, std::string source) { t->source_ = std::move(source); }
 };
 
 namespace {
@@ -160,6 +161,30 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> FromConversion(const SentencePieceCon
   return tokenizer;
 }
 
+// A folder's .model, converted with the folder's tokenizer_config.json and config.json.
+absl::StatusOr<std::unique_ptr<Tokenizer>> FromSentencePieceInDir(const std::filesystem::path& dir,
+                                                                  const std::filesystem::path& path,
+                                                                  const FolderConfig& config) {
+  TRIAD_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path.string()));
+  const Json& tc = config.tokenizer_config;
+  const Json added =
+      tc.is_object() && tc.contains("added_tokens_decoder") ? tc["added_tokens_decoder"] : Json();
+  TRIAD_ASSIGN_OR_RETURN(const Json model_config, ReadOptionalJson(dir, "config.json"));
+  const std::string model_type = model_config.is_object() && model_config.contains("model_type") &&
+                                         model_config["model_type"].is_string()
+                                     ? model_config["model_type"].get<std::string>()
+                                     : "";
+  auto conv = ConvertSentencePiece(bytes, OptionsFromConfig(tc, model_type), added);
+  if (!conv.ok()) {
+    return absl::Status(conv.status().code(),
+                        absl::StrCat(path.string(), ": ", conv.status().message()));
+  }
+  TRIAD_ASSIGN_OR_RETURN(auto tokenizer, FromConversion(*conv));
+  ApplyFolderConfig(config, &*conv, tokenizer.get());
+  TokenizerLoader::SetSource(tokenizer.get(), path.string());
+  return tokenizer;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonString(std::string_view json) {
@@ -174,6 +199,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonFile(const std::st
     return absl::Status(tokenizer.status().code(),
                         absl::StrCat(path, ": ", tokenizer.status().message()));
   }
+  TokenizerLoader::SetSource(tokenizer->get(), path);
   return tokenizer;
 }
 
@@ -192,6 +218,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromSentencePieceFile(
     return absl::Status(tokenizer.status().code(),
                         absl::StrCat(path, ": ", tokenizer.status().message()));
   }
+  TokenizerLoader::SetSource(tokenizer->get(), path);
   return tokenizer;
 }
 
@@ -210,26 +237,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromDir(const std::string&
   for (const char* name : {"tokenizer.model", "spiece.model"}) {
     const auto path = dir / name;
     if (!std::filesystem::exists(path)) continue;
-    TRIAD_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path.string()));
-    const Json& added = config.tokenizer_config.is_object() &&
-                                config.tokenizer_config.contains("added_tokens_decoder")
-                            ? config.tokenizer_config["added_tokens_decoder"]
-                            : Json();
-    TRIAD_ASSIGN_OR_RETURN(const Json model_config, ReadOptionalJson(dir, "config.json"));
-    const std::string model_type = model_config.is_object() &&
-                                           model_config.contains("model_type") &&
-                                           model_config["model_type"].is_string()
-                                       ? model_config["model_type"].get<std::string>()
-                                       : "";
-    auto conv =
-        ConvertSentencePiece(bytes, OptionsFromConfig(config.tokenizer_config, model_type), added);
-    if (!conv.ok()) {
-      return absl::Status(conv.status().code(),
-                          absl::StrCat(path.string(), ": ", conv.status().message()));
-    }
-    TRIAD_ASSIGN_OR_RETURN(auto tokenizer, FromConversion(*conv));
-    ApplyFolderConfig(config, &*conv, tokenizer.get());
-    return tokenizer;
+    return FromSentencePieceInDir(dir, path, config);
   }
   return absl::NotFoundError(absl::StrCat(
       model_dir, ": no tokenizer.json, tokenizer.model or spiece.model in the folder"));

@@ -81,6 +81,8 @@ TEST(TokenizerApi, T5FolderWithOnlySpieceModelAndModelConfig) {
   auto t = LoadDir(dir);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->vocab_size(), 1100);
+  EXPECT_EQ(t->source(), dir + "/spiece.model");
+  EXPECT_EQ(Load("t5-tiny")->source(), testing::TokenizerDir("t5-tiny") + "/tokenizer.json");
   EXPECT_EQ(t->TokenToId("<extra_id_0>"), 1099);
   EXPECT_TRUE(t->IsSpecial(1099));
   int mismatches = 0;
