@@ -48,6 +48,7 @@ class Bpe : public Model {
 
   absl::Status AddMerges(const MergeList& merges) {
     const size_t prefix_len = options_.continuing_subword_prefix.size();
+    merges_.reserve(merges.size());
     for (size_t rank = 0; rank < merges.size(); ++rank) {
       const auto& [a, b] = merges[rank];
       const auto id_a = vocab_.Find(a), id_b = vocab_.Find(b);
