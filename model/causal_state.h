@@ -42,6 +42,7 @@ class CausalSequence : public SequenceState {
   explicit CausalSequence(int64_t num_layers) : cache(num_layers) {}
   int64_t length() const override { return cache.length(); }
   int64_t cache_bytes() const override { return cache.CapacityBytes(); }
+  void Reserve(int64_t num_tokens) override { cache.Reserve(num_tokens); }
   KvCache cache;  // batch dimension 1
 };
 

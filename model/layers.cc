@@ -168,7 +168,8 @@ std::pair<at::Tensor, at::Tensor> KvCache::Append(int64_t layer, const at::Tenso
   const int64_t needed = length_ + k.size(2);
   if (!keys.defined() || keys.size(2) < needed) {
     int64_t capacity = keys.defined() ? keys.size(2) : 0;
-    capacity = std::max<int64_t>({needed, 2 * capacity, 16});
+    capacity = capacity == 0 ? std::max<int64_t>(needed, reserved_ > 0 ? reserved_ : 16)
+                             : std::max<int64_t>(needed, 2 * capacity);
     auto grow = [&](const at::Tensor& old, const at::Tensor& like) {
       at::Tensor fresh = at::empty({like.size(0), like.size(1), capacity, like.size(3)},
                                    like.options());

@@ -70,6 +70,8 @@ class KvCache {
   std::pair<at::Tensor, at::Tensor> Append(int64_t layer, const at::Tensor& k,
                                            const at::Tensor& v);
   void Advance(int64_t num_tokens) { length_ += num_tokens; }
+  // The first allocation holds at least `num_tokens` positions (no doubling below that).
+  void Reserve(int64_t num_tokens) { reserved_ = num_tokens; }
   // Keeps rows `index` (int64 [B']) in that order: beam reordering, dropping finished rows.
   void SelectRows(const at::Tensor& index);
   // Bytes held by the cache tensors (capacity, not length).
@@ -79,6 +81,7 @@ class KvCache {
   std::vector<at::Tensor> keys_;
   std::vector<at::Tensor> values_;
   int64_t length_ = 0;
+  int64_t reserved_ = 0;
 };
 
 }  // namespace triad

@@ -143,6 +143,15 @@ absl::StatusOr<at::Tensor> Model::Forward(const StepInput& input, DecoderState& 
   return Guard("Forward", [&] { return ForwardImpl(input, state); });
 }
 
+int64_t KvBytesPerToken(const ModelConfig& c, at::ScalarType dtype) {
+  const int64_t layers = c.is_encoder_decoder() ? c.num_decoder_layers : c.num_layers;
+  return 2 * layers * c.num_kv_heads * c.head_dim * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+int64_t CrossKvBytesPerToken(const ModelConfig& c, at::ScalarType dtype) {
+  return c.is_encoder_decoder() ? KvBytesPerToken(c, dtype) : 0;
+}
+
 absl::StatusOr<std::unique_ptr<SequenceState>> Model::NewSequence(
     const at::Tensor* encoder_ids) const {
   if (config_.is_encoder_decoder()) {

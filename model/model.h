@@ -51,7 +51,15 @@ class SequenceState {
   virtual int64_t length() const = 0;
   // Bytes the cache holds (capacity, not length): what a KV budget accounts.
   virtual int64_t cache_bytes() const = 0;
+  // Sizes the cache for `num_tokens` decoder positions up front, so a sequence that stays
+  // within them never reallocates (and never exceeds what a scheduler reserved for it).
+  virtual void Reserve(int64_t num_tokens) = 0;
 };
+
+// KV-cache bytes per decoder position of one sequence (keys + values, every layer), and for
+// T5 per encoder position (cross-attention keys + values); what a scheduler budgets with.
+int64_t KvBytesPerToken(const ModelConfig& config, at::ScalarType dtype);
+int64_t CrossKvBytesPerToken(const ModelConfig& config, at::ScalarType dtype);
 
 // Some tokens of one sequence in a ragged step: a prefill chunk or one decode token.
 struct SequenceChunk {

@@ -61,6 +61,7 @@ class T5Sequence : public SequenceState {
     }
     return bytes;
   }
+  void Reserve(int64_t num_tokens) override { cache.Reserve(num_tokens); }
   KvCache cache;
   std::vector<at::Tensor> cross_keys, cross_values;  // [1, H, S, d_kv] per layer
 };

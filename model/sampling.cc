@@ -1,0 +1,154 @@
+#include "model/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+
+namespace triad {
+namespace {
+
+absl::Status Bad(const char* field, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Keeps the smallest set of most likely tokens whose probability reaches `mass` (top-p).
+void KeepMass(at::Tensor& logits, double mass) {
+  const auto [sorted, order] = logits.sort(/*dim=*/-1, /*descending=*/true);
+  const at::Tensor cumulative = at::softmax(sorted, -1).cumsum(-1);
+  // Drop a token when the mass before it already reaches `mass`; the first always stays.
+  at::Tensor drop = (cumulative - at::softmax(sorted, -1)).ge(mass);
+  logits.index_fill_(0, order.masked_select(drop), kNegInf);
+}
+
+}  // namespace
+
+absl::Status SamplingParams::Validate() const {
+  if (max_new_tokens < 1) return Bad("max_new_tokens", "must be >= 1");
+  if (min_new_tokens < 0) return Bad("min_new_tokens", "must be >= 0");
+  if (min_new_tokens > max_new_tokens) return Bad("min_new_tokens", "exceeds max_new_tokens");
+  if (!(temperature >= 0) || !std::isfinite(temperature)) return Bad("temperature", "must be >= 0");
+  if (top_k < 0) return Bad("top_k", "must be >= 0");
+  if (!(top_p > 0 && top_p <= 1)) return Bad("top_p", "must be in (0, 1]");
+  if (!(min_p >= 0 && min_p < 1)) return Bad("min_p", "must be in [0, 1)");
+  if (!(typical_p > 0 && typical_p <= 1)) return Bad("typical_p", "must be in (0, 1]");
+  if (!(repetition_penalty > 0) || !std::isfinite(repetition_penalty)) {
+    return Bad("repetition_penalty", "must be > 0");
+  }
+  if (!(presence_penalty >= -2 && presence_penalty <= 2)) {
+    return Bad("presence_penalty", "must be in [-2, 2]");
+  }
+  if (!(frequency_penalty >= -2 && frequency_penalty <= 2)) {
+    return Bad("frequency_penalty", "must be in [-2, 2]");
+  }
+  if (top_logprobs < 0 || top_logprobs > 20) return Bad("top_logprobs", "must be in [0, 20]");
+  for (int64_t id : stop_token_ids) {
+    if (id < 0) return Bad("stop_token_ids", "must be non-negative");
+  }
+  return absl::OkStatus();
+}
+
+Sampler::Sampler(const SamplingParams& params, std::vector<int64_t> eos_ids)
+    : params_(params),
+      eos_ids_(std::move(eos_ids)),
+      rng_(params.has_seed ? params.seed : std::random_device{}()) {}
+
+at::Tensor Sampler::Process(at::Tensor logits, const std::vector<int64_t>& context,
+                            int64_t num_generated) const {
+  const int64_t vocab = logits.size(0);
+  float* data = logits.data_ptr<float>();
+  if (params_.repetition_penalty != 1.0) {
+    // HF RepetitionPenaltyLogitsProcessor: each distinct id seen once.
+    std::vector<bool> seen(static_cast<size_t>(vocab), false);
+    for (int64_t id : context) {
+      if (id < 0 || id >= vocab || seen[id]) continue;
+      seen[id] = true;
+      const double p = params_.repetition_penalty;
+      data[id] = static_cast<float>(data[id] < 0 ? data[id] * p : data[id] / p);
+    }
+  }
+  if (params_.presence_penalty != 0 || params_.frequency_penalty != 0) {
+    std::unordered_map<int64_t, int64_t> counts;
+    for (size_t i = context.size() - static_cast<size_t>(num_generated); i < context.size(); ++i) {
+      ++counts[context[i]];
+    }
+    for (const auto& [id, n] : counts) {
+      if (id < 0 || id >= vocab) continue;
+      data[id] -= static_cast<float>(params_.presence_penalty +
+                                     params_.frequency_penalty * static_cast<double>(n));
+    }
+  }
+  if (num_generated < params_.min_new_tokens) {
+    for (int64_t id : eos_ids_) {
+      if (id >= 0 && id < vocab) data[id] = kNegInf;
+    }
+    for (int64_t id : params_.stop_token_ids) {
+      if (id < vocab) data[id] = kNegInf;
+    }
+  }
+  if (params_.temperature == 0) return logits;
+  if (params_.temperature != 1.0) logits.div_(params_.temperature);
+  if (params_.top_k > 0 && params_.top_k < vocab) {
+    const at::Tensor kth = std::get<0>(logits.topk(params_.top_k)).min();
+    logits.masked_fill_(logits.lt(kth), kNegInf);
+  }
+  if (params_.top_p < 1.0) KeepMass(logits, params_.top_p);
+  if (params_.min_p > 0) {
+    const at::Tensor probs = at::softmax(logits, -1);
+    logits.masked_fill_(probs.lt(probs.max() * params_.min_p), kNegInf);
+  }
+  if (params_.typical_p < 1.0) {
+    // HF TypicalLogitsWarper: rank by |(-log p) - entropy|, keep the smallest set reaching
+    // typical_p mass.
+    const at::Tensor logp = at::log_softmax(logits, -1);
+    const at::Tensor p = logp.exp();
+    const at::Tensor entropy = -(at::nan_to_num(logp * p)).sum();
+    const at::Tensor shifted = (-logp - entropy).abs();
+    const auto [sorted_shift, order] = shifted.sort();
+    const at::Tensor cumulative = p.index_select(0, order).cumsum(-1);
+    const int64_t last = std::min<int64_t>(cumulative.lt(params_.typical_p).sum().item<int64_t>(),
+                                           vocab - 1);
+    const at::Tensor cutoff = sorted_shift[last];
+    logits.masked_fill_(shifted.gt(cutoff), kNegInf);
+  }
+  return logits;
+}
+
+SampledToken Sampler::Sample(const at::Tensor& raw_logits, const std::vector<int64_t>& context,
+                             int64_t num_generated) {
+  const at::Tensor raw = raw_logits.to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor logprobs = at::log_softmax(raw, -1);
+  const at::Tensor processed = Process(raw.clone(), context, num_generated);
+  SampledToken out;
+  if (params_.temperature == 0) {
+    out.token_id = processed.argmax().item<int64_t>();
+  } else {
+    // Inverse-CDF draw in double from this request's RNG (reproducible for a seed).
+    const at::Tensor probs = at::softmax(processed.to(at::kDouble), -1).contiguous();
+    const double* p = probs.data_ptr<double>();
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    double cumulative = 0;
+    int64_t chosen = -1;
+    for (int64_t i = 0; i < probs.size(0); ++i) {
+      if (p[i] <= 0) continue;
+      chosen = i;  // the last token with mass catches rounding at the top end
+      cumulative += p[i];
+      if (u < cumulative) break;
+    }
+    out.token_id = chosen >= 0 ? chosen : processed.argmax().item<int64_t>();
+  }
+  out.logprob = logprobs[out.token_id].item<float>();
+  if (params_.top_logprobs > 0) {
+    const auto [values, ids] = logprobs.topk(params_.top_logprobs);
+    for (int64_t i = 0; i < values.size(0); ++i) {
+      out.top_logprobs.emplace_back(ids[i].item<int64_t>(), values[i].item<float>());
+    }
+  }
+  return out;
+}
+
+}  // namespace triad

@@ -1,0 +1,323 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
+
+namespace triad {
+namespace {
+
+double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+bool Contains(const std::vector<int64_t>& ids, int64_t id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+}  // namespace
+
+struct Scheduler::Sequence {
+  GenerationRequest request;
+  std::shared_ptr<RequestHandle> handle;
+  std::unique_ptr<SequenceState> state;
+  std::unique_ptr<Sampler> sampler;
+  std::vector<int64_t> context;  // what repetition penalties see: decoder ids so far
+  std::vector<int64_t> pending;  // decoder tokens not yet fed (prompt chunks, then the last token)
+  int64_t reservation = 0;       // KV bytes reserved against the budget
+  Completion completion;
+  SteadyClock::time_point submitted, admitted;
+  bool done = false;
+};
+
+absl::Status SchedulerOptions::Validate() const {
+  if (max_batch_size < 1) return absl::InvalidArgumentError("max_batch_size must be >= 1");
+  if (max_queue < 0) return absl::InvalidArgumentError("max_queue must be >= 0");
+  if (kv_budget_bytes < 0) return absl::InvalidArgumentError("kv_budget_bytes must be >= 0");
+  if (prefill_chunk_tokens < 1) {
+    return absl::InvalidArgumentError("prefill_chunk_tokens must be >= 1");
+  }
+  return absl::OkStatus();
+}
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kDeadline: return "deadline";
+    case FinishReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+void RequestHandle::Cancel() {
+  cancelled_ = true;
+  if (wake_) wake_();
+}
+
+Scheduler::Scheduler(const Model& model, SchedulerOptions options)
+    : model_(model), options_(std::move(options)) {
+  loop_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() { Shutdown(std::chrono::milliseconds(0)); }
+
+int64_t Scheduler::Reservation(const GenerationRequest& r) const {
+  const ModelConfig& c = model_.config();
+  const at::ScalarType dtype = model_.placement().dtype;
+  const int64_t prompt = static_cast<int64_t>(r.prompt_ids.size());
+  const int64_t max_new = r.sampling.max_new_tokens;
+  if (c.is_encoder_decoder()) {
+    return (1 + max_new) * KvBytesPerToken(c, dtype) + prompt * CrossKvBytesPerToken(c, dtype);
+  }
+  return (prompt + max_new) * KvBytesPerToken(c, dtype);
+}
+
+absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationRequest request) {
+  TRIAD_RETURN_IF_ERROR(request.sampling.Validate());
+  const ModelConfig& c = model_.config();
+  const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
+  if (prompt == 0) return absl::InvalidArgumentError("prompt_ids: empty input");
+  for (int64_t id : request.prompt_ids) {
+    if (id < 0 || id >= c.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt_ids: token id ", id,
+                                                     " outside the vocabulary [0, ",
+                                                     c.vocab_size, ")"));
+    }
+  }
+  const int64_t decoder_len = (c.is_encoder_decoder() ? 1 : prompt) +
+                              request.sampling.max_new_tokens;
+  if (c.max_positions > 0 && decoder_len > c.max_positions) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        c.is_encoder_decoder() ? "max_new_tokens: " : "prompt_ids: ", prompt,
+        " prompt tokens + max_new_tokens ", request.sampling.max_new_tokens,
+        " exceed the context length ", c.max_positions));
+  }
+  auto seq = std::make_unique<Sequence>();
+  seq->reservation = Reservation(request);
+  if (options_.kv_budget_bytes > 0 && seq->reservation > options_.kv_budget_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request needs ", seq->reservation, " bytes of KV cache; the model's budget is ",
+        options_.kv_budget_bytes));
+  }
+  seq->handle = std::make_shared<RequestHandle>();
+  seq->handle->wake_ = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  };
+  seq->request = std::move(request);
+  seq->submitted = SteadyClock::now();
+  std::shared_ptr<RequestHandle> handle = seq->handle;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("the server is shutting down");
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the queue of this model is full (", options_.max_queue, " requests)"));
+    }
+    queue_.push_back(std::move(seq));
+    stats_.queued = static_cast<int64_t>(queue_.size());
+  }
+  cv_.notify_all();
+  return handle;
+}
+
+void Scheduler::Shutdown(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      stopping_ = true;
+      force_cancel_at_ = SteadyClock::now() + grace;
+    }
+  }
+  cv_.notify_all();
+  if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Scheduler::Loop() {
+  for (;;) {
+    bool force_cancel = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !running_.empty(); });
+      if (stopping_ && queue_.empty() && running_.empty()) return;
+      force_cancel = stopping_ && SteadyClock::now() >= force_cancel_at_;
+      if (force_cancel) {
+        for (auto& seq : queue_) seq->handle->cancelled_ = true;
+      }
+    }
+    if (force_cancel) {
+      for (auto& seq : running_) seq->handle->cancelled_ = true;
+    }
+    Admit(SteadyClock::now());
+    Step();
+  }
+}
+
+void Scheduler::Admit(SteadyClock::time_point now) {
+  std::vector<std::unique_ptr<Sequence>> admitted, dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Waiting requests that were cancelled or expired leave without running.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if ((*it)->handle->cancelled() || now >= (*it)->request.deadline) {
+        dropped.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // First come, first served: the head waits until its reservation fits.
+    while (!queue_.empty() &&
+           static_cast<int64_t>(running_.size() + admitted.size()) < options_.max_batch_size) {
+      const int64_t need = queue_.front()->reservation;
+      if (options_.kv_budget_bytes > 0 &&
+          stats_.kv_reserved_bytes + need > options_.kv_budget_bytes) {
+        break;
+      }
+      stats_.kv_reserved_bytes += need;
+      stats_.kv_peak_reserved_bytes =
+          std::max(stats_.kv_peak_reserved_bytes, stats_.kv_reserved_bytes);
+      admitted.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    stats_.queued = static_cast<int64_t>(queue_.size());
+  }
+  for (auto& seq : dropped) {
+    Finish(*seq, seq->handle->cancelled() ? FinishReason::kCancelled : FinishReason::kDeadline);
+  }
+  const ModelConfig& c = model_.config();
+  for (auto& seq : admitted) {
+    seq->admitted = now;
+    const at::Tensor prompt = at::tensor(seq->request.prompt_ids, at::kLong);
+    auto state = model_.NewSequence(c.is_encoder_decoder() ? &prompt : nullptr);
+    std::vector<int64_t> eos = seq->request.sampling.ignore_eos ? std::vector<int64_t>()
+                                                                 : c.eos_token_ids;
+    seq->sampler = std::make_unique<Sampler>(seq->request.sampling, eos);
+    if (c.is_encoder_decoder()) {
+      seq->pending = {c.decoder_start_token_id};
+    } else {
+      seq->pending = seq->request.prompt_ids;
+    }
+    seq->context = seq->pending;
+    seq->completion.prompt_tokens = static_cast<int64_t>(seq->request.prompt_ids.size());
+    running_.push_back(std::move(seq));
+    Sequence& added = *running_.back();
+    if (!state.ok()) {
+      Finish(added, FinishReason::kError, state.status());
+      continue;
+    }
+    added.state = *std::move(state);
+    added.state->Reserve((c.is_encoder_decoder() ? 1 : added.completion.prompt_tokens) +
+                         added.request.sampling.max_new_tokens);
+  }
+  RetireFinished();
+}
+
+bool Scheduler::Step() {
+  const auto now = SteadyClock::now();
+  for (auto& seq : running_) {
+    if (seq->done) continue;
+    if (seq->handle->cancelled()) {
+      Finish(*seq, FinishReason::kCancelled);
+    } else if (now >= seq->request.deadline) {
+      Finish(*seq, FinishReason::kDeadline);
+    }
+  }
+  RetireFinished();
+  if (running_.empty()) return false;
+
+  // One decode token per prefilled sequence, prompt chunks within the per-step budget.
+  std::vector<SequenceChunk> chunks;
+  std::vector<Sequence*> members;
+  std::vector<int64_t> fed;
+  int64_t budget = options_.prefill_chunk_tokens;
+  for (auto& seq : running_) {
+    int64_t n = static_cast<int64_t>(seq->pending.size());
+    if (n > 1) {
+      if (budget <= 0) continue;
+      n = std::min(n, budget);
+      budget -= n;
+    }
+    chunks.push_back({seq->state.get(),
+                      at::tensor(std::vector<int64_t>(seq->pending.begin(), seq->pending.begin() + n),
+                                 at::kLong)});
+    members.push_back(seq.get());
+    fed.push_back(n);
+  }
+  auto logits = model_.ForwardChunks(chunks);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.steps;
+  }
+  if (!logits.ok()) {
+    for (Sequence* seq : members) Finish(*seq, FinishReason::kError, logits.status());
+    RetireFinished();
+    return true;
+  }
+  const at::Tensor rows = logits->to(at::kCPU);
+  for (size_t i = 0; i < members.size(); ++i) {
+    Sequence& seq = *members[i];
+    seq.pending.erase(seq.pending.begin(), seq.pending.begin() + fed[i]);
+    if (!seq.pending.empty()) continue;  // still prefilling
+    const int64_t generated = static_cast<int64_t>(seq.completion.token_ids.size());
+    const SampledToken token = seq.sampler->Sample(rows[static_cast<int64_t>(i)], seq.context, generated);
+    if (generated == 0) seq.completion.first_token_seconds = SecondsBetween(seq.submitted, SteadyClock::now());
+    seq.completion.token_ids.push_back(token.token_id);
+    seq.completion.logprobs.push_back(token.logprob);
+    seq.context.push_back(token.token_id);
+    const SamplingParams& sp = seq.request.sampling;
+    const bool stop_requested = seq.request.on_token && seq.request.on_token({generated, token});
+    if (stop_requested || Contains(sp.stop_token_ids, token.token_id)) {
+      Finish(seq, FinishReason::kStop);
+    } else if (!sp.ignore_eos && Contains(model_.config().eos_token_ids, token.token_id)) {
+      Finish(seq, FinishReason::kEos);
+    } else if (generated + 1 >= sp.max_new_tokens) {
+      Finish(seq, FinishReason::kLength);
+    } else {
+      seq.pending = {token.token_id};
+    }
+  }
+  RetireFinished();
+  return true;
+}
+
+void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) {
+  if (seq.done) return;
+  seq.done = true;
+  seq.completion.reason = reason;
+  seq.completion.status = std::move(status);
+  const auto now = SteadyClock::now();
+  if (seq.admitted != SteadyClock::time_point()) {
+    seq.completion.queue_seconds = SecondsBetween(seq.submitted, seq.admitted);
+  } else {
+    seq.completion.queue_seconds = SecondsBetween(seq.submitted, now);
+  }
+  seq.completion.total_seconds = SecondsBetween(seq.submitted, now);
+  if (seq.request.on_done) seq.request.on_done(seq.completion);
+}
+
+void Scheduler::RetireFinished() {
+  int64_t released = 0;
+  for (auto it = running_.begin(); it != running_.end();) {
+    if ((*it)->done) {
+      released += (*it)->reservation;
+      it = running_.erase(it);  // frees the sequence's KV cache now
+    } else {
+      ++it;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.kv_reserved_bytes -= released;
+  stats_.running = static_cast<int64_t>(running_.size());
+}
+
+}  // namespace triad

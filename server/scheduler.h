@@ -1,0 +1,124 @@
+// Scheduler: one per resident model. A single loop thread owns every sequence and its KV
+// state and runs continuous (iteration-level) batching over Model::ForwardChunks: new requests
+// join at the next step once their KV reservation fits the budget, prompts are prefilled in
+// chunks alongside the running sequences' decode tokens, and a finished, cancelled or expired
+// sequence leaves at once. No gRPC in here: the service adapts RPCs to Submit().
+//
+// Thread contract: Submit, Cancel (through the handle), Shutdown and stats() may be called from
+// any thread and never block on model work. Callbacks run on the loop thread and must not block.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/model.h"
+#include "model/sampling.h"
+
+namespace triad {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct SchedulerOptions {
+  int64_t max_batch_size = 8;          // sequences decoding together; >= 1
+  int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
+  int64_t kv_budget_bytes = 0;         // KV reservations of running sequences; 0 = unlimited
+  int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
+  absl::Status Validate() const;
+};
+
+enum class FinishReason { kLength, kEos, kStop, kCancelled, kDeadline, kError };
+const char* FinishReasonName(FinishReason reason);
+
+struct TokenEvent {
+  int64_t index = 0;  // 0-based position among the generated tokens
+  SampledToken token;
+};
+
+struct Completion {
+  FinishReason reason = FinishReason::kLength;
+  absl::Status status;  // non-OK only for kError
+  std::vector<int64_t> token_ids;
+  std::vector<float> logprobs;
+  int64_t prompt_tokens = 0;
+  double queue_seconds = 0;        // submit -> admitted
+  double first_token_seconds = 0;  // submit -> first token (0 if none)
+  double total_seconds = 0;        // submit -> finished
+};
+
+struct GenerationRequest {
+  std::vector<int64_t> prompt_ids;   // decoder-only: the prompt; T5: the encoder input
+  SamplingParams sampling;
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
+  // Each generated token, in order. Return true to finish now with reason kStop (stop strings
+  // are matched by the caller, which owns the detokenizer).
+  std::function<bool(const TokenEvent&)> on_token;
+  // Exactly once, last.
+  std::function<void(const Completion&)> on_done;
+};
+
+// Cancels its request (a dropped stream, a client cancel); the slot frees within one step.
+class RequestHandle {
+ public:
+  void Cancel();
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class Scheduler;
+  std::atomic<bool> cancelled_{false};
+  std::function<void()> wake_;
+};
+
+struct SchedulerStats {
+  int64_t queued = 0;
+  int64_t running = 0;
+  int64_t kv_reserved_bytes = 0;
+  int64_t kv_peak_reserved_bytes = 0;
+  int64_t steps = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, SchedulerOptions options);
+  ~Scheduler();  // Shutdown(0) and join
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Validates and enqueues; returns at once. INVALID_ARGUMENT (naming the field) for bad
+  // parameters or a prompt that cannot fit the context, RESOURCE_EXHAUSTED when the queue is
+  // full or the request could never fit the KV budget, UNAVAILABLE after Shutdown.
+  absl::StatusOr<std::shared_ptr<RequestHandle>> Submit(GenerationRequest request);
+  // Stops admitting new requests; in-flight ones finish, or are cancelled after `grace`.
+  // Blocks until the loop has exited.
+  void Shutdown(std::chrono::milliseconds grace);
+  SchedulerStats stats() const;
+
+ private:
+  struct Sequence;
+  void Loop();
+  void Admit(SteadyClock::time_point now);
+  bool Step();
+  void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
+  void RetireFinished();
+  int64_t Reservation(const GenerationRequest& request) const;
+
+  const Model& model_;
+  const SchedulerOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Sequence>> queue_;  // guarded by mu_
+  bool stopping_ = false;                        // guarded by mu_
+  SteadyClock::time_point force_cancel_at_ = SteadyClock::time_point::max();  // guarded by mu_
+  SchedulerStats stats_;                         // guarded by mu_
+  std::vector<std::unique_ptr<Sequence>> running_;  // loop thread only
+  std::thread loop_;
+};
+
+}  // namespace triad

@@ -1,0 +1,101 @@
+// The sampler chain: greedy is argmax, each processor keeps exactly the tokens its definition
+// keeps, penalties follow HF/OpenAI semantics, and a seed fixes the draw.
+#include "model/sampling.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+namespace triad {
+namespace {
+
+at::Tensor Logits(std::vector<float> v) { return at::tensor(v, at::kFloat); }
+
+std::set<int64_t> Support(SamplingParams p, const at::Tensor& logits, int draws = 400) {
+  p.has_seed = true;
+  p.seed = 99;
+  Sampler sampler(p, {});
+  std::set<int64_t> seen;
+  for (int i = 0; i < draws; ++i) seen.insert(sampler.Sample(logits, {}, 0).token_id);
+  return seen;
+}
+
+TEST(SamplingTest, GreedyIsArgmaxAndLogprobIsRaw) {
+  SamplingParams p;
+  p.temperature = 0;
+  Sampler sampler(p, {});
+  const at::Tensor logits = Logits({0.1f, 2.0f, -1.0f, 1.5f});
+  const SampledToken t = sampler.Sample(logits, {}, 0);
+  EXPECT_EQ(t.token_id, 1);
+  EXPECT_NEAR(t.logprob, at::log_softmax(logits, -1)[1].item<float>(), 1e-6);
+}
+
+TEST(SamplingTest, TopKTopPMinPKeepTheirDefinedSets) {
+  // probabilities ~ 0.64, 0.24, 0.09, 0.03
+  const at::Tensor logits = Logits({3.0f, 2.0f, 1.0f, -0.1f});
+  SamplingParams p;
+  p.top_k = 2;
+  EXPECT_EQ(Support(p, logits), (std::set<int64_t>{0, 1}));
+  p = SamplingParams();
+  p.top_p = 0.7;  // 0.64 < 0.7 <= 0.88: the two most likely
+  EXPECT_EQ(Support(p, logits), (std::set<int64_t>{0, 1}));
+  p = SamplingParams();
+  p.min_p = 0.2;  // keep p >= 0.2 * 0.64 = 0.128
+  EXPECT_EQ(Support(p, logits), (std::set<int64_t>{0, 1}));
+  p = SamplingParams();
+  EXPECT_EQ(Support(p, logits, 2000).size(), 4u);
+}
+
+TEST(SamplingTest, PenaltiesAndMinNewTokens) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.repetition_penalty = 4.0;  // 2.0 / 4 = 0.5 < 1.0: token 0 loses to token 1
+  Sampler rep(p, {});
+  EXPECT_EQ(rep.Sample(Logits({2.0f, 1.0f, 0.0f}), {0}, 0).token_id, 1);
+  p = SamplingParams();
+  p.temperature = 0;
+  p.frequency_penalty = 0.6;  // token 0 generated twice: 2.0 - 1.2 = 0.8 < 1.0
+  Sampler freq(p, {});
+  EXPECT_EQ(freq.Sample(Logits({2.0f, 1.0f, 0.0f}), {0, 0}, 2).token_id, 1);
+  p = SamplingParams();
+  p.temperature = 0;
+  p.min_new_tokens = 2;
+  Sampler min_new(p, {0});
+  EXPECT_EQ(min_new.Sample(Logits({2.0f, 1.0f}), {}, 1).token_id, 1);  // eos suppressed
+  EXPECT_EQ(min_new.Sample(Logits({2.0f, 1.0f}), {}, 2).token_id, 0);
+}
+
+TEST(SamplingTest, SeedFixesTheDraw) {
+  const at::Tensor logits = at::randn({50});
+  SamplingParams p;
+  p.has_seed = true;
+  p.seed = 5;
+  Sampler a(p, {}), b(p, {});
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(a.Sample(logits, {}, i).token_id, b.Sample(logits, {}, i).token_id);
+  }
+}
+
+TEST(SamplingTest, ValidateNamesTheField) {
+  auto field = [](SamplingParams p) { return std::string(p.Validate().message()); };
+  SamplingParams p;
+  EXPECT_TRUE(p.Validate().ok());
+  p.temperature = -0.5;
+  EXPECT_NE(field(p).find("temperature"), std::string::npos);
+  p = SamplingParams();
+  p.top_p = 1.5;
+  EXPECT_NE(field(p).find("top_p"), std::string::npos);
+  p = SamplingParams();
+  p.typical_p = 0;
+  EXPECT_NE(field(p).find("typical_p"), std::string::npos);
+  p = SamplingParams();
+  p.max_new_tokens = 0;
+  EXPECT_NE(field(p).find("max_new_tokens"), std::string::npos);
+  p = SamplingParams();
+  p.repetition_penalty = 0;
+  EXPECT_NE(field(p).find("repetition_penalty"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace triad

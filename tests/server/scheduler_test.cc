@@ -1,0 +1,254 @@
+// The continuous-batching scheduler on the tiny fixture models: outputs equal the model
+// library's solo outputs whatever the batch, seeded sampling is batch-independent, and
+// cancellation, deadlines, the queue bound, the KV budget and shutdown behave.
+#include "server/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "model/generation.h"
+
+namespace triad {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<Model> Load(const std::string& name) {
+  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, LoadOptions());
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::move(model).value();
+}
+
+std::vector<int64_t> Prompt(int64_t len, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  const at::Tensor t = at::randint(3, 1000, {len}, gen, at::kLong);
+  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + len);
+}
+
+// The generated ids Generate (greedy) returns for `prompt` alone, up to and including eos.
+std::vector<int64_t> Solo(const Model& m, const std::vector<int64_t>& prompt, int64_t max_new) {
+  GenerationOptions options;
+  options.max_new_tokens = max_new;
+  auto out = Generate(m, {at::tensor(prompt, at::kLong).view({1, -1}), at::Tensor()}, options);
+  EXPECT_TRUE(out.ok()) << out.status();
+  std::vector<int64_t> ids;
+  const auto& eos = m.config().eos_token_ids;
+  for (int64_t t = out->prompt_length; t < out->sequences.size(1); ++t) {
+    ids.push_back(out->sequences[0][t].item<int64_t>());
+    if (std::find(eos.begin(), eos.end(), ids.back()) != eos.end()) break;
+  }
+  return ids;
+}
+
+struct Pending {
+  std::shared_ptr<RequestHandle> handle;
+  std::future<Completion> done;
+};
+
+Pending Submit(Scheduler& s, std::vector<int64_t> prompt, SamplingParams sampling,
+               std::function<bool(const TokenEvent&)> on_token = nullptr) {
+  auto promise = std::make_shared<std::promise<Completion>>();
+  GenerationRequest r;
+  r.prompt_ids = std::move(prompt);
+  r.sampling = sampling;
+  r.on_token = std::move(on_token);
+  r.on_done = [promise](const Completion& c) { promise->set_value(c); };
+  auto handle = s.Submit(std::move(r));
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  return {handle.ok() ? *handle : nullptr, promise->get_future()};
+}
+
+// The loop retires a finished sequence right after its on_done callback: poll briefly.
+bool Drained(const Scheduler& s) {
+  const auto until = SteadyClock::now() + 2s;
+  while (SteadyClock::now() < until) {
+    const SchedulerStats st = s.stats();
+    if (st.running == 0 && st.kv_reserved_bytes == 0) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+SamplingParams Greedy(int64_t max_new) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_new_tokens = max_new;
+  return p;
+}
+
+TEST(SchedulerTest, ConcurrentRequestsEachGetTheirSoloOutput) {
+  for (const char* name : {"llama-tiny", "t5-tiny", "gpt1-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = Load(name);
+    SchedulerOptions options;
+    options.max_batch_size = 4;
+    options.prefill_chunk_tokens = 8;  // long prompts take several steps beside decodes
+    Scheduler scheduler(*model, options);
+    std::vector<std::vector<int64_t>> prompts;
+    std::vector<int64_t> max_new;
+    std::vector<Pending> pending;
+    for (int i = 0; i < 16; ++i) {
+      prompts.push_back(Prompt(1 + (i * 7) % 20, 100 + i));
+      max_new.push_back(3 + i % 9);
+      pending.push_back(Submit(scheduler, prompts.back(), Greedy(max_new.back())));
+    }
+    for (int i = 0; i < 16; ++i) {
+      const Completion c = pending[i].done.get();
+      EXPECT_TRUE(c.status.ok()) << c.status;
+      EXPECT_EQ(c.token_ids, Solo(*model, prompts[i], max_new[i])) << "request " << i;
+      EXPECT_EQ(c.prompt_tokens, static_cast<int64_t>(prompts[i].size()));
+      EXPECT_TRUE(c.reason == FinishReason::kLength || c.reason == FinishReason::kEos);
+    }
+    EXPECT_TRUE(Drained(scheduler));
+  }
+}
+
+TEST(SchedulerTest, SeededSamplingIsTheSameAloneAndInABusyBatch) {
+  auto model = Load("llama-tiny");
+  SamplingParams sampled;
+  sampled.temperature = 0.9;
+  sampled.top_k = 50;
+  sampled.top_p = 0.95;
+  sampled.has_seed = true;
+  sampled.seed = 1234;
+  sampled.max_new_tokens = 12;
+  sampled.ignore_eos = true;
+  const std::vector<int64_t> prompt = Prompt(6, 7);
+  std::vector<int64_t> alone;
+  {
+    Scheduler scheduler(*model, SchedulerOptions());
+    alone = Submit(scheduler, prompt, sampled).done.get().token_ids;
+  }
+  Scheduler scheduler(*model, SchedulerOptions());
+  std::vector<Pending> others;
+  for (int i = 0; i < 6; ++i) others.push_back(Submit(scheduler, Prompt(3 + i, 50 + i), Greedy(10)));
+  const Completion busy = Submit(scheduler, prompt, sampled).done.get();
+  EXPECT_EQ(busy.token_ids, alone);
+  EXPECT_EQ(alone.size(), 12u);
+  for (auto& o : others) o.done.get();
+}
+
+TEST(SchedulerTest, CancelFreesTheSlotWithinAStep) {
+  auto model = Load("llama-tiny");
+  Scheduler scheduler(*model, SchedulerOptions());
+  std::promise<void> first_token;
+  std::atomic<bool> signalled{false};
+  SamplingParams p = Greedy(200);
+  p.ignore_eos = true;
+  Pending pending = Submit(scheduler, Prompt(5, 1), p, [&](const TokenEvent&) {
+    if (!signalled.exchange(true)) first_token.set_value();
+    return false;
+  });
+  first_token.get_future().wait();
+  pending.handle->Cancel();
+  const Completion c = pending.done.get();
+  EXPECT_EQ(c.reason, FinishReason::kCancelled);
+  EXPECT_LT(c.token_ids.size(), 200u);
+  EXPECT_TRUE(Drained(scheduler));
+}
+
+TEST(SchedulerTest, DeadlinesExpireQueuedAndRunningRequests) {
+  auto model = Load("llama-tiny");
+  Scheduler scheduler(*model, SchedulerOptions());
+  GenerationRequest expired;
+  expired.prompt_ids = Prompt(4, 2);
+  expired.sampling = Greedy(5);
+  expired.deadline = SteadyClock::now() - 1ms;
+  std::promise<Completion> done;
+  expired.on_done = [&](const Completion& c) { done.set_value(c); };
+  ASSERT_TRUE(scheduler.Submit(std::move(expired)).ok());
+  const Completion c = done.get_future().get();
+  EXPECT_EQ(c.reason, FinishReason::kDeadline);
+  EXPECT_TRUE(c.token_ids.empty());
+}
+
+TEST(SchedulerTest, StopFromTheTokenCallback) {
+  auto model = Load("llama-tiny");
+  Scheduler scheduler(*model, SchedulerOptions());
+  SamplingParams p = Greedy(50);
+  p.ignore_eos = true;
+  const Completion c =
+      Submit(scheduler, Prompt(4, 3), p, [](const TokenEvent& e) { return e.index == 2; })
+          .done.get();
+  EXPECT_EQ(c.reason, FinishReason::kStop);
+  EXPECT_EQ(c.token_ids.size(), 3u);
+}
+
+TEST(SchedulerTest, QueueBoundAndKvBudget) {
+  auto model = Load("llama-tiny");
+  const int64_t per_token = KvBytesPerToken(model->config(), at::kFloat);
+  SchedulerOptions options;
+  options.max_batch_size = 8;
+  options.max_queue = 3;
+  options.kv_budget_bytes = 2 * (8 + 40) * per_token;  // two of the requests below at a time
+  Scheduler scheduler(*model, options);
+  // Larger than the whole budget: refused at once.
+  GenerationRequest huge;
+  huge.prompt_ids = Prompt(8, 4);
+  huge.sampling = Greedy(200);
+  EXPECT_EQ(scheduler.Submit(std::move(huge)).status().code(), absl::StatusCode::kResourceExhausted);
+  SamplingParams p = Greedy(40);
+  p.ignore_eos = true;
+  std::vector<Pending> accepted;
+  int refused = 0;
+  for (int i = 0; i < 12; ++i) {
+    GenerationRequest r;
+    r.prompt_ids = Prompt(8, 10 + i);
+    r.sampling = p;
+    auto promise = std::make_shared<std::promise<Completion>>();
+    r.on_done = [promise](const Completion& c) { promise->set_value(c); };
+    auto handle = scheduler.Submit(std::move(r));
+    if (handle.ok()) {
+      accepted.push_back({*handle, promise->get_future()});
+    } else {
+      EXPECT_EQ(handle.status().code(), absl::StatusCode::kResourceExhausted) << handle.status();
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  for (auto& a : accepted) EXPECT_EQ(a.done.get().token_ids.size(), 40u);
+  EXPECT_LE(scheduler.stats().kv_peak_reserved_bytes, options.kv_budget_bytes);
+  EXPECT_GT(scheduler.stats().kv_peak_reserved_bytes, 0);
+}
+
+TEST(SchedulerTest, BadRequestsNameTheField) {
+  auto model = Load("llama-tiny");
+  Scheduler scheduler(*model, SchedulerOptions());
+  auto expect = [&](GenerationRequest r, const std::string& field) {
+    auto status = scheduler.Submit(std::move(r)).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_NE(status.message().find(field), std::string::npos) << status;
+  };
+  GenerationRequest r;
+  r.prompt_ids = Prompt(4, 5);
+  r.sampling.temperature = -1;
+  expect(r, "temperature");
+  r.sampling = SamplingParams();
+  r.sampling.top_p = 0;
+  expect(r, "top_p");
+  r.sampling = SamplingParams();
+  r.prompt_ids = {};
+  expect(r, "prompt_ids");
+  r.prompt_ids = {1, 4000};
+  expect(r, "prompt_ids");
+  r.prompt_ids = Prompt(250, 6);  // + 16 new tokens > 256 positions
+  expect(r, "prompt_ids");
+}
+
+TEST(SchedulerTest, ShutdownDrainsInFlightAndRefusesNewWork) {
+  auto model = Load("llama-tiny");
+  Scheduler scheduler(*model, SchedulerOptions());
+  SamplingParams p = Greedy(20);
+  p.ignore_eos = true;
+  Pending running = Submit(scheduler, Prompt(4, 8), p);
+  scheduler.Shutdown(10s);
+  EXPECT_EQ(running.done.get().token_ids.size(), 20u);  // finished within the grace period
+  GenerationRequest late;
+  late.prompt_ids = Prompt(4, 9);
+  EXPECT_EQ(scheduler.Submit(std::move(late)).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace triad
