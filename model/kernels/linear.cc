@@ -4,6 +4,10 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include <algorithm>
 #include <cstdint>
 #include <string_view>
@@ -47,9 +51,30 @@ void RunParallel(Isa isa, const LinearArgs<W>& args) {
   const int64_t cost_per_weight = std::max<int64_t>(sizeof(W), args.num_rows);
   const int64_t block_cost = std::max<int64_t>(1, kOutBlock * args.in_features * cost_per_weight);
   const int64_t grain = std::max<int64_t>(1, kMinBytesPerTask / block_cost);
-  at::parallel_for(0, num_blocks, grain, [&](int64_t block_begin, int64_t block_end) {
+  auto run = [&](int64_t block_begin, int64_t block_end) {
     kernel(args, block_begin * kOutBlock, std::min(block_end * kOutBlock, args.out_features));
-  });
+  };
+#if defined(_OPENMP)
+  // Our own parallel region rather than at::parallel_for: on Debian's LibTorch 1.13 the same
+  // kernel streamed ~10 GB/s through at::parallel_for and ~17 GB/s through a plain OpenMP
+  // region (same machine, same run, read probe ~18 GB/s). The thread count still follows
+  // at::set_num_threads.
+  const int64_t max_tasks = std::max<int64_t>(1, num_blocks / grain);
+  const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), max_tasks));
+  if (threads <= 1 || omp_in_parallel()) {
+    run(0, num_blocks);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t n = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = (num_blocks + n - 1) / n;
+    const int64_t begin = t * chunk, end = std::min(num_blocks, begin + chunk);
+    if (begin < end) run(begin, end);
+  }
+#else
+  at::parallel_for(0, num_blocks, grain, run);
+#endif
 }
 
 }  // namespace

@@ -42,9 +42,65 @@ struct Avx2Ops {
   }
 };
 
+// One activation row (batch-1 decode), the case that must run at memory speed: four weight
+// rows at a time, two accumulators each, nothing but loads and FMAs in the loop. The generic
+// tile reached ~10 GB/s of bf16 from memory on Zen 3 where this reaches ~15.5 (same machine,
+// same run; the read probe gave ~18).
+template <typename W>
+TRIAD_KERNEL_TARGET float DotTail(const float* x, const W* w, int64_t from, int64_t to) {
+  float sum = 0;
+  for (int64_t i = from; i < to; ++i) {
+    float wi;
+    if constexpr (sizeof(W) == 2) {
+      const uint32_t bits = static_cast<uint32_t>(w[i]) << 16;
+      __builtin_memcpy(&wi, &bits, 4);
+    } else {
+      wi = w[i];
+    }
+    sum += x[i] * wi;
+  }
+  return sum;
+}
+
+template <typename W, int O>
+TRIAD_KERNEL_TARGET void OneRowTile(const LinearArgs<W>& a, int64_t out) {
+  const int64_t in = a.in_features, body = in - in % 16;
+  __m256 acc[O][2];
+  for (int o = 0; o < O; ++o) acc[o][0] = acc[o][1] = _mm256_setzero_ps();
+  const W* w = a.w + out * in;
+  for (int64_t i = 0; i < body; i += 16) {
+    const __m256 x0 = _mm256_loadu_ps(a.x + i), x1 = _mm256_loadu_ps(a.x + i + 8);
+    for (int o = 0; o < O; ++o) {
+      acc[o][0] = _mm256_fmadd_ps(Avx2Ops::LoadW(w + o * in + i), x0, acc[o][0]);
+      acc[o][1] = _mm256_fmadd_ps(Avx2Ops::LoadW(w + o * in + i + 8), x1, acc[o][1]);
+    }
+  }
+  for (int o = 0; o < O; ++o) {
+    const float bias = a.bias != nullptr ? a.bias[out + o] : 0.0f;
+    a.y[out + o] = Avx2Ops::ReduceAdd(_mm256_add_ps(acc[o][0], acc[o][1])) +
+                   DotTail(a.x, w + o * in, body, in) + bias;
+  }
+}
+
+template <typename W>
+TRIAD_KERNEL_TARGET void Range(const LinearArgs<W>& a, int64_t out_begin, int64_t out_end) {
+  if (a.num_rows != 1) {
+    LinearRange<Avx2Ops>(a, out_begin, out_end);
+    return;
+  }
+  int64_t out = out_begin;
+  for (; out + 4 <= out_end; out += 4) OneRowTile<W, 4>(a, out);
+  for (; out < out_end; ++out) OneRowTile<W, 1>(a, out);
+}
+
 }  // namespace
 
-TRIAD_DEFINE_LINEAR_RANGE(LinearRangeAvx2, Avx2Ops)
+void LinearRangeAvx2(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end) {
+  Range(args, out_begin, out_end);
+}
+void LinearRangeAvx2(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end) {
+  Range(args, out_begin, out_end);
+}
 
 }  // namespace triad::kernels::internal
 
