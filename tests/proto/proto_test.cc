@@ -25,6 +25,25 @@ TEST(ProtoTest, ModelInfoRoundTrips) {
   EXPECT_EQ(parsed.models(0).context_length(), 256);
 }
 
+TEST(ProtoTest, GenerateRequestOneofAndOptionalsRoundTrip) {
+  v1::GenerateRequest request;
+  request.set_model("t5-tiny");
+  request.mutable_token_ids()->add_ids(5);
+  request.mutable_token_ids()->add_ids(17);
+  request.mutable_sampling()->set_temperature(0.0f);
+  request.mutable_sampling()->add_stop("\n\n");
+  std::string wire;
+  ASSERT_TRUE(request.SerializeToString(&wire));
+  v1::GenerateRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(wire));
+  EXPECT_EQ(parsed.input_case(), v1::GenerateRequest::kTokenIds);
+  EXPECT_EQ(parsed.token_ids().ids_size(), 2);
+  // An explicit 0 temperature (greedy) is distinguishable from unset.
+  EXPECT_TRUE(parsed.sampling().has_temperature());
+  EXPECT_FALSE(parsed.sampling().has_top_p());
+  EXPECT_FALSE(parsed.has_add_special_tokens());
+}
+
 TEST(ProtoTest, StubCallsFailCleanlyWithoutServer) {
   auto channel = grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
   auto stub = v1::Triad::NewStub(channel);
