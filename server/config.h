@@ -1,0 +1,84 @@
+// The triadd configuration: what the daemon serves and how (ServerConfig), read from a JSON
+// file (ParseServerConfig / LoadServerConfig) and merged with command-line flags
+// (ConfigFromFlags). Owns only parsing and validation: it checks that each model folder exists
+// and holds config.json, but loads nothing and does not check that a CUDA device exists (the
+// model loader's job). No LibTorch, no gRPC.
+//
+// Thread contract: plain values with no shared state; the functions are thread-safe and read
+// only the files they are given (and the model folders they check).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace triad {
+
+// One served model. JSON keys are the field names.
+struct ModelServingConfig {
+  std::string name;       // name clients address the model by: [A-Za-z0-9._-]+, unique; required
+  std::string path;       // HF model folder (config.json + safetensors); required. The loaders
+                          // resolve a relative path against the config file's folder (flags: the
+                          // working directory) and store it absolute
+  std::string tokenizer;  // tokenizer folder; "" = same as path (the loaders fill it in)
+  std::string device = "cpu";          // "cpu", "cuda" or "cuda:N" (N a non-negative integer)
+  std::string dtype = "float32";       // "float32", "bfloat16", "float16"
+  int64_t max_batch_size = 8;          // sequences decoding together, >= 1
+  int64_t max_context = 0;             // positions per sequence (prompt + generated), >= 0;
+                                       // 0 = the model's own limit
+  int64_t kv_budget_mb = 0;            // KV-cache memory budget in MiB, >= 0; 0 = unlimited
+  int64_t max_queue = 64;              // waiting requests before RESOURCE_EXHAUSTED, >= 0
+                                       // (0 = no waiting: a request that cannot start is refused)
+  int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;
+                                       // 0 = batch only what is already waiting
+  int64_t prefill_chunk_tokens = 256;  // prompt tokens per scheduler step over all sequences, >= 1
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";    // gRPC address host:port (IPv6 hosts in brackets),
+                                           // port 1..65535
+  int metrics_port = 9090;                 // Prometheus /metrics HTTP port, 0..65535, not the gRPC
+                                           // port; 0 = disabled
+  int threads = 0;                         // LibTorch intra-op threads, 0..kMaxThreads;
+                                           // 0 = hardware_concurrency
+  int64_t shutdown_grace_ms = 30000;       // ms in-flight requests get after SIGTERM, >= 0;
+                                           // 0 = cancel them at once
+  std::vector<ModelServingConfig> models;  // at least one; names unique
+
+  // Where the values came from ("deploy/triad.json", "deploy/triad.json + flags", "flags");
+  // prefixes every Validate() error. Not a JSON key; "" = no prefix.
+  std::string source;
+
+  // Re-checks every field and cross-field rule (used again after flags override the file).
+  // INVALID_ARGUMENT naming source and the JSON path of the key, e.g.
+  // `deploy/triad.json: models[1].dtype: unsupported "int8" (float32, bfloat16, float16)`.
+  absl::Status Validate() const;
+
+  static constexpr int kMaxThreads = 1024;  // a larger value is taken for a typo
+};
+
+// Parses JSON text. `source` (the file path) names the file in errors and its folder is the base
+// for relative model paths. Unknown keys, wrong types and every rule Validate() checks are
+// INVALID_ARGUMENT naming `source` and the key path.
+absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& json_text,
+                                               const std::string& source);
+
+// Reads and parses the file at `path`: NOT_FOUND when it does not exist, otherwise as
+// ParseServerConfig.
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
+
+// Applies argv-style flags (argv[0] is the program name; `--flag VALUE` or `--flag=VALUE`):
+//   --config FILE       the JSON config (required unless --model is given)
+//   --listen ADDR       overrides "listen"
+//   --metrics-port N    overrides "metrics_port"
+//   --threads N         overrides "threads"
+//   --model NAME=PATH   repeatable; adds a model with defaults after the file's (a relative PATH
+//                       resolves against the working directory)
+// Returns the merged, validated config. An unknown flag, a missing or malformed value, or a
+// positional argument is INVALID_ARGUMENT naming it.
+absl::StatusOr<ServerConfig> ConfigFromFlags(int argc, const char* const* argv);
+
+}  // namespace triad
