@@ -1,0 +1,32 @@
+// ServedModel: one resident model as the service sees it: its serving config, weights,
+// tokenizer and scheduler. Built at start-up, immutable afterwards except for `state`.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "model/model.h"
+#include "model/tokenizer/tokenizer.h"
+#include "server/config.h"
+#include "server/scheduler.h"
+
+namespace triad {
+
+enum class ServingState { kLoading, kReady, kDraining, kFailed };
+
+struct ServedModel {
+  ModelServingConfig config;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<Scheduler> scheduler;
+  std::atomic<ServingState> state{ServingState::kLoading};
+  std::string error;        // why loading failed
+  double load_seconds = 0;  // time LoadServedModel took
+};
+
+// Loads weights, tokenizer and starts the scheduler; on failure the returned model is in
+// state kFailed with `error` set (the server keeps serving the others).
+std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config);
+
+}  // namespace triad

@@ -1,0 +1,423 @@
+#include "server/service.h"
+
+#include <deque>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
+#include "server/status_convert.h"
+#include "server/stop_matcher.h"
+
+namespace triad {
+namespace {
+
+absl::Status Prefixed(const char* prefix, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
+}
+
+absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
+  const v1::SamplingParameters& s = r.sampling();
+  SamplingParams p;
+  p.max_new_tokens = s.max_new_tokens() == 0 ? 16 : s.max_new_tokens();
+  p.min_new_tokens = s.min_new_tokens();
+  if (s.has_temperature()) p.temperature = s.temperature();
+  p.top_k = s.top_k();
+  if (s.has_top_p()) p.top_p = s.top_p();
+  if (s.has_min_p()) p.min_p = s.min_p();
+  if (s.has_typical_p()) p.typical_p = s.typical_p();
+  if (s.has_repetition_penalty()) p.repetition_penalty = s.repetition_penalty();
+  p.presence_penalty = s.presence_penalty();
+  p.frequency_penalty = s.frequency_penalty();
+  p.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
+  p.has_seed = s.has_seed();
+  p.seed = s.seed();
+  p.ignore_eos = s.ignore_eos();
+  p.top_logprobs = r.top_logprobs();
+  TRIAD_RETURN_IF_ERROR(Prefixed("sampling.", p.Validate()));
+  for (int i = 0; i < s.stop_size(); ++i) {
+    if (s.stop(i).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("sampling.stop[", i, "]: empty"));
+    }
+  }
+  if (s.num_beams() > 1) {
+    return absl::UnimplementedError(
+        "sampling.num_beams: beam search is not served yet (triad-infer --num-beams has it)");
+  }
+  if (r.echo()) return absl::UnimplementedError("echo: prompt log-probabilities are not served yet");
+  return p;
+}
+
+absl::StatusOr<std::vector<int64_t>> ToPromptIds(const ServedModel& m, const v1::GenerateRequest& r) {
+  if (r.input_case() == v1::GenerateRequest::kText) {
+    if (r.text().empty()) return absl::InvalidArgumentError("text: empty input");
+    auto ids = m.tokenizer->EncodeIds(r.text(), !r.has_add_special_tokens() || r.add_special_tokens());
+    if (!ids.ok()) return Prefixed("text: ", ids.status());
+    if (ids->empty()) return absl::InvalidArgumentError("text: encodes to no tokens");
+    return std::vector<int64_t>(ids->begin(), ids->end());
+  }
+  if (r.input_case() != v1::GenerateRequest::kTokenIds) {
+    return absl::InvalidArgumentError("input: set text or token_ids");
+  }
+  if (r.token_ids().ids_size() == 0) return absl::InvalidArgumentError("token_ids: empty input");
+  std::vector<int64_t> ids;
+  for (int32_t id : r.token_ids().ids()) {
+    if (id < 0 || id >= m.model->config().vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token_ids: id ", id, " outside the vocabulary [0, ",
+                                                     m.model->config().vocab_size, ")"));
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+v1::FinishReason ToProto(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength: return v1::FINISH_REASON_LENGTH;
+    case FinishReason::kEos: return v1::FINISH_REASON_EOS;
+    case FinishReason::kStop: return v1::FINISH_REASON_STOP_SEQUENCE;
+    case FinishReason::kCancelled: return v1::FINISH_REASON_CANCELLED;
+    case FinishReason::kDeadline: return v1::FINISH_REASON_DEADLINE;
+    case FinishReason::kError: break;
+  }
+  return v1::FINISH_REASON_UNSPECIFIED;
+}
+
+grpc::Status FinalStatus(const Completion& c) {
+  if (c.reason == FinishReason::kError) return ToGrpcStatus(c.status);
+  if (c.reason == FinishReason::kCancelled) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+  if (c.reason == FinishReason::kDeadline) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
+  }
+  return grpc::Status::OK;
+}
+
+SteadyClock::time_point SteadyDeadline(const grpc::CallbackServerContext* context) {
+  const auto system_deadline = context->deadline();
+  const auto now = std::chrono::system_clock::now();
+  if (system_deadline - now > std::chrono::hours(24 * 365)) return SteadyClock::time_point::max();
+  return SteadyClock::now() +
+         std::chrono::duration_cast<SteadyClock::duration>(system_deadline - now);
+}
+
+// What a generation call accumulates on the scheduler thread, shared with the gRPC side.
+struct CallState {
+  ServedModel* served = nullptr;
+  bool want_logprobs = false;
+  std::unique_ptr<tokenizer::IncrementalDecoder> decoder;
+  std::unique_ptr<StopMatcher> stops;
+  std::mutex mu;
+  std::shared_ptr<RequestHandle> handle;  // guarded by mu
+  bool cancel_requested = false;          // guarded by mu
+
+  void Cancel() {
+    std::shared_ptr<RequestHandle> h;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      cancel_requested = true;
+      h = handle;
+    }
+    if (h) h->Cancel();
+  }
+
+  v1::TokenLogprob Logprob(const SampledToken& t) const {
+    v1::TokenLogprob out;
+    out.set_token_id(static_cast<int32_t>(t.token_id));
+    out.set_token(served->tokenizer->IdToToken(static_cast<int32_t>(t.token_id)).value_or(""));
+    out.set_logprob(t.logprob);
+    for (const auto& [id, lp] : t.top_logprobs) {
+      v1::TopLogprob* top = out.add_top();
+      top->set_token_id(static_cast<int32_t>(id));
+      top->set_token(served->tokenizer->IdToToken(static_cast<int32_t>(id)).value_or(""));
+      top->set_logprob(lp);
+    }
+    return out;
+  }
+
+  // Decodes the new token into the stop matcher; true when a stop string completed.
+  bool Feed(int64_t token_id) {
+    auto delta = decoder->Push(static_cast<int32_t>(token_id));
+    return stops->Append(delta.ok() ? *delta : "");
+  }
+  void Flush() {
+    auto rest = decoder->Flush();
+    if (rest.ok()) stops->Append(*rest);
+  }
+};
+
+// Validates `request` and prepares the shared state and the scheduler request (without
+// callbacks).
+absl::Status Prepare(ServedModel& served, const v1::GenerateRequest& request,
+                     const grpc::CallbackServerContext* context, CallState& state,
+                     GenerationRequest& out) {
+  TRIAD_ASSIGN_OR_RETURN(out.sampling, ToSampling(request));
+  TRIAD_ASSIGN_OR_RETURN(out.prompt_ids, ToPromptIds(served, request));
+  out.deadline = SteadyDeadline(context);
+  state.served = &served;
+  state.want_logprobs = request.logprobs() || request.top_logprobs() > 0;
+  state.decoder = std::make_unique<tokenizer::IncrementalDecoder>(
+      *served.tokenizer, !request.has_skip_special_tokens() || request.skip_special_tokens());
+  state.stops = std::make_unique<StopMatcher>(
+      std::vector<std::string>(request.sampling().stop().begin(), request.sampling().stop().end()));
+  return absl::OkStatus();
+}
+
+void FillUsage(const Completion& c, v1::Usage* usage, v1::Timings* timings) {
+  usage->set_prompt_tokens(static_cast<uint32_t>(c.prompt_tokens));
+  usage->set_generated_tokens(static_cast<uint32_t>(c.token_ids.size()));
+  timings->set_queue_seconds(c.queue_seconds);
+  timings->set_time_to_first_token_seconds(c.first_token_seconds);
+  timings->set_total_seconds(c.total_seconds);
+}
+
+// Submits and records the handle; a cancel that arrived before the handle existed is applied.
+absl::Status SubmitCall(ServedModel& served, GenerationRequest request,
+                        const std::shared_ptr<CallState>& state) {
+  auto handle = served.scheduler->Submit(std::move(request));
+  if (!handle.ok()) return handle.status();
+  bool cancel = false;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->handle = *handle;
+    cancel = state->cancel_requested;
+  }
+  if (cancel) (*handle)->Cancel();
+  return absl::OkStatus();
+}
+
+// Prepare, finishing `reactor` with the error when the request is bad.
+template <typename Reactor>
+bool Begin(Reactor* reactor, ServedModel& served, const v1::GenerateRequest& request,
+           const grpc::CallbackServerContext* context, CallState& state, GenerationRequest& gen) {
+  const absl::Status status = Prepare(served, request, context, state, gen);
+  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
+  return status.ok();
+}
+
+class UnaryGenerate : public grpc::ServerUnaryReactor {
+ public:
+  UnaryGenerate(ServedModel& served, grpc::CallbackServerContext* context,
+                const v1::GenerateRequest& request, v1::GenerateResponse* response) {
+    auto state = std::make_shared<CallState>();
+    state_ = state;
+    GenerationRequest gen;
+    if (!Begin(this, served, request, context, *state, gen)) return;
+    response->set_model(served.config.name);
+    gen.on_token = [state, response](const TokenEvent& e) {
+      if (state->want_logprobs) *response->add_logprobs() = state->Logprob(e.token);
+      return state->Feed(e.token.token_id);
+    };
+    gen.on_done = [this, state, response](const Completion& c) {
+      if (!state->stops->stopped()) state->Flush();
+      response->set_text(state->stops->text());
+      response->mutable_token_ids()->Add(c.token_ids.begin(), c.token_ids.end());
+      response->set_finish_reason(ToProto(c.reason));
+      FillUsage(c, response->mutable_usage(), response->mutable_timings());
+      Finish(FinalStatus(c));
+    };
+    const absl::Status status = SubmitCall(served, std::move(gen), state);
+    if (!status.ok()) Finish(ToGrpcStatus(status));
+  }
+  void OnCancel() override { state_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<CallState> state_;
+};
+
+class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+ public:
+  StreamGenerate(ServedModel& served, grpc::CallbackServerContext* context,
+                 const v1::GenerateRequest& request) {
+    auto state = std::make_shared<CallState>();
+    state_ = state;
+    GenerationRequest gen;
+    if (!Begin(this, served, request, context, *state, gen)) return;
+    gen.on_token = [this, state](const TokenEvent& e) {
+      v1::GenerateStreamResponse msg;
+      msg.add_token_ids(static_cast<int32_t>(e.token.token_id));
+      if (state->want_logprobs) *msg.add_logprobs() = state->Logprob(e.token);
+      const bool stop = state->Feed(e.token.token_id);
+      msg.set_text_delta(state->stops->TakeReady(false));
+      Send(std::move(msg), false, grpc::Status::OK);
+      return stop;
+    };
+    gen.on_done = [this, state](const Completion& c) {
+      if (!state->stops->stopped()) state->Flush();
+      v1::GenerateStreamResponse last;
+      last.set_text_delta(state->stops->TakeReady(true));
+      last.set_done(true);
+      last.set_finish_reason(ToProto(c.reason));
+      FillUsage(c, last.mutable_usage(), last.mutable_timings());
+      Send(std::move(last), true, FinalStatus(c));
+    };
+    const absl::Status status = SubmitCall(served, std::move(gen), state);
+    if (!status.ok()) Finish(ToGrpcStatus(status));
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) pending_.clear();  // the client is gone; the scheduler hears of it via OnCancel
+    WriteNextLocked();
+  }
+  void OnCancel() override { state_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  // Queues a message; writes are issued one at a time. The final message carries the status.
+  void Send(v1::GenerateStreamResponse msg, bool last, grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(msg));
+    if (last) {
+      final_ = true;
+      final_status_ = std::move(status);
+    }
+    WriteNextLocked();
+  }
+  void WriteNextLocked() {
+    if (writing_ || finished_) return;
+    if (!pending_.empty()) {
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+    } else if (final_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+
+  std::shared_ptr<CallState> state_;
+  std::mutex mu_;
+  std::deque<v1::GenerateStreamResponse> pending_;  // guarded by mu_
+  v1::GenerateStreamResponse current_;
+  bool writing_ = false, final_ = false, finished_ = false;
+  grpc::Status final_status_;
+};
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+absl::StatusOr<ServedModel*> TriadService::Ready(const std::string& name) const {
+  if (name.empty()) return absl::InvalidArgumentError("model: required");
+  auto it = models_.find(name);
+  if (it == models_.end()) return absl::NotFoundError(absl::StrCat("model: no model named \"", name, "\""));
+  const ServingState state = it->second->state.load();
+  if (state != ServingState::kReady) {
+    return absl::UnavailableError(absl::StrCat("model \"", name, "\" is not serving (",
+                                               state == ServingState::kFailed ? it->second->error
+                                                                              : "loading or draining",
+                                               ")"));
+  }
+  return it->second.get();
+}
+
+grpc::ServerUnaryReactor* TriadService::Generate(grpc::CallbackServerContext* context,
+                                                 const v1::GenerateRequest* request,
+                                                 v1::GenerateResponse* response) {
+  auto served = Ready(request->model());
+  if (!served.ok()) return Done(context, served.status());
+  return new UnaryGenerate(**served, context, *request, response);
+}
+
+grpc::ServerWriteReactor<v1::GenerateStreamResponse>* TriadService::GenerateStream(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  auto served = Ready(request->model());
+  if (!served.ok()) {
+    class Failed : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+     public:
+      explicit Failed(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Failed(served.status());
+  }
+  return new StreamGenerate(**served, context, *request);
+}
+
+grpc::ServerUnaryReactor* TriadService::Tokenize(grpc::CallbackServerContext* context,
+                                                 const v1::TokenizeRequest* request,
+                                                 v1::TokenizeResponse* response) {
+  auto served = Ready(request->model());
+  if (!served.ok()) return Done(context, served.status());
+  auto encoding = (*served)->tokenizer->Encode(
+      request->text(), !request->has_add_special_tokens() || request->add_special_tokens());
+  if (!encoding.ok()) return Done(context, Prefixed("text: ", encoding.status()));
+  response->mutable_token_ids()->Add(encoding->ids.begin(), encoding->ids.end());
+  for (const std::string& t : encoding->tokens) response->add_tokens(t);
+  return Done(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TriadService::Detokenize(grpc::CallbackServerContext* context,
+                                                   const v1::DetokenizeRequest* request,
+                                                   v1::DetokenizeResponse* response) {
+  auto served = Ready(request->model());
+  if (!served.ok()) return Done(context, served.status());
+  const int64_t vocab = (*served)->tokenizer->vocab_size();
+  for (int32_t id : request->token_ids()) {
+    if (id < 0 || id >= vocab) {
+      return Done(context, absl::InvalidArgumentError(absl::StrCat(
+                               "token_ids: id ", id, " outside the vocabulary [0, ", vocab, ")")));
+    }
+  }
+  std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
+  auto text = (*served)->tokenizer->Decode(
+      ids, !request->has_skip_special_tokens() || request->skip_special_tokens());
+  if (!text.ok()) return Done(context, text.status());
+  response->set_text(*text);
+  return Done(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TriadService::ListModels(grpc::CallbackServerContext* context,
+                                                   const v1::ListModelsRequest*,
+                                                   v1::ListModelsResponse* response) {
+  for (const auto& [name, served] : models_) *response->add_models() = DescribeModel(*served);
+  return Done(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* TriadService::GetModel(grpc::CallbackServerContext* context,
+                                                 const v1::GetModelRequest* request,
+                                                 v1::ModelInfo* response) {
+  if (request->name().empty()) return Done(context, absl::InvalidArgumentError("name: required"));
+  auto it = models_.find(request->name());
+  if (it == models_.end()) {
+    return Done(context, absl::NotFoundError(absl::StrCat("name: no model named \"",
+                                                          request->name(), "\"")));
+  }
+  *response = DescribeModel(*it->second);
+  return Done(context, absl::OkStatus());
+}
+
+v1::ModelInfo DescribeModel(const ServedModel& served) {
+  v1::ModelInfo info;
+  info.set_name(served.config.name);
+  info.set_device(served.config.device);
+  info.set_dtype(served.config.dtype);
+  info.set_max_batch_size(static_cast<int32_t>(served.config.max_batch_size));
+  switch (served.state.load()) {
+    case ServingState::kLoading: info.set_state(v1::MODEL_STATE_LOADING); break;
+    case ServingState::kReady: info.set_state(v1::MODEL_STATE_READY); break;
+    case ServingState::kDraining: info.set_state(v1::MODEL_STATE_DRAINING); break;
+    case ServingState::kFailed: info.set_state(v1::MODEL_STATE_FAILED); break;
+  }
+  info.set_error(served.error);
+  if (served.model == nullptr) return info;
+  const ModelConfig& c = served.model->config();
+  info.set_family(c.family == Family::kGpt1 ? v1::MODEL_FAMILY_GPT1
+                  : c.family == Family::kT5 ? v1::MODEL_FAMILY_T5
+                                            : v1::MODEL_FAMILY_LLAMA);
+  info.set_architecture(c.architecture);
+  info.set_context_length(served.config.max_context > 0 ? served.config.max_context : c.max_positions);
+  info.set_vocab_size(c.vocab_size);
+  info.add_tasks(c.is_encoder_decoder() ? v1::TASK_TEXT_TO_TEXT : v1::TASK_GENERATE);
+  info.set_weight_bytes(served.model->weight_bytes());
+  for (int64_t id : c.eos_token_ids) info.add_eos_token_ids(static_cast<int32_t>(id));
+  info.set_bos_token_id(static_cast<int32_t>(c.bos_token_id));
+  return info;
+}
+
+}  // namespace triad

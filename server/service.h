@@ -1,0 +1,52 @@
+// TriadService: the gRPC handlers of triad.v1.Triad over the resident models. Handlers are
+// thin: validate and convert the request (tokenize, sampling parameters, deadline), Submit it
+// to the model's scheduler and return; the scheduler's callbacks complete the call. Nothing
+// here blocks a gRPC thread on model work (callback API, reactors).
+//
+// Thread contract: the service is shared by every gRPC thread; models are added before the
+// server starts and never removed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "server/served_model.h"
+#include "triad/v1/triad.grpc.pb.h"
+
+namespace triad {
+
+class TriadService final : public v1::Triad::CallbackService {
+ public:
+  explicit TriadService(std::map<std::string, std::unique_ptr<ServedModel>>* models)
+      : models_(*models) {}
+
+  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
+                                     const v1::GenerateRequest* request,
+                                     v1::GenerateResponse* response) override;
+  grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerateStream(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const v1::TokenizeRequest* request,
+                                     v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
+                                       const v1::DetokenizeRequest* request,
+                                       v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
+                                     const v1::GetModelRequest* request,
+                                     v1::ModelInfo* response) override;
+
+ private:
+  // The ready model named `name`: NOT_FOUND / UNAVAILABLE naming it otherwise.
+  absl::StatusOr<ServedModel*> Ready(const std::string& name) const;
+
+  std::map<std::string, std::unique_ptr<ServedModel>>& models_;
+};
+
+// ModelInfo of one served model.
+v1::ModelInfo DescribeModel(const ServedModel& served);
+
+}  // namespace triad
