@@ -151,6 +151,16 @@ absl::Status Prepare(ServedModel& served, const v1::GenerateRequest& request,
                      GenerationRequest& out) {
   TRIAD_ASSIGN_OR_RETURN(out.sampling, ToSampling(request));
   TRIAD_ASSIGN_OR_RETURN(out.prompt_ids, ToPromptIds(served, request));
+  const int64_t limit = served.config.max_context;
+  const int64_t decoder_len = (served.model->config().is_encoder_decoder()
+                                   ? 1
+                                   : static_cast<int64_t>(out.prompt_ids.size())) +
+                              out.sampling.max_new_tokens;
+  if (limit > 0 && decoder_len > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampling.max_new_tokens: ", out.prompt_ids.size(), " prompt tokens + ",
+        out.sampling.max_new_tokens, " new tokens exceed this model's max_context ", limit));
+  }
   out.deadline = SteadyDeadline(context);
   state.served = &served;
   state.want_logprobs = request.logprobs() || request.top_logprobs() > 0;
