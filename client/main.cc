@@ -1,0 +1,229 @@
+// triad: the command-line client of triadd.
+//
+//   triad generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]
+//                  [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]
+//                  [--no-stream]
+//   triad tokenize --model M --text TEXT
+//   triad models
+//   triad health [--service NAME]
+//   triad bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]
+//               [--output-tokens N] [--rate R] [--seed S] [--json]
+// Every command takes --server HOST:PORT (default 127.0.0.1:50051). Exit status: 0 on
+// success, 1 when the server returns an error, 2 for bad usage.
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "client/bench.h"
+#include "client/client.h"
+
+namespace {
+
+using triad::client::TriadClient;
+
+constexpr char kUsage[] =
+    "usage: triad COMMAND [--server HOST:PORT] [flags]\n"
+    "  generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]\n"
+    "           [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--no-stream]\n"
+    "  tokenize --model M --text TEXT\n"
+    "  models\n"
+    "  health [--service NAME]\n"
+    "  bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]\n"
+    "        [--output-tokens N] [--rate R] [--seed S] [--json]\n";
+
+struct Flags {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> stops;
+  bool Has(const std::string& k) const { return values.count(k) > 0; }
+  std::string Get(const std::string& k, const std::string& fallback = "") const {
+    auto it = values.find(k);
+    return it == values.end() ? fallback : it->second;
+  }
+};
+
+int Usage(const std::string& error) {
+  std::cerr << "triad: " << error << "\n" << kUsage;
+  return 2;
+}
+
+int Failed(const grpc::Status& s) {
+  std::cerr << "triad: " << s.error_code() << " " << s.error_message() << "\n";
+  return 1;
+}
+
+bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
+  static const std::vector<std::string> kBool = {"no-stream", "json"};
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      error = "unexpected argument \"" + arg + "\"";
+      return false;
+    }
+    const std::string name = arg.substr(2);
+    if (std::find(kBool.begin(), kBool.end(), name) != kBool.end()) {
+      flags.values[name] = "1";
+      continue;
+    }
+    if (i + 1 >= argc) {
+      error = arg + " needs a value";
+      return false;
+    }
+    if (name == "stop") {
+      flags.stops.push_back(argv[++i]);
+    } else {
+      flags.values[name] = argv[++i];
+    }
+  }
+  return true;
+}
+
+template <typename T>
+bool Number(const Flags& f, const std::string& name, T& out, std::string& error) {
+  if (!f.Has(name)) return true;
+  if (!absl::SimpleAtoi(f.Get(name), &out)) {
+    error = "--" + name + ": not an integer: " + f.Get(name);
+    return false;
+  }
+  return true;
+}
+
+bool Real(const Flags& f, const std::string& name, double& out, std::string& error) {
+  if (!f.Has(name)) return true;
+  if (!absl::SimpleAtod(f.Get(name), &out)) {
+    error = "--" + name + ": not a number: " + f.Get(name);
+    return false;
+  }
+  return true;
+}
+
+int Generate(TriadClient& client, const Flags& f) {
+  if (!f.Has("model")) return Usage("--model is required");
+  triad::v1::GenerateRequest r;
+  r.set_model(f.Get("model"));
+  if (f.Has("prompt") == f.Has("input-ids")) return Usage("give one of --prompt, --input-ids");
+  if (f.Has("prompt")) r.set_text(f.Get("prompt"));
+  for (absl::string_view piece : absl::StrSplit(f.Get("input-ids"), ',', absl::SkipEmpty())) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(piece, &id)) return Usage("--input-ids: not an integer: " + std::string(piece));
+    r.mutable_token_ids()->add_ids(id);
+  }
+  std::string error;
+  uint32_t max_new = 0, top_k = 0;
+  uint64_t seed = 0;
+  double temperature = 1, top_p = 1;
+  if (!Number(f, "max-new-tokens", max_new, error) || !Number(f, "top-k", top_k, error) ||
+      !Number(f, "seed", seed, error) || !Real(f, "temperature", temperature, error) ||
+      !Real(f, "top-p", top_p, error)) {
+    return Usage(error);
+  }
+  triad::v1::SamplingParameters* s = r.mutable_sampling();
+  s->set_max_new_tokens(max_new);
+  s->set_top_k(top_k);
+  if (f.Has("temperature")) s->set_temperature(static_cast<float>(temperature));
+  if (f.Has("top-p")) s->set_top_p(static_cast<float>(top_p));
+  if (f.Has("seed")) s->set_seed(seed);
+  for (const std::string& stop : f.stops) s->add_stop(stop);
+  if (f.Has("no-stream")) {
+    triad::v1::GenerateResponse out;
+    const grpc::Status status = client.Generate(r, &out, std::chrono::minutes(10));
+    if (!status.ok()) return Failed(status);
+    std::cout << out.text() << "\n";
+    std::cerr << "[" << triad::v1::FinishReason_Name(out.finish_reason()) << ", "
+              << out.usage().generated_tokens() << " tokens]\n";
+    return 0;
+  }
+  triad::v1::GenerateStreamResponse last;
+  const grpc::Status status = client.GenerateStream(
+      r,
+      [&](const triad::v1::GenerateStreamResponse& m) {
+        std::cout << m.text_delta() << std::flush;
+        last = m;
+      },
+      std::chrono::minutes(10));
+  std::cout << "\n";
+  if (!status.ok()) return Failed(status);
+  std::cerr << "[" << triad::v1::FinishReason_Name(last.finish_reason()) << ", "
+            << last.usage().generated_tokens() << " tokens]\n";
+  return 0;
+}
+
+int Bench(TriadClient& client, const Flags& f) {
+  triad::client::BenchOptions o;
+  o.model = f.Get("model");
+  std::string error;
+  if (!Number(f, "concurrency", o.concurrency, error) || !Number(f, "requests", o.num_requests, error) ||
+      !Real(f, "duration", o.duration_seconds, error) || !Number(f, "prompt-tokens", o.prompt_tokens, error) ||
+      !Number(f, "output-tokens", o.output_tokens, error) || !Real(f, "rate", o.rate, error) ||
+      !Number(f, "seed", o.seed, error)) {
+    return Usage(error);
+  }
+  if (f.Has("duration") && !f.Has("requests")) o.num_requests = 0;
+  error = o.Validate();
+  if (!error.empty()) return Usage(error);
+  triad::v1::ListModelsResponse models;
+  const grpc::Status status = client.ListModels(&models);
+  if (!status.ok()) return Failed(status);
+  int64_t vocab = 0;
+  for (const auto& m : models.models()) {
+    if (m.name() == o.model) vocab = m.vocab_size();
+  }
+  if (vocab == 0) return Usage("--model: the server has no model \"" + o.model + "\"");
+  const nlohmann::json report = triad::client::RunBench(client, o, vocab);
+  if (f.Has("json")) {
+    std::cout << report.dump(2) << "\n";
+  } else {
+    std::cout << triad::client::FormatBenchTable(report) << "\n" << report.dump() << "\n";
+  }
+  return report["requests_failed"].get<int64_t>() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  Flags f;
+  std::string error;
+  if (!ParseFlags(argc, argv, f, error)) return Usage(error);
+  TriadClient client(f.Get("server", "127.0.0.1:50051"));
+  if (command == "generate") return Generate(client, f);
+  if (command == "bench") return Bench(client, f);
+  if (command == "tokenize") {
+    if (!f.Has("model") || !f.Has("text")) return Usage("--model and --text are required");
+    triad::v1::TokenizeRequest r;
+    r.set_model(f.Get("model"));
+    r.set_text(f.Get("text"));
+    triad::v1::TokenizeResponse out;
+    const grpc::Status status = client.Tokenize(r, &out);
+    if (!status.ok()) return Failed(status);
+    for (int i = 0; i < out.token_ids_size(); ++i) {
+      std::cout << out.token_ids(i) << "\t" << out.tokens(i) << "\n";
+    }
+    return 0;
+  }
+  if (command == "models") {
+    triad::v1::ListModelsResponse out;
+    const grpc::Status status = client.ListModels(&out);
+    if (!status.ok()) return Failed(status);
+    for (const auto& m : out.models()) {
+      std::cout << m.name() << "\t" << triad::v1::ModelFamily_Name(m.family()) << "\t"
+                << triad::v1::ModelState_Name(m.state()) << "\t" << m.dtype() << "\t" << m.device()
+                << "\tcontext " << m.context_length() << "\tvocab " << m.vocab_size() << "\n";
+    }
+    return 0;
+  }
+  if (command == "health") {
+    std::string state;
+    const grpc::Status status = client.Health(f.Get("service"), &state);
+    if (!status.ok()) return Failed(status);
+    std::cout << state << "\n";
+    return state == "SERVING" ? 0 : 1;
+  }
+  return Usage("unknown command \"" + command + "\"");
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The triad CLI against a real triadd (label integration): health, models, generate (stream and
+# unary give the same text), tokenize, bench --json, a bad request's exit status, and SIGTERM
+# stopping the daemon with exit 0. Usage: cli_test.sh TRIADD TRIAD DATA_DIR
+set -euo pipefail
+TRIADD=$1 TRIAD=$2 DATA=$3
+PORT=$((20000 + RANDOM % 30000))
+WORK=$(mktemp -d)
+trap 'kill -9 $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cat > "$WORK/triad.json" <<JSON
+{"listen": "127.0.0.1:$PORT", "metrics_port": 0, "threads": 1, "models": [
+  {"name": "llama", "path": "$DATA/models/llama-tiny", "tokenizer": "$DATA/tokenizers/llama-tiny"}]}
+JSON
+"$TRIADD" --config "$WORK/triad.json" 2> "$WORK/triadd.log" &
+PID=$!
+S="--server 127.0.0.1:$PORT"
+for _ in $(seq 100); do
+  if "$TRIAD" health $S > /dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+fail() { echo "FAIL: $*"; cat "$WORK/triadd.log"; exit 1; }
+[[ $("$TRIAD" health $S) == SERVING ]] || fail "health"
+"$TRIAD" models $S | grep -q "^llama	MODEL_FAMILY_LLAMA	MODEL_STATE_READY" || fail "models"
+streamed=$("$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 8 --temperature 0 2>/dev/null)
+unary=$("$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 8 --temperature 0 --no-stream 2>/dev/null)
+[[ "$streamed" == "$unary" ]] || fail "stream '$streamed' != unary '$unary'"
+"$TRIAD" tokenize $S --model llama --text "The license" | head -1 | grep -q "^1	<s>" || fail "tokenize"
+report=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 4 --json)
+echo "$report" | grep -q '"requests_ok": 8' || fail "bench: $report"
+echo "$report" | grep -q '"ttft_ms"' || fail "bench percentiles: $report"
+set +e
+"$TRIAD" generate $S --model nope --prompt x > /dev/null 2> "$WORK/err"
+rc=$?
+set -e
+[[ $rc == 1 ]] && grep -q "no model named" "$WORK/err" || fail "unknown model: rc=$rc $(cat "$WORK/err")"
+kill -TERM $PID
+wait $PID
+rc=$?
+[[ $rc == 0 ]] || fail "triadd exited $rc after SIGTERM"
+echo "cli_test: ok"
