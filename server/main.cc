@@ -1,5 +1,6 @@
 // triadd: loads the configured models, serves triad.v1.Triad plus the standard health and
-// reflection services, and drains on SIGTERM/SIGINT (health NOT_SERVING, new requests
+// reflection services and Prometheus metrics on http://HOST:metrics_port/metrics (HOST is the
+// gRPC listen host), and drains on SIGTERM/SIGINT (health NOT_SERVING, new requests
 // UNAVAILABLE, in-flight requests finish within the grace period), then exits 0.
 #include <ATen/Parallel.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -10,10 +11,13 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/service.h"
 
 namespace {
@@ -40,9 +44,11 @@ int main(int argc, char** argv) {
   }
   at::set_num_threads(config->threads > 0 ? config->threads
                                           : static_cast<int>(std::thread::hardware_concurrency()));
+  // Declared before the models: the schedulers report to it until they are destroyed.
+  auto metrics = std::make_shared<triad::Metrics>(TRIAD_VERSION, TRIAD_TORCH_VERSION);
   std::map<std::string, std::unique_ptr<triad::ServedModel>> models;
   for (const triad::ModelServingConfig& m : config->models) {
-    models[m.name] = triad::LoadServedModel(m);
+    models[m.name] = triad::LoadServedModel(m, metrics.get());
     const triad::ServedModel& served = *models[m.name];
     if (served.state == triad::ServingState::kFailed) {
       std::cerr << "triadd: model " << m.name << " failed to load: " << served.error << "\n";
@@ -50,7 +56,20 @@ int main(int argc, char** argv) {
       std::cerr << "triadd: model " << m.name << " ready (" << served.load_seconds << " s)\n";
     }
   }
-  triad::TriadService service(&models);
+  // Declared after the models: scrapes read the schedulers' stats, so it stops first.
+  std::unique_ptr<triad::MetricsHttpServer> metrics_server;
+  if (config->metrics_port > 0) {
+    const std::string host = config->listen.substr(0, config->listen.rfind(':'));
+    auto started = triad::MetricsHttpServer::Start(host, config->metrics_port, metrics);
+    if (!started.ok()) {
+      std::cerr << "triadd: " << started.status().message() << "\n";
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    std::cerr << "triadd: metrics on http://" << host << ":" << config->metrics_port
+              << "/metrics\n";
+  }
+  triad::TriadService service(&models, metrics.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

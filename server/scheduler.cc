@@ -258,6 +258,7 @@ bool Scheduler::Step() {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
   }
+  if (options_.on_step) options_.on_step(static_cast<int64_t>(members.size()));
   if (!logits.ok()) {
     for (Sequence* seq : members) Finish(*seq, FinishReason::kError, logits.status());
     RetireFinished();

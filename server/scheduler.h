@@ -31,6 +31,9 @@ struct SchedulerOptions {
   int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
   int64_t kv_budget_bytes = 0;         // KV reservations of running sequences; 0 = unlimited
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
+  // Called on the loop thread after each engine step with the number of sequences it ran;
+  // must not block (metrics observe it). Unset = not called.
+  std::function<void(int64_t batch_size)> on_step;
   absl::Status Validate() const;
 };
 

@@ -6,7 +6,7 @@
 
 namespace triad {
 
-std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config) {
+std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, Metrics* metrics) {
   auto served = std::make_unique<ServedModel>();
   served->config = config;
   const auto start = std::chrono::steady_clock::now();
@@ -33,9 +33,24 @@ std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config) {
   scheduling.max_queue = config.max_queue;
   scheduling.kv_budget_bytes = config.kv_budget_mb * (int64_t{1} << 20);
   scheduling.prefill_chunk_tokens = config.prefill_chunk_tokens;
+  scheduling.on_step = [metrics, name = config.name](int64_t batch_size) {
+    metrics->RecordBatch(name, batch_size);
+  };
   served->scheduler = std::make_unique<Scheduler>(*served->model, scheduling);
   served->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics->SetLoadSeconds(config.name, served->load_seconds);
+  const Scheduler* scheduler = served->scheduler.get();
+  const int64_t budget = scheduling.kv_budget_bytes;
+  metrics->AddGaugeSource(config.name, [scheduler, budget] {
+    const SchedulerStats stats = scheduler->stats();
+    ModelGauges gauges;
+    gauges.queued = stats.queued;
+    gauges.running = stats.running;
+    gauges.kv_usage_ratio =
+        budget > 0 ? static_cast<double>(stats.kv_reserved_bytes) / static_cast<double>(budget) : 0;
+    return gauges;
+  });
   served->state = ServingState::kReady;
   return served;
 }

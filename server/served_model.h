@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "model/tokenizer/tokenizer.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/scheduler.h"
 
 namespace triad {
@@ -26,7 +27,9 @@ struct ServedModel {
 };
 
 // Loads weights, tokenizer and starts the scheduler; on failure the returned model is in
-// state kFailed with `error` set (the server keeps serving the others).
-std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config);
+// state kFailed with `error` set (the server keeps serving the others). A loaded model reports
+// its batch sizes, load time and queue/running/KV gauges to `metrics` (not null; it must
+// outlive the scheduler).
+std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, Metrics* metrics);
 
 }  // namespace triad

@@ -99,6 +99,48 @@ SteadyClock::time_point SteadyDeadline(const grpc::CallbackServerContext* contex
          std::chrono::duration_cast<SteadyClock::duration>(system_deadline - now);
 }
 
+// One RPC as the metrics see it: its model label, method, start and deadline. The call's final
+// status passes through Done() or Refuse() exactly once, wherever the call finishes.
+class CallRecord {
+ public:
+  CallRecord(Metrics* metrics, std::string model, const char* rpc,
+             const grpc::CallbackServerContext* context)
+      : metrics_(metrics),
+        model_(std::move(model)),
+        rpc_(rpc),
+        deadline_(SteadyDeadline(context)) {}
+
+  // Records the call's outcome and returns `status` for Finish().
+  grpc::Status Done(grpc::Status status) const {
+    const auto now = SteadyClock::now();
+    auto code = static_cast<absl::StatusCode>(status.error_code());
+    // gRPC cancels a call whose deadline passed; the client sees DEADLINE_EXCEEDED, so do we.
+    if (code == absl::StatusCode::kCancelled && now >= deadline_) {
+      code = absl::StatusCode::kDeadlineExceeded;
+    }
+    metrics_->RecordRequest(model_, rpc_, code,
+                            std::chrono::duration<double>(now - start_).count());
+    return status;
+  }
+  // A generation refused before it ran: counted as rejected, then as Done.
+  grpc::Status Refuse(const absl::Status& status) const {
+    metrics_->RecordRejected(model_, status.code());
+    return Done(ToGrpcStatus(status));
+  }
+  void Generated(const Completion& c) const {
+    metrics_->RecordGeneration(
+        model_, {c.prompt_tokens, static_cast<int64_t>(c.token_ids.size()), c.queue_seconds,
+                 c.first_token_seconds, c.total_seconds});
+  }
+
+ private:
+  Metrics* metrics_;
+  std::string model_;
+  const char* rpc_;
+  SteadyClock::time_point start_ = SteadyClock::now();
+  SteadyClock::time_point deadline_;
+};
+
 // What a generation call accumulates on the scheduler thread, shared with the gRPC side.
 struct CallState {
   ServedModel* served = nullptr;
@@ -196,21 +238,24 @@ absl::Status SubmitCall(ServedModel& served, GenerationRequest request,
 
 // Prepare, finishing `reactor` with the error when the request is bad.
 template <typename Reactor>
-bool Begin(Reactor* reactor, ServedModel& served, const v1::GenerateRequest& request,
-           const grpc::CallbackServerContext* context, CallState& state, GenerationRequest& gen) {
+bool Begin(Reactor* reactor, const CallRecord& call, ServedModel& served,
+           const v1::GenerateRequest& request, const grpc::CallbackServerContext* context,
+           CallState& state, GenerationRequest& gen) {
   const absl::Status status = Prepare(served, request, context, state, gen);
-  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
+  if (!status.ok()) reactor->Finish(call.Refuse(status));
   return status.ok();
 }
 
 class UnaryGenerate : public grpc::ServerUnaryReactor {
  public:
   UnaryGenerate(ServedModel& served, grpc::CallbackServerContext* context,
-                const v1::GenerateRequest& request, v1::GenerateResponse* response) {
+                const v1::GenerateRequest& request, v1::GenerateResponse* response,
+                CallRecord call)
+      : call_(std::move(call)) {
     auto state = std::make_shared<CallState>();
     state_ = state;
     GenerationRequest gen;
-    if (!Begin(this, served, request, context, *state, gen)) return;
+    if (!Begin(this, call_, served, request, context, *state, gen)) return;
     response->set_model(served.config.name);
     gen.on_token = [state, response](const TokenEvent& e) {
       if (state->want_logprobs) *response->add_logprobs() = state->Logprob(e.token);
@@ -222,26 +267,29 @@ class UnaryGenerate : public grpc::ServerUnaryReactor {
       response->mutable_token_ids()->Add(c.token_ids.begin(), c.token_ids.end());
       response->set_finish_reason(ToProto(c.reason));
       FillUsage(c, response->mutable_usage(), response->mutable_timings());
-      Finish(FinalStatus(c));
+      call_.Generated(c);
+      Finish(call_.Done(FinalStatus(c)));
     };
     const absl::Status status = SubmitCall(served, std::move(gen), state);
-    if (!status.ok()) Finish(ToGrpcStatus(status));
+    if (!status.ok()) Finish(call_.Refuse(status));
   }
   void OnCancel() override { state_->Cancel(); }
   void OnDone() override { delete this; }
 
  private:
+  const CallRecord call_;
   std::shared_ptr<CallState> state_;
 };
 
 class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
  public:
   StreamGenerate(ServedModel& served, grpc::CallbackServerContext* context,
-                 const v1::GenerateRequest& request) {
+                 const v1::GenerateRequest& request, CallRecord call)
+      : call_(std::move(call)) {
     auto state = std::make_shared<CallState>();
     state_ = state;
     GenerationRequest gen;
-    if (!Begin(this, served, request, context, *state, gen)) return;
+    if (!Begin(this, call_, served, request, context, *state, gen)) return;
     gen.on_token = [this, state](const TokenEvent& e) {
       v1::GenerateStreamResponse msg;
       msg.add_token_ids(static_cast<int32_t>(e.token.token_id));
@@ -258,10 +306,11 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
       last.set_done(true);
       last.set_finish_reason(ToProto(c.reason));
       FillUsage(c, last.mutable_usage(), last.mutable_timings());
+      call_.Generated(c);
       Send(std::move(last), true, FinalStatus(c));
     };
     const absl::Status status = SubmitCall(served, std::move(gen), state);
-    if (!status.ok()) Finish(ToGrpcStatus(status));
+    if (!status.ok()) Finish(call_.Refuse(status));
   }
 
   void OnWriteDone(bool ok) override {
@@ -293,10 +342,11 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
       StartWrite(&current_);
     } else if (final_) {
       finished_ = true;
-      Finish(final_status_);
+      Finish(call_.Done(final_status_));
     }
   }
 
+  const CallRecord call_;
   std::shared_ptr<CallState> state_;
   std::mutex mu_;
   std::deque<v1::GenerateStreamResponse> pending_;  // guarded by mu_
@@ -305,13 +355,18 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
   grpc::Status final_status_;
 };
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const CallRecord& call,
+                               const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(call.Done(ToGrpcStatus(status)));
   return reactor;
 }
 
 }  // namespace
+
+std::string TriadService::ModelLabel(const std::string& model) const {
+  return models_.count(model) > 0 ? model : "";
+}
 
 absl::StatusOr<ServedModel*> TriadService::Ready(const std::string& name) const {
   if (name.empty()) return absl::InvalidArgumentError("model: required");
@@ -330,76 +385,88 @@ absl::StatusOr<ServedModel*> TriadService::Ready(const std::string& name) const 
 grpc::ServerUnaryReactor* TriadService::Generate(grpc::CallbackServerContext* context,
                                                  const v1::GenerateRequest* request,
                                                  v1::GenerateResponse* response) {
+  CallRecord call(metrics_, ModelLabel(request->model()), "Generate", context);
   auto served = Ready(request->model());
-  if (!served.ok()) return Done(context, served.status());
-  return new UnaryGenerate(**served, context, *request, response);
+  if (!served.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(call.Refuse(served.status()));
+    return reactor;
+  }
+  return new UnaryGenerate(**served, context, *request, response, std::move(call));
 }
 
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* TriadService::GenerateStream(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  CallRecord call(metrics_, ModelLabel(request->model()), "GenerateStream", context);
   auto served = Ready(request->model());
   if (!served.ok()) {
     class Failed : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
      public:
-      explicit Failed(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+      explicit Failed(grpc::Status s) { Finish(std::move(s)); }
       void OnDone() override { delete this; }
     };
-    return new Failed(served.status());
+    return new Failed(call.Refuse(served.status()));
   }
-  return new StreamGenerate(**served, context, *request);
+  return new StreamGenerate(**served, context, *request, std::move(call));
 }
 
 grpc::ServerUnaryReactor* TriadService::Tokenize(grpc::CallbackServerContext* context,
                                                  const v1::TokenizeRequest* request,
                                                  v1::TokenizeResponse* response) {
+  const CallRecord call(metrics_, ModelLabel(request->model()), "Tokenize", context);
   auto served = Ready(request->model());
-  if (!served.ok()) return Done(context, served.status());
+  if (!served.ok()) return Done(context, call, served.status());
   auto encoding = (*served)->tokenizer->Encode(
       request->text(), !request->has_add_special_tokens() || request->add_special_tokens());
-  if (!encoding.ok()) return Done(context, Prefixed("text: ", encoding.status()));
+  if (!encoding.ok()) return Done(context, call, Prefixed("text: ", encoding.status()));
   response->mutable_token_ids()->Add(encoding->ids.begin(), encoding->ids.end());
   for (const std::string& t : encoding->tokens) response->add_tokens(t);
-  return Done(context, absl::OkStatus());
+  return Done(context, call, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* TriadService::Detokenize(grpc::CallbackServerContext* context,
                                                    const v1::DetokenizeRequest* request,
                                                    v1::DetokenizeResponse* response) {
+  const CallRecord call(metrics_, ModelLabel(request->model()), "Detokenize", context);
   auto served = Ready(request->model());
-  if (!served.ok()) return Done(context, served.status());
+  if (!served.ok()) return Done(context, call, served.status());
   const int64_t vocab = (*served)->tokenizer->vocab_size();
   for (int32_t id : request->token_ids()) {
     if (id < 0 || id >= vocab) {
-      return Done(context, absl::InvalidArgumentError(absl::StrCat(
+      return Done(context, call, absl::InvalidArgumentError(absl::StrCat(
                                "token_ids: id ", id, " outside the vocabulary [0, ", vocab, ")")));
     }
   }
   std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
   auto text = (*served)->tokenizer->Decode(
       ids, !request->has_skip_special_tokens() || request->skip_special_tokens());
-  if (!text.ok()) return Done(context, text.status());
+  if (!text.ok()) return Done(context, call, text.status());
   response->set_text(*text);
-  return Done(context, absl::OkStatus());
+  return Done(context, call, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* TriadService::ListModels(grpc::CallbackServerContext* context,
                                                    const v1::ListModelsRequest*,
                                                    v1::ListModelsResponse* response) {
+  const CallRecord call(metrics_, "", "ListModels", context);
   for (const auto& [name, served] : models_) *response->add_models() = DescribeModel(*served);
-  return Done(context, absl::OkStatus());
+  return Done(context, call, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* TriadService::GetModel(grpc::CallbackServerContext* context,
                                                  const v1::GetModelRequest* request,
                                                  v1::ModelInfo* response) {
-  if (request->name().empty()) return Done(context, absl::InvalidArgumentError("name: required"));
+  const CallRecord call(metrics_, ModelLabel(request->name()), "GetModel", context);
+  if (request->name().empty()) {
+    return Done(context, call, absl::InvalidArgumentError("name: required"));
+  }
   auto it = models_.find(request->name());
   if (it == models_.end()) {
-    return Done(context, absl::NotFoundError(absl::StrCat("name: no model named \"",
+    return Done(context, call, absl::NotFoundError(absl::StrCat("name: no model named \"",
                                                           request->name(), "\"")));
   }
   *response = DescribeModel(*it->second);
-  return Done(context, absl::OkStatus());
+  return Done(context, call, absl::OkStatus());
 }
 
 v1::ModelInfo DescribeModel(const ServedModel& served) {

@@ -3,6 +3,8 @@
 // to the model's scheduler and return; the scheduler's callbacks complete the call. Nothing
 // here blocks a gRPC thread on model work (callback API, reactors).
 //
+// Every call's outcome is recorded in `metrics` as it finishes (CallRecord in service.cc).
+//
 // Thread contract: the service is shared by every gRPC thread; models are added before the
 // server starts and never removed.
 #pragma once
@@ -18,8 +20,9 @@ namespace triad {
 
 class TriadService final : public v1::Triad::CallbackService {
  public:
-  explicit TriadService(std::map<std::string, std::unique_ptr<ServedModel>>* models)
-      : models_(*models) {}
+  // `metrics` is not null and outlives the service.
+  TriadService(std::map<std::string, std::unique_ptr<ServedModel>>* models, Metrics* metrics)
+      : models_(*models), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
                                      const v1::GenerateRequest* request,
@@ -42,8 +45,12 @@ class TriadService final : public v1::Triad::CallbackService {
  private:
   // The ready model named `name`: NOT_FOUND / UNAVAILABLE naming it otherwise.
   absl::StatusOr<ServedModel*> Ready(const std::string& name) const;
+  // The metrics label of a call naming `model`: "" unless it is served (clients cannot add
+  // label values).
+  std::string ModelLabel(const std::string& model) const;
 
   std::map<std::string, std::unique_ptr<ServedModel>>& models_;
+  Metrics* metrics_;
 };
 
 // ModelInfo of one served model.

@@ -1,16 +1,21 @@
 // End to end (label integration): starts the real triadd binary on loopback with the tiny
 // fixture models and drives it with the generated C++ stubs: unary equals stream, greedy
 // equals the model library, concurrent clients each get their solo output, bad input gets the
-// right code naming the field, deadlines, cancellation, health, and SIGTERM drains to exit 0.
+// right code naming the field, deadlines, cancellation, health, Prometheus /metrics, and SIGTERM
+// drains to exit 0.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -33,7 +38,7 @@ class Triadd : public ::testing::Test {
     std::mt19937 rng(std::random_device{}());
     port_ = 20000 + static_cast<int>(rng() % 30000);
     std::ofstream(dir_ / "triad.json") << R"({"listen": "127.0.0.1:)" << port_ << R"(",
-      "metrics_port": 0, "threads": 1, "shutdown_grace_ms": 10000, "models": [
+      "metrics_port": )" << port_ + 1 << R"(, "threads": 1, "shutdown_grace_ms": 10000, "models": [
       {"name": "llama", "path": ")" << kData << R"(/models/llama-tiny",
        "tokenizer": ")" << kData << R"(/tokenizers/llama-tiny", "max_batch_size": 4, "max_queue": 64},
       {"name": "t5", "path": ")" << kData << R"(/models/t5-tiny",
@@ -116,6 +121,36 @@ int Triadd::port_ = 0;
 pid_t Triadd::pid_ = -1;
 std::shared_ptr<grpc::Channel> Triadd::channel_;
 std::unique_ptr<v1::Triad::Stub> Triadd::stub_;
+
+// GET http://127.0.0.1:port/path over a raw socket (HTTP/1.0: the server closes when done);
+// the whole response, headers included, or "" when the connection fails.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
+}
+
+// The value of the first sample of `text` whose line starts with `prefix`; -1 when none.
+double Sample(const std::string& text, const std::string& prefix) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
 
 std::vector<int64_t> SoloGreedy(const std::string& folder, const std::vector<int32_t>& prompt, int n) {
   auto model = LoadModel(kData + "/models/" + folder, LoadOptions());
@@ -272,6 +307,33 @@ TEST_F(Triadd, DeadlineAndCancellation) {
   // The server is still healthy and serving after the cancel.
   v1::GenerateResponse after;
   EXPECT_TRUE(Call(Greedy("llama", {1, 2}, 3), &after).ok());
+}
+
+TEST_F(Triadd, ServesPrometheusMetrics) {
+  ASSERT_TRUE(WaitServing());
+  v1::GenerateResponse out;
+  ASSERT_TRUE(Call(Greedy("llama", {1, 2, 3}, 4), &out).ok());
+  v1::GenerateRequest slow = Greedy("llama", {1, 2, 3}, 250);
+  slow.mutable_sampling()->set_ignore_eos(true);
+  EXPECT_EQ(Call(slow, &out, 20ms).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server records the expired call once the scheduler has dropped it (within a step).
+  std::string response, body;
+  for (int i = 0; i < 100; ++i) {
+    response = HttpGet(port_ + 1, "/metrics");
+    ASSERT_EQ(response.rfind("HTTP/1.", 0), 0u) << response;
+    body = response.substr(response.find("\r\n\r\n") + 4);
+    if (Sample(body, R"(triad_requests_deadline_exceeded_total{model="llama"} )") > 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(response.find(" 200 "), std::string::npos) << response.substr(0, 200);
+  EXPECT_GT(Sample(body, R"(triad_requests_total{code="OK",model="llama",rpc="Generate"} )"), 0)
+      << body;
+  EXPECT_GT(Sample(body, R"(triad_generated_tokens_total{model="llama"} )"), 0);
+  EXPECT_GT(Sample(body, R"(triad_requests_deadline_exceeded_total{model="llama"} )"), 0);
+  EXPECT_GT(Sample(body, R"(triad_batch_size_count{model="llama"} )"), 0);
+  EXPECT_GT(Sample(body, R"(triad_model_load_seconds{model="t5"} )"), 0);
+  EXPECT_GE(Sample(body, R"(triad_queue_depth{model="llama"} )"), 0);
+  EXPECT_NE(body.find("triad_build_info{"), std::string::npos);
 }
 
 TEST_F(Triadd, Z_SigtermDrainsAndExitsZero) {
