@@ -106,6 +106,9 @@ int main(int argc, char** argv) {
     }
   }
   for (std::thread& t : drains) t.join();
+  for (auto& [name, served] : models) {  // beam searches finish (they cannot be cancelled)
+    while (served->direct_in_flight > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   std::cerr << "triadd: stopped\n";
   return 0;

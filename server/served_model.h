@@ -24,6 +24,7 @@ struct ServedModel {
   std::atomic<ServingState> state{ServingState::kLoading};
   std::string error;        // why loading failed
   double load_seconds = 0;  // time LoadServedModel took
+  std::atomic<int> direct_in_flight{0};  // beam searches running beside the scheduler
 };
 
 // Loads weights, tokenizer and starts the scheduler; on failure the returned model is in

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
+#include "server/direct_generate.h"
 #include "server/status_convert.h"
 #include "server/stop_matcher.h"
 
@@ -39,10 +40,7 @@ absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
       return absl::InvalidArgumentError(absl::StrCat("sampling.stop[", i, "]: empty"));
     }
   }
-  if (s.num_beams() > 1) {
-    return absl::UnimplementedError(
-        "sampling.num_beams: beam search is not served yet (triad-infer --num-beams has it)");
-  }
+  if (s.num_beams() > 16) return absl::InvalidArgumentError("sampling.num_beams: at most 16");
   if (r.echo()) return absl::UnimplementedError("echo: prompt log-probabilities are not served yet");
   return p;
 }
@@ -257,6 +255,12 @@ class UnaryGenerate : public grpc::ServerUnaryReactor {
     GenerationRequest gen;
     if (!Begin(this, call_, served, request, context, *state, gen)) return;
     response->set_model(served.config.name);
+    if (request.sampling().num_beams() > 1) {
+      // Beam search runs beside the scheduler (see direct_generate.h).
+      StartBeamSearch(served, std::move(gen.prompt_ids), request, response, gen.deadline,
+                      [this](grpc::Status status) { Finish(call_.Done(status)); });
+      return;
+    }
     gen.on_token = [state, response](const TokenEvent& e) {
       if (state->want_logprobs) *response->add_logprobs() = state->Logprob(e.token);
       return state->Feed(e.token.token_id);
@@ -406,6 +410,15 @@ grpc::ServerWriteReactor<v1::GenerateStreamResponse>* TriadService::GenerateStre
       void OnDone() override { delete this; }
     };
     return new Failed(call.Refuse(served.status()));
+  }
+  if (request->sampling().num_beams() > 1) {
+    class Unary : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+     public:
+      explicit Unary(grpc::Status s) { Finish(std::move(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Unary(call.Refuse(absl::InvalidArgumentError(
+        "sampling.num_beams: beam search is served by the unary Generate only")));
   }
   return new StreamGenerate(**served, context, *request, std::move(call));
 }

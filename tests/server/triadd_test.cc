@@ -336,6 +336,38 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
   EXPECT_NE(body.find("triad_build_info{"), std::string::npos);
 }
 
+TEST_F(Triadd, BeamSearchEqualsTheModelLibrary) {
+  ASSERT_TRUE(WaitServing());
+  const std::vector<int32_t> prompt = {161, 591, 855, 159, 927, 403, 1024, 775, 1};
+  v1::GenerateRequest r = Greedy("t5", prompt, 12);
+  r.mutable_sampling()->set_num_beams(4);
+  v1::GenerateResponse out;
+  ASSERT_TRUE(Call(r, &out).ok());
+  auto model = LoadModel(kData + "/models/t5-tiny", LoadOptions());
+  ASSERT_TRUE(model.ok());
+  GenerationOptions options;
+  options.max_new_tokens = 12;
+  options.num_beams = 4;
+  options.early_stopping = EarlyStopping::kTrue;
+  std::vector<int64_t> p(prompt.begin(), prompt.end());
+  auto expected = Generate(**model, {at::tensor(p, at::kLong).view({1, -1}), at::Tensor()}, options);
+  ASSERT_TRUE(expected.ok());
+  std::vector<int64_t> ids;
+  for (int64_t t = expected->prompt_length; t < expected->sequences.size(1); ++t) {
+    ids.push_back(expected->sequences[0][t].item<int64_t>());
+    if (ids.back() == 1) break;  // eos
+  }
+  EXPECT_EQ(std::vector<int64_t>(out.token_ids().begin(), out.token_ids().end()), ids);
+  EXPECT_FLOAT_EQ(out.sequence_score(), expected->sequences_scores[0].item<float>());
+  // Beam search is unary only.
+  std::string text;
+  std::vector<int32_t> streamed;
+  v1::GenerateStreamResponse last;
+  const grpc::Status s = Stream(r, &text, &streamed, &last);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("sampling.num_beams"), std::string::npos) << s.error_message();
+}
+
 TEST_F(Triadd, Z_SigtermDrainsAndExitsZero) {
   ASSERT_TRUE(WaitServing());
   v1::GenerateRequest r = Greedy("llama", {1, 2, 3}, 40);
