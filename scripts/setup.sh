@@ -14,7 +14,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   prometheus-cpp-dev
   # tests
-  libgtest-dev libgmock-dev python3 python3-grpcio python3-protobuf
+  libgtest-dev libgmock-dev python3 python3-grpcio python3-protobuf curl prometheus
 )
 
 missing=()

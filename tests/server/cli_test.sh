@@ -3,7 +3,7 @@
 # unary give the same text), tokenize, bench --json, a bad request's exit status, and SIGTERM
 # stopping the daemon with exit 0. Usage: cli_test.sh TRIADD TRIAD DATA_DIR
 set -euo pipefail
-TRIADD=$1 TRIAD=$2 DATA=$3
+TRIADD=$1 TRIAD=$2 DATA=$(cd "$3" && pwd)
 PORT=$((20000 + RANDOM % 30000))
 WORK=$(mktemp -d)
 trap 'kill -9 $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A real Prometheus server (Debian's `prometheus`) scrapes triadd's /metrics, and
+# `promtool check metrics` accepts the exposition (label integration).
+# Usage: prometheus_test.sh TRIADD TRIAD DATA_DIR
+set -euo pipefail
+TRIADD=$1 TRIAD=$2 DATA=$(cd "$3" && pwd)
+PORT=$((20000 + RANDOM % 30000))
+MPORT=$((PORT + 1)) PPORT=$((PORT + 2))
+WORK=$(mktemp -d)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*"; cat "$WORK"/*.log 2>/dev/null | tail -30; exit 1; }
+cat > "$WORK/triad.json" <<JSON
+{"listen": "127.0.0.1:$PORT", "metrics_port": $MPORT, "threads": 1, "models": [
+  {"name": "llama", "path": "$DATA/models/llama-tiny", "tokenizer": "$DATA/tokenizers/llama-tiny"}]}
+JSON
+"$TRIADD" --config "$WORK/triad.json" 2> "$WORK/triadd.log" &
+PIDS+=($!)
+S="--server 127.0.0.1:$PORT"
+for _ in $(seq 100); do "$TRIAD" health $S > /dev/null 2>&1 && break; sleep 0.1; done
+"$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 4 > /dev/null 2>&1 \
+  || fail "generate"
+curl -sf "http://127.0.0.1:$MPORT/metrics" > "$WORK/metrics.txt" || fail "GET /metrics"
+promtool check metrics < "$WORK/metrics.txt" || fail "promtool check metrics"
+cat > "$WORK/prometheus.yml" <<YAML
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: triadd
+    static_configs: [{targets: ["127.0.0.1:$MPORT"]}]
+YAML
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+  --web.listen-address="127.0.0.1:$PPORT" 2> "$WORK/prometheus.log" &
+PIDS+=($!)
+query="http://127.0.0.1:$PPORT/api/v1/query?query=triad_generated_tokens_total"
+for _ in $(seq 60); do
+  if curl -sf "$query" 2>/dev/null | grep -q '"model":"llama"'; then
+    echo "prometheus_test: ok (scraped $(wc -l < "$WORK/metrics.txt") lines)"
+    exit 0
+  fi
+  sleep 0.5
+done
+fail "Prometheus never returned triad_generated_tokens_total: $(curl -s "$query")"
