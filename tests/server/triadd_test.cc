@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "model/generation.h"
 #include "triad/v1/triad.grpc.pb.h"
@@ -42,7 +44,9 @@ class Triadd : public ::testing::Test {
       {"name": "llama", "path": ")" << kData << R"(/models/llama-tiny",
        "tokenizer": ")" << kData << R"(/tokenizers/llama-tiny", "max_batch_size": 4, "max_queue": 64},
       {"name": "t5", "path": ")" << kData << R"(/models/t5-tiny",
-       "tokenizer": ")" << kData << R"(/tokenizers/t5-tiny"}]})";
+       "tokenizer": ")" << kData << R"(/tokenizers/t5-tiny"},
+      {"name": "tight", "path": ")" << kData << R"(/models/llama-tiny",
+       "tokenizer": ")" << kData << R"(/tokenizers/llama-tiny", "max_batch_size": 1, "max_queue": 1}]})";
     pid_ = fork();
     if (pid_ == 0) {
       const std::string config = (dir_ / "triad.json").string();
@@ -174,7 +178,7 @@ TEST_F(Triadd, A_ServesHealthAndModels) {
   grpc::ClientContext ctx;
   v1::ListModelsResponse models;
   ASSERT_TRUE(stub_->ListModels(&ctx, v1::ListModelsRequest(), &models).ok());
-  ASSERT_EQ(models.models_size(), 2);
+  ASSERT_EQ(models.models_size(), 3);
   grpc::ClientContext ctx2;
   v1::GetModelRequest get;
   get.set_name("t5");
@@ -236,6 +240,48 @@ TEST_F(Triadd, TextInTextOutAndTokenizeRoundTrip) {
   EXPECT_EQ(out.logprobs_size(), 5);
   EXPECT_EQ(out.finish_reason(), v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(out.usage().prompt_tokens(), static_cast<uint32_t>(ids.token_ids_size()));
+}
+
+// The fixture's own greedy case, straight through the API.
+TEST_F(Triadd, GreedyEqualsTheTransformersFixture) {
+  ASSERT_TRUE(WaitServing());
+  std::ifstream in(kData + "/models/llama-tiny/reference.json");
+  const nlohmann::json reference = nlohmann::json::parse(in);
+  int checked = 0;
+  for (const nlohmann::json& c : reference["cases"]) {
+    if (c["kind"] != "greedy" || c["input_ids"].size() != 1) continue;
+    const std::vector<int32_t> prompt = c["input_ids"][0].get<std::vector<int32_t>>();
+    const std::vector<int32_t> full = c["output_ids"][0].get<std::vector<int32_t>>();
+    v1::GenerateResponse out;
+    ASSERT_TRUE(Call(Greedy("llama", prompt, c["max_new_tokens"].get<int>()), &out).ok());
+    EXPECT_EQ(std::vector<int32_t>(out.token_ids().begin(), out.token_ids().end()),
+              std::vector<int32_t>(full.begin() + static_cast<int64_t>(prompt.size()), full.end()));
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST_F(Triadd, QueueOverflowIsResourceExhausted) {
+  ASSERT_TRUE(WaitServing());
+  v1::GenerateRequest r = Greedy("tight", {1, 2, 3}, 200);  // batch 1, queue 1
+  r.mutable_sampling()->set_ignore_eos(true);
+  std::vector<grpc::Status> statuses(6);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    clients.emplace_back([&, i] {
+      v1::GenerateResponse out;
+      statuses[i] = Call(r, &out, 5s);
+    });
+  }
+  for (auto& t : clients) t.join();
+  int exhausted = 0;
+  for (const grpc::Status& s : statuses) {
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+      EXPECT_NE(s.error_message().find("queue"), std::string::npos) << s.error_message();
+    }
+  }
+  EXPECT_GT(exhausted, 0);
 }
 
 TEST_F(Triadd, ConcurrentClientsEachGetTheirSoloOutput) {
@@ -304,6 +350,13 @@ TEST_F(Triadd, DeadlineAndCancellation) {
   while (reader->Read(&msg)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The cancellation reaches the metrics (the slot was freed by the scheduler).
+  double cancelled = -1;
+  for (int i = 0; i < 100 && cancelled <= 0; ++i) {
+    cancelled = Sample(HttpGet(port_ + 1, "/metrics"), "triad_requests_cancelled_total{model=\"llama\"}");
+    if (cancelled <= 0) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GT(cancelled, 0);
   // The server is still healthy and serving after the cancel.
   v1::GenerateResponse after;
   EXPECT_TRUE(Call(Greedy("llama", {1, 2}, 3), &after).ok());
