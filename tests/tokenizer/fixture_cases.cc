@@ -12,7 +12,7 @@ namespace triad::tokenizer::testing {
 std::string FixtureDir() {
   const char* env = std::getenv("TRIAD_TOKENIZER_FIXTURES");
   if (env != nullptr && *env != '\0') return env;
-  return TRIAD_TEST_DATA_DIR "/tokenizers";
+  return TRIAD_TOKENIZER_DATA_DIR;
 }
 
 std::string TokenizerDir(const std::string& folder) {
@@ -20,7 +20,7 @@ std::string TokenizerDir(const std::string& folder) {
   for (const char* file : {"tokenizer.json", "tokenizer.model", "spiece.model"}) {
     if (std::filesystem::exists(dir + "/" + file)) return dir;
   }
-  return TRIAD_TEST_DATA_DIR "/tokenizers/" + folder;
+  return TRIAD_TOKENIZER_DATA_DIR "/" + folder;
 }
 
 std::vector<std::string> FixtureFolders() {

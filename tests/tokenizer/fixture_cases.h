@@ -1,6 +1,6 @@
 // Reading tokenizer golden fixtures (tests/data/tokenizers/<folder>/cases.jsonl, format in
 // tests/data/tokenizers/README.md). The directory is TRIAD_TOKENIZER_FIXTURES when set, else
-// TRIAD_TEST_DATA_DIR/tokenizers.
+// TRIAD_TOKENIZER_DATA_DIR (the build tree's unpacked copy of tests/data/tokenizers).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +24,7 @@ struct FixtureCase {
 
 std::string FixtureDir();
 // Where the tokenizer files for `folder` are: FixtureDir()/folder when it has a
-// tokenizer.json or .model, else the shared copy under TRIAD_TEST_DATA_DIR (so a directory of
+// tokenizer.json or .model, else the shared copy under TRIAD_TOKENIZER_DATA_DIR (so a directory of
 // other cases.jsonl files for the same tokenizers needs no tokenizer files of its own).
 std::string TokenizerDir(const std::string& folder);
 // Sub-folders of FixtureDir() that hold a cases.jsonl, sorted.
