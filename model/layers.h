@@ -17,7 +17,6 @@ struct Linear {
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
   at::Tensor operator()(const at::Tensor& x) const;
-  int64_t out_features() const { return weight.size(0); }
 };
 
 // One Linear computing all of `parts` (their outputs concatenated in order), so a decode step
@@ -26,7 +25,6 @@ Linear ConcatLinears(const std::vector<Linear>& parts);
 
 // Enables or disables the CPU small-batch kernels (on by default; tests compare both paths).
 void SetUseCpuKernels(bool enabled);
-bool UseCpuKernels();
 
 at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                      double eps);

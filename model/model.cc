@@ -57,8 +57,6 @@ absl::Status CheckMask(const at::Tensor& mask, const at::Tensor& ids, const char
 
 }  // namespace
 
-absl::Status LoadOptions::Validate() const { return ParsePlacement(*this).status(); }
-
 absl::StatusOr<Placement> ParsePlacement(const LoadOptions& options) {
   Placement p;
   if (options.dtype == "float32") {
@@ -90,15 +88,6 @@ absl::StatusOr<Placement> ParsePlacement(const LoadOptions& options) {
         absl::StrCat("device: unsupported \"", d, "\" (cpu, cuda or cuda:N)"));
   }
   return p;
-}
-
-const char* DTypeName(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kFloat: return "float32";
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    default: return "other";
-  }
 }
 
 absl::StatusOr<std::unique_ptr<DecoderState>> Model::NewState(int64_t batch_size,

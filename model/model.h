@@ -20,7 +20,6 @@ namespace triad {
 struct LoadOptions {
   std::string device = "cpu";    // "cpu", "cuda" or "cuda:N"
   std::string dtype = "float32"; // "float32", "bfloat16" or "float16"
-  absl::Status Validate() const;
 };
 
 struct Placement {
@@ -28,7 +27,6 @@ struct Placement {
   at::ScalarType dtype = at::kFloat;
 };
 absl::StatusOr<Placement> ParsePlacement(const LoadOptions& options);
-const char* DTypeName(at::ScalarType dtype);
 
 // Runtime state of a batch of sequences being decoded together: KV caches, the key padding
 // mask, and for T5 the encoder output's cross-attention keys/values.

@@ -41,18 +41,6 @@ absl::Status SchedulerOptions::Validate() const {
   return absl::OkStatus();
 }
 
-const char* FinishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kEos: return "eos";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kDeadline: return "deadline";
-    case FinishReason::kError: return "error";
-  }
-  return "unknown";
-}
-
 void RequestHandle::Cancel() {
   cancelled_ = true;
   if (wake_) wake_();

@@ -38,7 +38,6 @@ struct SchedulerOptions {
 };
 
 enum class FinishReason { kLength, kEos, kStop, kCancelled, kDeadline, kError };
-const char* FinishReasonName(FinishReason reason);
 
 struct TokenEvent {
   int64_t index = 0;  // 0-based position among the generated tokens

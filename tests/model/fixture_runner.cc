@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "model/architectures.h"
@@ -215,6 +217,42 @@ void ForEveryCase(const LoadOptions& load, const CaseCheck& check) {
       }
     }
   }
+}
+
+void ExpectFloat32Parity(const LoadOptions& load) {
+  int checked = 0;
+  ForEveryCase(load, [&](const std::string& where, const ModelConfig&, const Measurement& m) {
+    ++checked;
+    if (m.is_ids) {
+      EXPECT_TRUE(m.ids_equal) << where << ": " << m.what << " differ";
+    } else {
+      EXPECT_LE(m.diff, m.tolerance) << where << ": " << m.what;
+    }
+  });
+  EXPECT_GT(checked, 0);
+}
+
+void ExpectBfloat16WithinBounds(const LoadOptions& load, const std::string& tag) {
+  double worst = 0;
+  double ids_total = 0, ids_agree = 0;
+  ForEveryCase(load, [&](const std::string& where, const ModelConfig& config, const Measurement& m) {
+    if (m.is_ids) {
+      ids_total += 1;
+      ids_agree += m.agreement;
+      std::printf("[%s] %-40s %-20s token agreement %.3f\n", tag.c_str(), where.c_str(),
+                  m.what.c_str(), m.agreement);
+      return;
+    }
+    if (m.what == "sequences_scores" || m.what == "step_logits") return;  // depend on ids
+    const double scale = m.tolerance / 1e-4;
+    worst = std::max(worst, m.diff / scale);
+    std::printf("[%s] %-40s %-20s max|diff| %.4g (%.4f of max(1,|expected|))\n", tag.c_str(),
+                where.c_str(), m.what.c_str(), m.diff, m.diff / scale);
+    const double bound = config.family == Family::kT5 ? 0.5 : 0.1;
+    EXPECT_LE(m.diff, bound * scale) << where << ": " << m.what;
+  });
+  std::printf("[%s] worst relative deviation %.4f, mean token agreement %.3f\n", tag.c_str(),
+              worst, ids_total > 0 ? ids_agree / ids_total : 1.0);
 }
 
 }  // namespace triad::testing

@@ -30,4 +30,16 @@ using CaseCheck = std::function<void(const std::string& where, const ModelConfig
 // cannot run: unknown kind, model errors).
 void ForEveryCase(const LoadOptions& load, const CaseCheck& check);
 
+// Every case with `load` (a float32 placement) matches transformers: floats within the fixture
+// tolerance, token ids exactly.
+void ExpectFloat32Parity(const LoadOptions& load);
+
+// bfloat16 rounds every weight and activation to 8 significant bits, so exact parity is not
+// expected. Float outputs must stay within 0.1 * max(1, max|expected|) for decoder-only models
+// (measured: <= 0.063) and 0.5 * max(1, max|expected|) for T5 (measured: <= 0.33; the tiny T5
+// logits are O(1) differences of large dot products, so bf16 cancellation dominates); token
+// agreement is printed (prefixed with `tag`), not asserted (a top-2 gap of 1e-3 is below bf16
+// resolution).
+void ExpectBfloat16WithinBounds(const LoadOptions& load, const std::string& tag);
+
 }  // namespace triad::testing

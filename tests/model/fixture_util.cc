@@ -82,6 +82,11 @@ double MaxAbsDiff(const at::Tensor& actual, const at::Tensor& expected, const at
   return diff.numel() == 0 ? 0.0 : diff.max().item<double>();
 }
 
+at::Tensor RandomTokenIds(at::IntArrayRef shape, int64_t vocab, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return at::randint(3, vocab, shape, gen, at::kLong);
+}
+
 double FixtureTolerance(const at::Tensor& expected) {
   return 1e-4 * std::max(1.0, expected.abs().max().item<double>());
 }

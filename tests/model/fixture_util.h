@@ -31,6 +31,9 @@ at::Tensor ExpectedTensor(const std::string& folder, const nlohmann::json& value
 double MaxAbsDiff(const at::Tensor& actual, const at::Tensor& expected,
                   const at::Tensor& mask = at::Tensor());
 
+// Deterministic random token ids in [3, vocab) of `shape` (ids 0-2 are often special).
+at::Tensor RandomTokenIds(at::IntArrayRef shape, int64_t vocab, uint64_t seed);
+
 // The fixture tolerance: 1e-4 * max(1, max|expected|).
 double FixtureTolerance(const at::Tensor& expected);
 

@@ -14,8 +14,7 @@ namespace triad {
 namespace {
 
 at::Tensor RandomIds(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  return at::randint(3, vocab, {batch, len}, gen, at::kLong);
+  return testing::RandomTokenIds({batch, len}, vocab, seed);
 }
 
 std::unique_ptr<DecoderState> NewState(const Model& model, const at::Tensor& encoder_ids) {

@@ -10,8 +10,7 @@ namespace triad {
 namespace {
 
 at::Tensor Ids(int64_t len, int64_t vocab, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  return at::randint(3, vocab, {len}, gen, at::kLong);
+  return testing::RandomTokenIds({len}, vocab, seed);
 }
 
 // Logits [T, V] of `tokens` run alone (T5: decoder tokens after encoding `encoder`).
