@@ -86,6 +86,17 @@ class Gpt1Model : public CausalModel {
     return out;
   }
 
+  at::Tensor HeadLogitsImpl(const at::Tensor& input_ids,
+                            const at::Tensor& read_index) const override {
+    const Linear& head = score_.weight.defined() ? score_ : mc_head_;
+    if (!head.weight.defined()) throw Unsupported{"the checkpoint has no classification head"};
+    const at::Tensor ids = input_ids.to(placement().device);
+    // Right padding needs no mask: causal attention never lets a real token see a later pad.
+    const at::Tensor h = HiddenOnce(ids, at::Tensor());
+    const at::Tensor rows = at::arange(ids.size(0), ids.options());
+    return head(h.index({rows, read_index.to(ids.device())})).to(at::kFloat);
+  }
+
   at::Tensor Hidden(const at::Tensor& ids, const at::Tensor& positions,
                     AttentionContext& ctx) const override {
     const ModelConfig& c = config();

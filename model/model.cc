@@ -215,6 +215,42 @@ absl::StatusOr<MultipleChoiceOutput> Model::MultipleChoice(const at::Tensor& inp
   }
 }
 
+absl::StatusOr<at::Tensor> Model::HeadLogits(const at::Tensor& input_ids,
+                                             const at::Tensor& read_index) const {
+  TRIAD_RETURN_IF_ERROR(CheckIds(input_ids, 2, "input_ids", config_.vocab_size));
+  if (config_.max_positions > 0 && input_ids.size(1) > config_.max_positions) {
+    return absl::InvalidArgumentError("input_ids: longer than the context length");
+  }
+  if (!read_index.defined() || read_index.dim() != 1 || read_index.size(0) != input_ids.size(0)) {
+    return absl::InvalidArgumentError("read_index must be [batch]");
+  }
+  if (read_index.numel() > 0 && (read_index.min().item<int64_t>() < 0 ||
+                                 read_index.max().item<int64_t>() >= input_ids.size(1))) {
+    return absl::InvalidArgumentError("read_index: index outside the sequence");
+  }
+  try {
+    return Guard("HeadLogits", [&] { return HeadLogitsImpl(input_ids, read_index); });
+  } catch (const Unsupported& u) {
+    return absl::UnimplementedError(u.what);
+  }
+}
+
+int64_t Model::head_outputs() const {
+  switch (config_.head) {
+    case HeadKind::kSequenceClassification:
+      return config_.num_labels;
+    case HeadKind::kDoubleHeads:
+      return 1;
+    case HeadKind::kLanguageModel:
+      return 0;
+  }
+  return 0;
+}
+
+at::Tensor Model::HeadLogitsImpl(const at::Tensor&, const at::Tensor&) const {
+  throw Unsupported{"this model has no classification head"};
+}
+
 at::Tensor Model::EncodeImpl(const EncoderInput&) const {
   throw Unsupported{"this model has no encoder"};
 }

@@ -113,6 +113,14 @@ class Model {
   // GPT-1 double-heads: input_ids [B, C, T], mc_token_ids [B, C].
   absl::StatusOr<MultipleChoiceOutput> MultipleChoice(const at::Tensor& input_ids,
                                                       const at::Tensor& mc_token_ids) const;
+  // The checkpoint's classification head (GPT-1: sequence-classification `score`, or the
+  // double-heads multiple-choice summary) over rows of `input_ids` [N, T] (right-padded; the
+  // padding value is irrelevant) read at `read_index` [N] (int64, each < T). Returns float32
+  // [N, head_outputs()]; no LM logits are computed. UNIMPLEMENTED without such a head.
+  absl::StatusOr<at::Tensor> HeadLogits(const at::Tensor& input_ids,
+                                        const at::Tensor& read_index) const;
+  // Outputs of that head: num_labels (sequence classification), 1 (multiple choice), 0 = none.
+  int64_t head_outputs() const;
 
  protected:
   Model(ModelConfig config, Placement placement)
@@ -129,6 +137,8 @@ class Model {
                                           const at::Tensor& attention_mask) const;
   virtual MultipleChoiceOutput MultipleChoiceImpl(const at::Tensor& input_ids,
                                                   const at::Tensor& mc_token_ids) const;
+  virtual at::Tensor HeadLogitsImpl(const at::Tensor& input_ids,
+                                    const at::Tensor& read_index) const;
 
   // Thrown by the *Impl defaults; turned into UNIMPLEMENTED by the public wrappers.
   struct Unsupported {

@@ -9,6 +9,7 @@
 
 #include "model/architectures.h"
 #include "model/generation.h"
+#include "model/scoring.h"
 #include "tests/model/fixture_util.h"
 
 namespace triad::testing {
@@ -60,14 +61,20 @@ class CaseRunner {
     } else if (kind == "greedy" || kind == "seq2seq_greedy") {
       Greedy(c, out);
     } else if (kind == "seq_cls") {
-      AddFloats(out, "logits",
-                Value(model_.ClassifySequence(IntTensor(c["input_ids"]), IntTensor(c["attention_mask"]))),
-                Expected(c["expected"]));
+      const at::Tensor ids = IntTensor(c["input_ids"]), mask = IntTensor(c["attention_mask"]);
+      AddFloats(out, "logits", Value(model_.ClassifySequence(ids, mask)), Expected(c["expected"]));
+      // The head alone, read at each row's last real token.
+      const at::Tensor last = mask.defined() ? mask.sum(1) - 1
+                                             : at::full({ids.size(0)}, ids.size(1) - 1, at::kLong);
+      AddFloats(out, "head_logits", Value(model_.HeadLogits(ids, last)), Expected(c["expected"]));
     } else if (kind == "multiple_choice") {
-      auto mc = model_.MultipleChoice(IntTensor(c["input_ids"]), IntTensor(c["mc_token_ids"]));
+      const at::Tensor ids = IntTensor(c["input_ids"]), at_token = IntTensor(c["mc_token_ids"]);
+      auto mc = model_.MultipleChoice(ids, at_token);
       if (!mc.ok()) throw std::runtime_error(mc.status().ToString());
       AddFloats(out, "mc_logits", mc->mc_logits, Expected(c["expected_mc_logits"]));
       AddFloats(out, "lm_logits", mc->lm_logits, Expected(c["expected_lm_logits"]));
+      const at::Tensor head = Value(model_.HeadLogits(ids.flatten(0, 1), at_token.flatten()));
+      AddFloats(out, "head_logits", head.view(at_token.sizes()), Expected(c["expected_mc_logits"]));
     } else if (kind == "encoder_hidden") {
       const EncoderInput in{IntTensor(c["input_ids"]), IntTensor(c["attention_mask"])};
       AddFloats(out, "hidden", Value(model_.Encode(in)), Expected(c["expected"]));
@@ -78,6 +85,7 @@ class CaseRunner {
       StepInput step;
       step.input_ids = IntTensor(c["decoder_input_ids"]);
       AddFloats(out, "logits", Value(model_.Forward(step, **state)), Expected(c["expected"]));
+      Seq2SeqScoring(c, out);
     } else if (kind == "seq2seq_beam") {
       Beam(c, out);
     } else if (kind == "prompt_logprobs") {
@@ -106,6 +114,78 @@ class CaseRunner {
     const at::Tensor mask = IntTensor(c["attention_mask"]);
     const at::Tensor logits = FullForward(IntTensor(c["input_ids"]), mask);
     AddFloats(out, "logits", logits, Expected(c["expected"]), mask);
+    CausalScoring(c, out);
+  }
+
+  // ScoreCandidates against log-probs read off the expected logits: every row split at half
+  // and at a quarter of its real tokens (items with different context lengths, so left
+  // padding), each with its whole continuation and that continuation's first token.
+  void CausalScoring(const json& c, Measurements& out) {
+    const at::Tensor ids = IntTensor(c["input_ids"]), mask = IntTensor(c["attention_mask"]);
+    const at::Tensor logprobs = at::log_softmax(Expected(c["expected"]), -1);
+    std::vector<ScoringItem> items;
+    std::vector<float> expected;
+    for (int64_t b = 0; b < ids.size(0); ++b) {
+      const at::Tensor cols = RealColumns(ids, mask, b);
+      const std::vector<int64_t> row = ToVector(ids[b].index_select(0, cols));
+      const at::Tensor lp = logprobs[b].index_select(0, cols);
+      const int64_t n = static_cast<int64_t>(row.size());
+      for (int64_t split : {std::max<int64_t>(1, n / 2), std::max<int64_t>(1, n / 4)}) {
+        ScoringItem item;
+        item.context.assign(row.begin(), row.begin() + split);
+        item.candidates = {{row.begin() + split, row.end()}, {row[split]}};
+        for (int64_t t = split; t < n; ++t) expected.push_back(lp[t - 1][row[t]].item<float>());
+        expected.push_back(lp[split - 1][row[split]].item<float>());
+        items.push_back(std::move(item));
+      }
+    }
+    AddScores(items, expected, out);
+  }
+
+  // T5: the encoder input (real tokens) with the teacher-forced targets (decoder_input_ids
+  // after the start token) and their first token as a second candidate.
+  void Seq2SeqScoring(const json& c, Measurements& out) {
+    const at::Tensor ids = IntTensor(c["input_ids"]), mask = IntTensor(c["attention_mask"]);
+    const at::Tensor decoder = IntTensor(c["decoder_input_ids"]);
+    const at::Tensor logprobs = at::log_softmax(Expected(c["expected"]), -1);
+    std::vector<ScoringItem> items;
+    std::vector<float> expected;
+    for (int64_t b = 0; b < ids.size(0); ++b) {
+      const at::Tensor cols = RealColumns(ids, mask, b);
+      const std::vector<int64_t> target = ToVector(decoder[b].narrow(0, 1, decoder.size(1) - 1));
+      ScoringItem item;
+      item.context = ToVector(ids[b].index_select(0, cols));
+      item.candidates = {target, {target[0]}};
+      for (size_t t = 0; t < target.size(); ++t) {
+        expected.push_back(logprobs[b][static_cast<int64_t>(t)][target[t]].item<float>());
+      }
+      expected.push_back(logprobs[b][0][target[0]].item<float>());
+      items.push_back(std::move(item));
+    }
+    AddScores(items, expected, out);
+  }
+
+  void AddScores(const std::vector<ScoringItem>& items, const std::vector<float>& expected,
+                 Measurements& out) {
+    auto scores = ScoreCandidates(model_, items);
+    if (!scores.ok()) throw std::runtime_error(scores.status().ToString());
+    std::vector<float> actual;
+    for (const auto& item : *scores) {
+      for (const CandidateScore& s : item) {
+        actual.insert(actual.end(), s.token_logprobs.begin(), s.token_logprobs.end());
+      }
+    }
+    AddFloats(out, "scored_logprobs", at::tensor(actual), at::tensor(expected));
+  }
+
+  // Columns of row `b` holding real tokens (mask undefined = all).
+  static at::Tensor RealColumns(const at::Tensor& ids, const at::Tensor& mask, int64_t b) {
+    return mask.defined() ? mask[b].nonzero().flatten() : at::arange(ids.size(1), at::kLong);
+  }
+
+  static std::vector<int64_t> ToVector(const at::Tensor& t) {
+    const at::Tensor c = t.to(at::kCPU).to(at::kLong).contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
   }
 
   void PromptLogprobs(const json& c, Measurements& out) {
@@ -117,6 +197,15 @@ class CaseRunner {
     AddFloats(out, "logprobs", picked, Expected(c["expected"]));
     AddFloats(out, "sum", picked.sum().to(at::kDouble).view({1}),
               at::tensor({c["sum"].get<double>()}, at::kDouble));
+    // Label scoring: the prompt's second half as a continuation of its first.
+    const std::vector<int64_t> row = ToVector(ids[0]);
+    const int64_t split = len / 2;
+    ScoringItem item{{row.begin(), row.begin() + split}, {{row.begin() + split, row.end()}}};
+    auto scores = ScoreCandidates(model_, {item});
+    if (!scores.ok()) throw std::runtime_error(scores.status().ToString());
+    const at::Tensor expected = Expected(c["expected"]).flatten().narrow(0, split - 1, len - split);
+    AddFloats(out, "scored_sum", at::tensor({(*scores)[0][0].logprob_sum}, at::kDouble),
+              expected.to(at::kDouble).sum().view({1}));
   }
 
   GenerationOutput RunGenerate(const at::Tensor& ids, const at::Tensor& mask,

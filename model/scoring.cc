@@ -1,0 +1,213 @@
+#include "model/scoring.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "model/compat.h"
+#include "model/status_macros.h"
+
+namespace triad {
+namespace {
+
+// Rows [begin, end) of `items` as one batched pass.
+struct Pass {
+  const std::vector<ScoringItem>& items;
+  size_t begin, end;
+
+  int64_t num_items() const { return static_cast<int64_t>(end - begin); }
+  int64_t num_rows() const {
+    int64_t n = 0;
+    for (size_t i = begin; i < end; ++i) n += static_cast<int64_t>(items[i].candidates.size());
+    return n;
+  }
+  // For every candidate row, the index of its item within the pass.
+  at::Tensor RowItems() const {
+    std::vector<int64_t> rows;
+    for (size_t i = begin; i < end; ++i) {
+      rows.insert(rows.end(), items[i].candidates.size(), static_cast<int64_t>(i - begin));
+    }
+    return at::tensor(rows, at::kLong);
+  }
+  int64_t MaxCandidate() const {
+    size_t n = 0;
+    for (size_t i = begin; i < end; ++i) {
+      for (const auto& c : items[i].candidates) n = std::max(n, c.size());
+    }
+    return static_cast<int64_t>(n);
+  }
+};
+
+// [N, width] right-padded with 0: row n holds `lead` (when >= 0), then candidate n's tokens
+// (without its last one when `drop_last`), cut at `width`.
+at::Tensor CandidateMatrix(const Pass& pass, int64_t width, int64_t lead, bool drop_last) {
+  at::Tensor out = at::zeros({pass.num_rows(), width}, at::kLong);
+  auto acc = out.accessor<int64_t, 2>();
+  int64_t row = 0;
+  for (size_t i = pass.begin; i < pass.end; ++i) {
+    for (const auto& c : pass.items[i].candidates) {
+      int64_t col = 0;
+      if (lead >= 0) acc[row][col++] = lead;
+      const size_t stop = drop_last ? c.size() - 1 : c.size();
+      for (size_t t = 0; t < stop && col < width; ++t) acc[row][col++] = c[t];
+      ++row;
+    }
+  }
+  return out;
+}
+
+// Reads candidate n's token log-probs from `logprobs` [N, width] (row n, columns 0..len-1).
+void Collect(const Pass& pass, const at::Tensor& logprobs,
+             std::vector<std::vector<CandidateScore>>& result) {
+  const at::Tensor cpu = logprobs.to(at::kCPU).to(at::kFloat).contiguous();
+  auto acc = cpu.accessor<float, 2>();
+  int64_t row = 0;
+  for (size_t i = pass.begin; i < pass.end; ++i) {
+    for (const auto& c : pass.items[i].candidates) {
+      CandidateScore score;
+      for (size_t t = 0; t < c.size(); ++t) {
+        score.token_logprobs.push_back(acc[row][static_cast<int64_t>(t)]);
+        score.logprob_sum += acc[row][static_cast<int64_t>(t)];
+      }
+      result[i].push_back(std::move(score));
+      ++row;
+    }
+  }
+}
+
+// Decoder-only: left-padded prompts in one pass (last-position logits only), then the cache
+// rows are repeated per candidate and every candidate but its last token is fed at once.
+absl::Status ScoreCausalPass(const Model& model, const Pass& pass,
+                             std::vector<std::vector<CandidateScore>>& result) {
+  const int64_t num_items = pass.num_items();
+  size_t widest = 0;
+  for (size_t i = pass.begin; i < pass.end; ++i) widest = std::max(widest, pass.items[i].context.size());
+  const int64_t width = static_cast<int64_t>(widest);
+  at::Tensor ids = at::zeros({num_items, width}, at::kLong);
+  at::Tensor mask = at::zeros({num_items, width}, at::kLong);
+  at::Tensor positions = at::zeros({num_items, width}, at::kLong);
+  std::vector<int64_t> context_len;
+  for (int64_t r = 0; r < num_items; ++r) {
+    const auto& ctx = pass.items[pass.begin + static_cast<size_t>(r)].context;
+    const int64_t n = static_cast<int64_t>(ctx.size()), pad = width - n;
+    ids[r].narrow(0, pad, n).copy_(at::tensor(ctx, at::kLong));
+    mask[r].narrow(0, pad, n).fill_(1);
+    positions[r].narrow(0, pad, n).copy_(at::arange(n, at::kLong));
+    context_len.push_back(n);
+  }
+  TRIAD_ASSIGN_OR_RETURN(std::unique_ptr<DecoderState> state, model.NewState(num_items, nullptr));
+  StepInput prompt{ids, mask, positions, /*last_logits_only=*/true};
+  TRIAD_ASSIGN_OR_RETURN(at::Tensor first, model.Forward(prompt, *state));
+  const at::Tensor row_items = pass.RowItems();
+  const at::Device device = first.device();
+  const at::Tensor targets = CandidateMatrix(pass, pass.MaxCandidate(), -1, false).to(device);
+  at::Tensor first_lp = at::log_softmax(first.select(1, 0), -1).index_select(0, row_items.to(device));
+  at::Tensor picked = first_lp.gather(1, targets.narrow(1, 0, 1));  // [N, 1]
+  const int64_t fed = pass.MaxCandidate() - 1;
+  if (fed > 0) {
+    state->SelectRows(row_items);
+    const at::Tensor feed = CandidateMatrix(pass, fed, -1, /*drop_last=*/true);
+    const at::Tensor start = at::tensor(context_len, at::kLong).index_select(0, row_items);
+    StepInput rest{feed, at::Tensor(), start.unsqueeze(1) + at::arange(fed, at::kLong).unsqueeze(0),
+                   false};
+    TRIAD_ASSIGN_OR_RETURN(at::Tensor logits, model.Forward(rest, *state));
+    const at::Tensor lp = at::log_softmax(logits, -1).gather(
+        2, targets.narrow(1, 1, fed).unsqueeze(2)).squeeze(2);
+    picked = at::cat({picked, lp}, 1);
+  }
+  Collect(pass, picked, result);
+  return absl::OkStatus();
+}
+
+// T5: the encoder runs once over the right-padded inputs; its cross-attention keys/values are
+// repeated per candidate and the targets are teacher-forced after decoder_start in one pass.
+absl::Status ScoreSeq2SeqPass(const Model& model, const Pass& pass,
+                              std::vector<std::vector<CandidateScore>>& result) {
+  const int64_t num_items = pass.num_items();
+  size_t widest = 0;
+  for (size_t i = pass.begin; i < pass.end; ++i) widest = std::max(widest, pass.items[i].context.size());
+  at::Tensor ids = at::zeros({num_items, static_cast<int64_t>(widest)}, at::kLong);
+  at::Tensor mask = at::zeros_like(ids);
+  for (int64_t r = 0; r < num_items; ++r) {
+    const auto& ctx = pass.items[pass.begin + static_cast<size_t>(r)].context;
+    const int64_t n = static_cast<int64_t>(ctx.size());
+    ids[r].narrow(0, 0, n).copy_(at::tensor(ctx, at::kLong));
+    mask[r].narrow(0, 0, n).fill_(1);
+  }
+  EncoderInput encoder{ids, mask};
+  TRIAD_ASSIGN_OR_RETURN(std::unique_ptr<DecoderState> state, model.NewState(num_items, &encoder));
+  state->SelectRows(pass.RowItems());
+  const int64_t width = pass.MaxCandidate();
+  const at::Tensor feed = CandidateMatrix(pass, width, model.config().decoder_start_token_id,
+                                          /*drop_last=*/true);
+  TRIAD_ASSIGN_OR_RETURN(at::Tensor logits, model.Forward(StepInput{feed, {}, {}, false}, *state));
+  const at::Tensor targets = CandidateMatrix(pass, width, -1, false).to(logits.device());
+  Collect(pass, at::log_softmax(logits, -1).gather(2, targets.unsqueeze(2)).squeeze(2), result);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
+                                 const std::string& where) {
+  const ModelConfig& c = model.config();
+  auto check_ids = [&](const std::vector<int64_t>& ids, const std::string& what) -> absl::Status {
+    if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(where, what, ": empty"));
+    for (int64_t id : ids) {
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(where, what, ": token id ", id,
+                                                       " outside the vocabulary [0, ",
+                                                       c.vocab_size, ")"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  TRIAD_RETURN_IF_ERROR(check_ids(item.context, "context"));
+  if (item.candidates.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, "candidates: none"));
+  }
+  for (size_t j = 0; j < item.candidates.size(); ++j) {
+    const std::string name = absl::StrCat("candidates[", j, "]");
+    TRIAD_RETURN_IF_ERROR(check_ids(item.candidates[j], name));
+    // Decoder-only models feed the context and all but the candidate's last token.
+    const size_t fed = c.is_encoder_decoder() ? item.candidates[j].size()
+                                              : item.context.size() + item.candidates[j].size() - 1;
+    if (c.max_positions > 0 && static_cast<int64_t>(fed) > c.max_positions) {
+      return absl::InvalidArgumentError(absl::StrCat(where, name, ": context + candidate (", fed,
+                                                     " positions) exceed the context length ",
+                                                     c.max_positions));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidates(
+    const Model& model, const std::vector<ScoringItem>& items, const ScoringOptions& options) {
+  if (options.max_rows < 1) return absl::InvalidArgumentError("max_rows must be >= 1");
+  for (size_t i = 0; i < items.size(); ++i) {
+    TRIAD_RETURN_IF_ERROR(ValidateScoringItem(model, items[i], absl::StrCat("items[", i, "].")));
+  }
+  std::vector<std::vector<CandidateScore>> result(items.size());
+  size_t begin = 0;
+  while (begin < items.size()) {
+    size_t end = begin;
+    int64_t rows = 0;
+    while (end < items.size()) {
+      const auto n = static_cast<int64_t>(items[end].candidates.size());
+      if (end > begin && rows + n > options.max_rows) break;
+      rows += n;
+      ++end;
+    }
+    const Pass pass{items, begin, end};
+    try {
+      TRIAD_RETURN_IF_ERROR(model.config().is_encoder_decoder()
+                                ? ScoreSeq2SeqPass(model, pass, result)
+                                : ScoreCausalPass(model, pass, result));
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("scoring: ", compat::ErrorMessage(e)));
+    }
+    begin = end;
+  }
+  return result;
+}
+
+}  // namespace triad

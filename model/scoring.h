@@ -1,0 +1,49 @@
+// Candidate scoring: the log-likelihood of given continuations (decoder-only models) or
+// decoder targets (T5) under teacher forcing, for many items at once. This is how Classify
+// ranks label strings and choices, the way evaluation harnesses do. The context of each item
+// is computed once (decoder-only: the prompt's KV cache; T5: the encoder output) and shared by
+// all of its candidates, which then run together in one batched decoder pass.
+//
+// Thread contract: stateless functions over an immutable Model; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/model.h"
+
+namespace triad {
+
+struct ScoringItem {
+  // Decoder-only: the prompt (>= 1 token; the first candidate token is predicted from its
+  // last position). T5: the encoder input (>= 1 token).
+  std::vector<int64_t> context;
+  // Each >= 1 token. Decoder-only: continuations of `context`. T5: decoder targets, fed after
+  // decoder_start_token_id (so a target's last token is predicted, never fed).
+  std::vector<std::vector<int64_t>> candidates;
+};
+
+struct CandidateScore {
+  double logprob_sum = 0;             // sum of token_logprobs
+  std::vector<float> token_logprobs;  // log_softmax (float32) of each candidate token
+};
+
+struct ScoringOptions {
+  // Rows of one batched decoder pass (candidates over all items); larger inputs run in several
+  // passes, whole items at a time. >= 1.
+  int64_t max_rows = 256;
+};
+
+// Scores every candidate of every item; result[i][j] belongs to items[i].candidates[j].
+// Each score equals (to float32 rounding) scoring that item alone. INVALID_ARGUMENT naming the
+// item and candidate for empty sequences, ids outside the vocabulary or a context + candidate
+// longer than the model's context length.
+absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidates(
+    const Model& model, const std::vector<ScoringItem>& items, const ScoringOptions& options = {});
+
+// Checks one item against the model (what ScoreCandidates checks); `where` prefixes errors.
+absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
+                                 const std::string& where);
+
+}  // namespace triad
