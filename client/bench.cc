@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -13,6 +14,10 @@ namespace triad::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// One request of the schedule: draws its ids from the worker's `rng`; `due` is its arrival
+// time (queueing in the client counts towards its latency).
+using RequestFn = std::function<void(std::mt19937_64& rng, Clock::time_point due)>;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -28,7 +33,50 @@ nlohmann::json Percentiles(const std::vector<double>& v) {
           {"count", v.size()}};
 }
 
-// What all workers record.
+Clock::duration After(double seconds) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// Runs `one` for every request the options ask for on o.concurrency workers: closed loop
+// (each due when a worker is free) or Poisson arrivals at o.rate from the start; until
+// o.num_requests are done or o.duration_seconds have passed. Returns the wall seconds.
+double RunSchedule(const BenchOptions& o, const RequestFn& one) {
+  std::atomic<int64_t> next{0};
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point stop_at = start + After(o.duration_seconds);
+  std::mt19937_64 arrival_rng(o.seed);
+  std::exponential_distribution<double> gap(o.rate > 0 ? o.rate : 1.0);
+  std::vector<double> arrivals;  // seconds after start, for the Poisson mode
+  const int64_t planned = o.num_requests > 0 ? o.num_requests : int64_t{1} << 40;
+  if (o.rate > 0) {
+    double t = 0;
+    for (int64_t i = 0; i < std::min<int64_t>(planned, 1'000'000); ++i) {
+      arrivals.push_back(t += gap(arrival_rng));
+    }
+  }
+  auto worker = [&](int w) {
+    std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(w));
+    for (;;) {
+      const int64_t i = next.fetch_add(1);
+      if (i >= planned || (o.rate > 0 && i >= static_cast<int64_t>(arrivals.size()))) return;
+      Clock::time_point due = Clock::now();
+      if (o.rate > 0) {
+        due = start + After(arrivals[i]);
+        std::this_thread::sleep_until(due);
+      }
+      if (o.num_requests == 0 && Clock::now() >= stop_at) return;
+      one(rng, due);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int w = 0; w < o.concurrency; ++w) workers.emplace_back(worker, w);
+  for (std::thread& t : workers) t.join();
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// --- Generation ---------------------------------------------------------------------------
+
+// What all generation workers record.
 struct Results {
   std::mutex mu;
   std::vector<double> ttft_ms, itl_ms;
@@ -47,7 +95,7 @@ v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab, std::mt199
   return r;
 }
 
-// Streams one request that was due at `due` (arrival time; queueing in the client counts).
+// Streams one request that was due at `due`.
 void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time_point due,
             Results& results) {
   std::vector<double> itl;
@@ -80,68 +128,34 @@ void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time
   results.itl_ms.insert(results.itl_ms.end(), itl.begin(), itl.end());
 }
 
-}  // namespace
-
-std::string BenchOptions::Validate() const {
-  if (model.empty()) return "--model is required";
-  if (concurrency < 1) return "--concurrency must be >= 1";
-  if (num_requests < 0) return "--requests must be >= 0";
-  if (num_requests == 0 && !(duration_seconds > 0)) return "--duration must be > 0 with --requests 0";
-  if (prompt_tokens < 1) return "--prompt-tokens must be >= 1";
-  if (output_tokens < 1) return "--output-tokens must be >= 1";
-  if (rate < 0) return "--rate must be >= 0";
-  return "";
-}
-
-nlohmann::json RunBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
-  Results results;
-  std::atomic<int64_t> next{0};
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point stop_at =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_seconds));
-  // Arrival times: closed loop (due when a worker is free) or Poisson from the start.
-  std::mt19937_64 arrival_rng(o.seed);
-  std::exponential_distribution<double> gap(o.rate > 0 ? o.rate : 1.0);
-  std::vector<double> arrivals;  // seconds after start, for the Poisson mode
-  const int64_t planned = o.num_requests > 0 ? o.num_requests : int64_t{1} << 40;
-  if (o.rate > 0) {
-    double t = 0;
-    for (int64_t i = 0; i < std::min<int64_t>(planned, 1'000'000); ++i) arrivals.push_back(t += gap(arrival_rng));
-  }
-  auto worker = [&](int w) {
-    std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(w));
-    for (;;) {
-      const int64_t i = next.fetch_add(1);
-      if (i >= planned || (o.rate > 0 && i >= static_cast<int64_t>(arrivals.size()))) return;
-      Clock::time_point due = Clock::now();
-      if (o.rate > 0) {
-        due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(arrivals[i]));
-        std::this_thread::sleep_until(due);
-      }
-      if (o.num_requests == 0 && Clock::now() >= stop_at) return;
-      RunOne(client, MakeRequest(o, vocab_size, rng), due, results);
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int w = 0; w < o.concurrency; ++w) workers.emplace_back(worker, w);
-  for (std::thread& t : workers) t.join();
-  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+// The keys both modes report.
+nlohmann::json CommonReport(const BenchOptions& o, int64_t ok, int64_t errors,
+                            const std::string& first_error, double wall) {
   return {{"model", o.model},
           {"concurrency", o.concurrency},
           {"rate", o.rate},
           {"prompt_tokens", o.prompt_tokens},
-          {"output_tokens", o.output_tokens},
-          {"requests_ok", results.ok},
-          {"requests_failed", results.errors},
-          {"first_error", results.first_error},
+          {"requests_ok", ok},
+          {"requests_failed", errors},
+          {"first_error", first_error},
           {"wall_seconds", wall},
-          {"requests_per_s", results.ok / wall},
-          {"generated_tokens_per_s", results.generated / wall},
-          {"ttft_ms", Percentiles(results.ttft_ms)},
-          {"itl_ms", Percentiles(results.itl_ms)}};
+          {"requests_per_s", static_cast<double>(ok) / wall}};
 }
 
-std::string FormatBenchTable(const nlohmann::json& r) {
+nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
+  Results results;
+  const double wall = RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due) {
+    RunOne(client, MakeRequest(o, vocab_size, rng), due, results);
+  });
+  nlohmann::json report = CommonReport(o, results.ok, results.errors, results.first_error, wall);
+  report.update({{"output_tokens", o.output_tokens},
+                 {"generated_tokens_per_s", results.generated / wall},
+                 {"ttft_ms", Percentiles(results.ttft_ms)},
+                 {"itl_ms", Percentiles(results.itl_ms)}});
+  return report;
+}
+
+std::string FormatGenerateTable(const nlohmann::json& r) {
   char buf[1024];
   std::snprintf(buf, sizeof(buf),
                 "model %s  concurrency %d  rate %.2f/s  prompt %d  output %d\n"
@@ -158,6 +172,172 @@ std::string FormatBenchTable(const nlohmann::json& r) {
                 "inter-token", r["itl_ms"]["p50"].get<double>(), r["itl_ms"]["p90"].get<double>(),
                 r["itl_ms"]["p99"].get<double>());
   return buf;
+}
+
+// --- Classification -----------------------------------------------------------------------
+
+// What all classification workers record.
+struct ClassifyResults {
+  std::mutex mu;
+  std::vector<double> latency_ms;
+  int64_t ok = 0, errors = 0;
+  int64_t items = 0;          // classified items (a batch call counts each)
+  int64_t prompt_tokens = 0;  // the server's usage.prompt_tokens
+  double queue_seconds = 0;   // sum of the server's timings.queue_seconds
+  std::string first_error;
+};
+
+void AddRandomIds(int n, std::uniform_int_distribution<int32_t>& id, std::mt19937_64& rng,
+                  v1::TokenIds* out) {
+  for (int i = 0; i < n; ++i) out->add_ids(id(rng));
+}
+
+// One item of random segments in the task's order (see ClassifyItem.segment_ids).
+v1::ClassifyItem MakeItem(const BenchOptions& o, v1::ClassifyTask task,
+                          std::uniform_int_distribution<int32_t>& id, std::mt19937_64& rng) {
+  v1::ClassifyItem item;
+  const bool pair = task == v1::CLASSIFY_TASK_ENTAILMENT || task == v1::CLASSIFY_TASK_SIMILARITY;
+  for (int s = 0; s < (pair ? 2 : 1); ++s) {
+    AddRandomIds(o.prompt_tokens, id, rng, item.add_segment_ids());
+  }
+  if (task == v1::CLASSIFY_TASK_MULTIPLE_CHOICE) {
+    for (int c = 0; c < o.num_choices; ++c) {
+      AddRandomIds(o.choice_tokens, id, rng, item.add_choice_ids());
+    }
+  }
+  return item;
+}
+
+// Adds one finished call to `results`.
+void Record(const grpc::Status& status, Clock::time_point due, int64_t items,
+            const v1::Usage& usage, const v1::Timings& timings, ClassifyResults& results) {
+  const double latency = Ms(Clock::now() - due);
+  std::lock_guard<std::mutex> lock(results.mu);
+  if (!status.ok()) {
+    ++results.errors;
+    if (results.first_error.empty()) results.first_error = status.error_message();
+    return;
+  }
+  ++results.ok;
+  results.items += items;
+  results.prompt_tokens += usage.prompt_tokens();
+  results.queue_seconds += timings.queue_seconds();
+  results.latency_ms.push_back(latency);
+}
+
+// Sends one Classify, or one ClassifyBatch of o.batch_items items, due at `due`.
+void ClassifyOne(TriadClient& client, const BenchOptions& o, v1::ClassifyTask task,
+                 std::uniform_int_distribution<int32_t>& id, std::mt19937_64& rng,
+                 Clock::time_point due, ClassifyResults& results) {
+  constexpr auto kTimeout = std::chrono::minutes(10);
+  if (o.batch_items == 0) {
+    v1::ClassifyRequest request;
+    request.set_model(o.model);
+    request.set_task(task);
+    *request.mutable_item() = MakeItem(o, task, id, rng);
+    v1::ClassifyResponse response;
+    const grpc::Status status = client.Classify(request, &response, kTimeout);
+    Record(status, due, 1, response.usage(), response.timings(), results);
+    return;
+  }
+  v1::ClassifyBatchRequest request;
+  request.set_model(o.model);
+  request.set_task(task);
+  for (int i = 0; i < o.batch_items; ++i) *request.add_items() = MakeItem(o, task, id, rng);
+  v1::ClassifyBatchResponse response;
+  const grpc::Status status = client.ClassifyBatch(request, &response, kTimeout);
+  Record(status, due, o.batch_items, response.usage(), response.timings(), results);
+}
+
+nlohmann::json RunClassifyBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
+  v1::ClassifyTask task = v1::CLASSIFY_TASK_UNSPECIFIED;
+  ParseClassifyTask(o.task, &task);  // Validate() accepted the name
+  // [3, vocab - 3): small vocabularies keep special tokens at both ends.
+  const int32_t high = static_cast<int32_t>(std::max<int64_t>(3, vocab_size - 4));
+  ClassifyResults results;
+  const double wall = RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due) {
+    std::uniform_int_distribution<int32_t> id(3, high);
+    ClassifyOne(client, o, task, id, rng, due, results);
+  });
+  nlohmann::json report = CommonReport(o, results.ok, results.errors, results.first_error, wall);
+  report.update({
+      {"task", o.task},
+      {"requests", o.num_requests},
+      {"duration_seconds", o.duration_seconds},
+      {"seed", o.seed},
+      {"batch_items", o.batch_items},
+      {"classifications_per_second", results.items / wall},
+      {"latency_ms", Percentiles(results.latency_ms)},
+      {"server_queue_ms_mean", results.ok > 0 ? 1000 * results.queue_seconds / results.ok : 0.0},
+      {"prompt_tokens_per_s", results.prompt_tokens / wall}});
+  if (task == v1::CLASSIFY_TASK_MULTIPLE_CHOICE) {
+    report["choices"] = o.num_choices;
+    report["choice_tokens"] = o.choice_tokens;
+  }
+  return report;
+}
+
+std::string FormatClassifyTable(const nlohmann::json& r) {
+  char choices[64] = "";
+  if (r.contains("choices")) {
+    std::snprintf(choices, sizeof(choices), "  choices %d x %d tokens", r["choices"].get<int>(),
+                  r["choice_tokens"].get<int>());
+  }
+  char buf[1024];
+  std::snprintf(
+      buf, sizeof(buf),
+      "model %s  task %s  concurrency %d  rate %.2f/s  segment %d tokens%s  batch items %d\n"
+      "requests ok %lld  failed %lld  wall %.2f s  %.2f req/s  %.1f classifications/s  "
+      "%.0f prompt tok/s\n"
+      "%-22s %10s %10s %10s\n%-22s %10.1f %10.1f %10.1f\n%-22s %10.1f\n",
+      r["model"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
+      r["concurrency"].get<int>(), r["rate"].get<double>(), r["prompt_tokens"].get<int>(), choices,
+      r["batch_items"].get<int>(), static_cast<long long>(r["requests_ok"].get<int64_t>()),
+      static_cast<long long>(r["requests_failed"].get<int64_t>()), r["wall_seconds"].get<double>(),
+      r["requests_per_s"].get<double>(), r["classifications_per_second"].get<double>(),
+      r["prompt_tokens_per_s"].get<double>(), "latency (ms)", "p50", "p90", "p99", "request",
+      r["latency_ms"]["p50"].get<double>(), r["latency_ms"]["p90"].get<double>(),
+      r["latency_ms"]["p99"].get<double>(), "server queue (mean)",
+      r["server_queue_ms_mean"].get<double>());
+  return buf;
+}
+
+}  // namespace
+
+std::string BenchOptions::Validate() const {
+  if (model.empty()) return "--model is required";
+  if (concurrency < 1) return "--concurrency must be >= 1";
+  if (num_requests < 0) return "--requests must be >= 0";
+  if (num_requests == 0 && !(duration_seconds > 0)) {
+    return "--duration must be > 0 with --requests 0";
+  }
+  if (prompt_tokens < 1) return "--prompt-tokens must be >= 1";
+  if (output_tokens < 1) return "--output-tokens must be >= 1";
+  if (rate < 0) return "--rate must be >= 0";
+  v1::ClassifyTask parsed;
+  if (classify() && !ParseClassifyTask(task, &parsed)) {
+    return "--task: unknown task \"" + task +
+           "\" (entailment, similarity, multiple_choice, single)";
+  }
+  if (num_choices < kMinChoices || num_choices > kMaxChoices) {
+    return "--choices must be in [" + std::to_string(kMinChoices) + ", " +
+           std::to_string(kMaxChoices) + "]";
+  }
+  if (choice_tokens < 1) return "--choice-tokens must be >= 1";
+  if (batch_items < 0 || batch_items > kMaxBatchItems) {
+    return "--batch-items must be in [0, " + std::to_string(kMaxBatchItems) + "]";
+  }
+  if (batch_items > 0 && !classify()) return "--batch-items needs --task";
+  return "";
+}
+
+nlohmann::json RunBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
+  return o.classify() ? RunClassifyBench(client, o, vocab_size)
+                      : RunGenerateBench(client, o, vocab_size);
+}
+
+std::string FormatBenchTable(const nlohmann::json& report) {
+  return report.contains("task") ? FormatClassifyTable(report) : FormatGenerateTable(report);
 }
 
 }  // namespace triad::client

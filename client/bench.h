@@ -1,6 +1,12 @@
-// The `triad bench` load generator: streams synthetic requests (random token-id prompts,
-// fixed output length with ignore_eos) at a fixed concurrency, closed loop or with Poisson
-// arrivals, and reports throughput, time to first token and inter-token latency percentiles.
+// The `triad bench` load generator. Generation mode streams synthetic Generate requests (random
+// token-id prompts, fixed output length with ignore_eos) and reports throughput, time to first
+// token and inter-token latency percentiles. Classification mode (a task given) sends synthetic
+// Classify (or ClassifyBatch) requests whose texts are pre-tokenized random segments, so their
+// lengths are exact, and reports classifications/s, latency percentiles, the server's queue time
+// and prompt tokens/s. Both run at a fixed concurrency, closed loop or with Poisson arrivals.
+//
+// Thread contract: RunBench starts and joins its own worker threads; `client` must be safe to
+// call from all of them (TriadClient is).
 #pragma once
 
 #include <cstdint>
@@ -17,18 +23,37 @@ struct BenchOptions {
   int concurrency = 1;          // requests in flight at most, >= 1
   int64_t num_requests = 16;    // total requests; 0 = run for duration_seconds
   double duration_seconds = 0;  // used when num_requests == 0, > 0 then
-  int prompt_tokens = 32;       // prompt length in tokens, >= 1
+  // Generation: the prompt length. Classification: the length of each text segment (premise
+  // and hypothesis, text_a and text_b, the context, or the single text). In tokens, >= 1.
+  int prompt_tokens = 32;
   int output_tokens = 64;       // generated tokens per request (ignore_eos), >= 1
   double rate = 0;              // Poisson arrivals per second; 0 = closed loop
-  uint64_t seed = 1;            // prompts and arrivals
-  std::string Validate() const; // "" when valid, else what is wrong (naming the flag)
+  uint64_t seed = 1;            // token ids and arrivals
+  // Classification mode: "entailment", "similarity", "multiple_choice" or "single" (the
+  // ClassifyTask names, lower case); "" = benchmark Generate.
+  std::string task;
+  int num_choices = 4;    // multiple_choice: choices per item, kMinChoices..kMaxChoices
+  int choice_tokens = 8;  // multiple_choice: tokens per choice, >= 1
+  // Items per ClassifyBatch call, 0..kMaxBatchItems; 0 = one unary Classify per request.
+  int batch_items = 0;
+
+  bool classify() const { return !task.empty(); }
+  std::string Validate() const;  // "" when valid, else what is wrong (naming the flag)
 };
 
-// Runs the benchmark against `client`; the JSON report has the options, counts, throughput
-// and ttft/itl percentiles in milliseconds.
+// Bounds the server enforces (see ClassifyItem / ClassifyBatchRequest in the proto); checked
+// here too so that a typo is a usage error rather than a run of failed requests.
+inline constexpr int kMinChoices = 2;
+inline constexpr int kMaxChoices = 64;
+inline constexpr int kMaxBatchItems = 1024;
+
+// Runs the benchmark the options describe against `client`. `vocab_size` is the model's
+// (ModelInfo.vocab_size): random ids are drawn below it. The JSON report has the options,
+// counts, throughput and latency percentiles in milliseconds (the two modes' keys differ; see
+// the .cc).
 nlohmann::json RunBench(TriadClient& client, const BenchOptions& options, int64_t vocab_size);
 
-// The report as a one-screen table.
+// Either mode's report as a one-screen table.
 std::string FormatBenchTable(const nlohmann::json& report);
 
 }  // namespace triad::client

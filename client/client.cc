@@ -11,6 +11,24 @@ void SetDeadline(grpc::ClientContext& context, std::chrono::milliseconds timeout
 
 }  // namespace
 
+bool ParseClassifyTask(const std::string& name, v1::ClassifyTask* task) {
+  struct Named {
+    const char* name;
+    v1::ClassifyTask task;
+  };
+  static constexpr Named kTasks[] = {{"entailment", v1::CLASSIFY_TASK_ENTAILMENT},
+                                     {"similarity", v1::CLASSIFY_TASK_SIMILARITY},
+                                     {"multiple_choice", v1::CLASSIFY_TASK_MULTIPLE_CHOICE},
+                                     {"single", v1::CLASSIFY_TASK_SINGLE}};
+  for (const Named& t : kTasks) {
+    if (name == t.name) {
+      *task = t.task;
+      return true;
+    }
+  }
+  return false;
+}
+
 TriadClient::TriadClient(const std::string& address)
     : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
       stub_(v1::Triad::NewStub(channel_)) {}
@@ -33,6 +51,22 @@ grpc::Status TriadClient::GenerateStream(
   v1::GenerateStreamResponse message;
   while (reader->Read(&message)) on_message(message);
   return reader->Finish();
+}
+
+grpc::Status TriadClient::Classify(const v1::ClassifyRequest& request,
+                                   v1::ClassifyResponse* response,
+                                   std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  return stub_->Classify(&context, request, response);
+}
+
+grpc::Status TriadClient::ClassifyBatch(const v1::ClassifyBatchRequest& request,
+                                        v1::ClassifyBatchResponse* response,
+                                        std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  return stub_->ClassifyBatch(&context, request, response);
 }
 
 grpc::Status TriadClient::Tokenize(const v1::TokenizeRequest& request,

@@ -13,6 +13,10 @@
 
 namespace triad::client {
 
+// The CLI spelling of a task ("entailment", "similarity", "multiple_choice", "single") as the
+// proto enum; false for any other name.
+bool ParseClassifyTask(const std::string& name, v1::ClassifyTask* task);
+
 class TriadClient {
  public:
   explicit TriadClient(const std::string& address);
@@ -24,6 +28,12 @@ class TriadClient {
   grpc::Status GenerateStream(const v1::GenerateRequest& request,
                               const std::function<void(const v1::GenerateStreamResponse&)>& on_message,
                               std::chrono::milliseconds timeout);
+  // Unary Classify / ClassifyBatch with a deadline of `timeout` from now.
+  grpc::Status Classify(const v1::ClassifyRequest& request, v1::ClassifyResponse* response,
+                        std::chrono::milliseconds timeout);
+  grpc::Status ClassifyBatch(const v1::ClassifyBatchRequest& request,
+                             v1::ClassifyBatchResponse* response,
+                             std::chrono::milliseconds timeout);
   grpc::Status Tokenize(const v1::TokenizeRequest& request, v1::TokenizeResponse* response);
   grpc::Status ListModels(v1::ListModelsResponse* response);
   // grpc.health.v1 Check of `service` ("" = the whole server): "SERVING", "NOT_SERVING", ...

@@ -3,13 +3,19 @@
 //   triad generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]
 //                  [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]
 //                  [--no-stream]
+//   triad classify --model M --task entailment|similarity|multiple_choice|single
+//                  (--premise T --hypothesis T | --text-a T --text-b T |
+//                   --context T --choice C... | --text T) [--length-normalize] [--json]
 //   triad tokenize --model M --text TEXT
 //   triad models
 //   triad health [--service NAME]
 //   triad bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]
 //               [--output-tokens N] [--rate R] [--seed S] [--json]
+//               [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]
 // Every command takes --server HOST:PORT (default 127.0.0.1:50051). Exit status: 0 on
 // success, 1 when the server returns an error, 2 for bad usage.
+#include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <string>
@@ -19,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "client/bench.h"
 #include "client/client.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace {
 
@@ -28,15 +35,22 @@ constexpr char kUsage[] =
     "usage: triad COMMAND [--server HOST:PORT] [flags]\n"
     "  generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]\n"
     "           [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--no-stream]\n"
+    "  classify --model M --task entailment|similarity|multiple_choice|single\n"
+    "           (--premise T --hypothesis T | --text-a T --text-b T |\n"
+    "            --context T --choice C [--choice C]... | --text T) [--length-normalize] [--json]\n"
     "  tokenize --model M --text TEXT\n"
     "  models\n"
     "  health [--service NAME]\n"
     "  bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]\n"
-    "        [--output-tokens N] [--rate R] [--seed S] [--json]\n";
+    "        [--output-tokens N] [--rate R] [--seed S] [--json]\n"
+    "        [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]\n"
+    "        (--task benchmarks Classify: random token-id segments of --prompt-tokens each;\n"
+    "         --batch-items K > 0 sends ClassifyBatch calls of K items)\n";
 
 struct Flags {
   std::map<std::string, std::string> values;
-  std::vector<std::string> stops;
+  std::vector<std::string> stops;    // --stop, repeatable
+  std::vector<std::string> choices;  // --choice, repeatable
   bool Has(const std::string& k) const { return values.count(k) > 0; }
   std::string Get(const std::string& k, const std::string& fallback = "") const {
     auto it = values.find(k);
@@ -55,7 +69,7 @@ int Failed(const grpc::Status& s) {
 }
 
 bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
-  static const std::vector<std::string> kBool = {"no-stream", "json"};
+  static const std::vector<std::string> kBool = {"no-stream", "json", "length-normalize"};
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0) {
@@ -73,6 +87,8 @@ bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
     }
     if (name == "stop") {
       flags.stops.push_back(argv[++i]);
+    } else if (name == "choice") {
+      flags.choices.push_back(argv[++i]);
     } else {
       flags.values[name] = argv[++i];
     }
@@ -150,15 +166,116 @@ int Generate(TriadClient& client, const Flags& f) {
   return 0;
 }
 
+// The item's text flags in ClassifyItem order; a task reads some of them (see TaskTextFlags).
+constexpr const char* kTextFlags[] = {"premise", "hypothesis", "text-a",
+                                      "text-b",  "context",    "text"};
+
+std::vector<std::string> TaskTextFlags(triad::v1::ClassifyTask task) {
+  switch (task) {
+    case triad::v1::CLASSIFY_TASK_ENTAILMENT: return {"premise", "hypothesis"};
+    case triad::v1::CLASSIFY_TASK_SIMILARITY: return {"text-a", "text-b"};
+    case triad::v1::CLASSIFY_TASK_MULTIPLE_CHOICE: return {"context"};
+    default: return {"text"};
+  }
+}
+
+// Fills `item` from the flags `task` reads. A missing flag, or one the task does not read, is
+// a usage error here (returned as text) rather than a server round trip.
+std::string FillItem(triad::v1::ClassifyTask task, const Flags& f, triad::v1::ClassifyItem& item) {
+  const std::string task_name = f.Get("task");
+  const std::vector<std::string> wanted = TaskTextFlags(task);
+  for (const std::string name : kTextFlags) {
+    const bool read = std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+    if (read && !f.Has(name)) return "--task " + task_name + " needs --" + name;
+    if (!read && f.Has(name)) return "--" + name + " is not read by --task " + task_name;
+  }
+  const bool choices = task == triad::v1::CLASSIFY_TASK_MULTIPLE_CHOICE;
+  if (choices && f.choices.empty()) return "--task multiple_choice needs --choice (repeatable)";
+  if (!choices && !f.choices.empty()) return "--choice is only read by --task multiple_choice";
+  item.set_premise(f.Get("premise"));
+  item.set_hypothesis(f.Get("hypothesis"));
+  item.set_text_a(f.Get("text-a"));
+  item.set_text_b(f.Get("text-b"));
+  item.set_context(f.Get("context"));
+  item.set_text(f.Get("text"));
+  for (const std::string& choice : f.choices) item.add_choices(choice);
+  return "";
+}
+
+// The labels as the server sorted them (most probable first), then the regression values.
+void PrintResult(const triad::v1::ClassifyResult& result) {
+  size_t width = 5;
+  for (const auto& l : result.labels()) width = std::max(width, l.label().size());
+  width = std::min<size_t>(width, 48);  // a long choice text overflows its cell instead
+  char line[128];
+  std::snprintf(line, sizeof(line), "%-*s %12s %12s\n", static_cast<int>(width), "label",
+                "probability", "logit");
+  std::cout << line;
+  for (const auto& l : result.labels()) {
+    std::snprintf(line, sizeof(line), " %12.6f %12.4f\n", l.probability(), l.logit());
+    std::cout << l.label() << std::string(width - std::min(width, l.label().size()), ' ') << line;
+  }
+  if (result.has_value()) std::cout << "value " << result.value() << "\n";
+  if (result.has_expected_value()) {
+    std::cout << "expected_value " << result.expected_value() << "\n";
+  }
+}
+
+int Classify(TriadClient& client, const Flags& f) {
+  if (!f.Has("model") || !f.Has("task")) return Usage("--model and --task are required");
+  triad::v1::ClassifyRequest r;
+  r.set_model(f.Get("model"));
+  triad::v1::ClassifyTask task;
+  if (!triad::client::ParseClassifyTask(f.Get("task"), &task)) {
+    return Usage("--task: unknown task \"" + f.Get("task") +
+                 "\" (entailment, similarity, multiple_choice, single)");
+  }
+  r.set_task(task);
+  const std::string error = FillItem(task, f, *r.mutable_item());
+  if (!error.empty()) return Usage(error);
+  // Unset means the task's configured default, so only the flag sets it.
+  if (f.Has("length-normalize")) r.set_length_normalize(true);
+  triad::v1::ClassifyResponse out;
+  const grpc::Status status = client.Classify(r, &out, std::chrono::minutes(10));
+  if (!status.ok()) return Failed(status);
+  if (!f.Has("json")) {
+    PrintResult(out.result());
+    return 0;
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;  // a top label at index 0 still shows "index"
+  options.preserve_proto_field_names = true;     // the names the proto and README use
+  std::string json;
+  const auto printed = google::protobuf::util::MessageToJsonString(out, &json, options);
+  if (!printed.ok()) {
+    std::cerr << "triad: cannot print the response as JSON: " << printed.ToString() << "\n";
+    return 1;
+  }
+  std::cout << json;
+  return 0;
+}
+
 int Bench(TriadClient& client, const Flags& f) {
   triad::client::BenchOptions o;
   o.model = f.Get("model");
   std::string error;
-  if (!Number(f, "concurrency", o.concurrency, error) || !Number(f, "requests", o.num_requests, error) ||
-      !Real(f, "duration", o.duration_seconds, error) || !Number(f, "prompt-tokens", o.prompt_tokens, error) ||
+  if (!Number(f, "concurrency", o.concurrency, error) ||
+      !Number(f, "requests", o.num_requests, error) ||
+      !Real(f, "duration", o.duration_seconds, error) ||
+      !Number(f, "prompt-tokens", o.prompt_tokens, error) ||
       !Number(f, "output-tokens", o.output_tokens, error) || !Real(f, "rate", o.rate, error) ||
-      !Number(f, "seed", o.seed, error)) {
+      !Number(f, "seed", o.seed, error) || !Number(f, "choices", o.num_choices, error) ||
+      !Number(f, "choice-tokens", o.choice_tokens, error) ||
+      !Number(f, "batch-items", o.batch_items, error)) {
     return Usage(error);
+  }
+  o.task = f.Get("task");
+  if (o.classify() && f.Has("output-tokens")) {
+    return Usage("--output-tokens is not used with --task");
+  }
+  if ((f.Has("choices") || f.Has("choice-tokens")) && o.task != "multiple_choice") {
+    return Usage("--choices and --choice-tokens need --task multiple_choice");
   }
   if (f.Has("duration") && !f.Has("requests")) o.num_requests = 0;
   error = o.Validate();
@@ -194,6 +311,7 @@ int main(int argc, char** argv) {
   TriadClient client(f.Get("server", "127.0.0.1:50051"));
   if (command == "generate") return Generate(client, f);
   if (command == "bench") return Bench(client, f);
+  if (command == "classify") return Classify(client, f);
   if (command == "tokenize") {
     if (!f.Has("model") || !f.Has("text")) return Usage("--model and --text are required");
     triad::v1::TokenizeRequest r;

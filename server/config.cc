@@ -38,7 +38,18 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "kv_budget_mb",
                                                            "max_queue",
                                                            "batch_window_ms",
-                                                           "prefill_chunk_tokens"};
+                                                           "prefill_chunk_tokens",
+                                                           "max_classify_batch",
+                                                           "classify"};
+constexpr std::initializer_list<const char*> kClassifyKeys = {"special_tokens", "tasks"};
+constexpr std::initializer_list<const char*> kSpecialTokenKeys = {"start", "delimiter", "extract"};
+constexpr std::initializer_list<const char*> kTaskNames = {"entailment", "similarity",
+                                                           "multiple_choice", "single"};
+constexpr std::initializer_list<const char*> kTaskKeys = {
+    "enabled", "preset",          "template",         "labels",
+    "targets", "choice_template", "length_normalize", "regression"};
+constexpr std::initializer_list<const char*> kPresets = {"mnli", "rte", "cb",   "stsb",
+                                                         "mrpc", "qqp", "sst2", "cola"};
 constexpr std::initializer_list<const char*> kDtypes = {"float32", "bfloat16", "float16"};
 constexpr int kMaxPort = 65535;
 
@@ -183,10 +194,47 @@ absl::Status ValidateModelLimits(const std::string& source, size_t index,
       {"max_queue", model.max_queue, 0},
       {"batch_window_ms", model.batch_window_ms, 0},
       {"prefill_chunk_tokens", model.prefill_chunk_tokens, 1},
+      {"max_classify_batch", model.max_classify_batch, 1},
   };
   for (const auto& limit : limits) {
     TRIAD_RETURN_IF_ERROR(
         CheckRange(source, ModelKey(index, limit.key), limit.value, limit.min, kNoMax));
+  }
+  return absl::OkStatus();
+}
+
+bool IsOneOf(const std::string& value, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (value == name) return true;
+  }
+  return false;
+}
+
+// The structural rules of one model's "classify"; what depends on the model (tokens, presets
+// per family) is ModelTasks::Build's to check.
+absl::Status ValidateClassify(const std::string& source, size_t index,
+                              const ClassifyConfig& classify) {
+  for (const auto& [name, task] : classify.tasks) {
+    const std::string key = ModelKey(index, absl::StrCat("classify.tasks.", name));
+    if (!IsOneOf(name, kTaskNames)) {
+      return KeyError(source, key,
+                      absl::StrCat("unknown task (known: ", absl::StrJoin(kTaskNames, ", "), ")"));
+    }
+    if (!task.preset.empty() && !IsOneOf(task.preset, kPresets)) {
+      return KeyError(
+          source, key + ".preset",
+          absl::StrCat("unknown ", Quote(task.preset), " (", absl::StrJoin(kPresets, ", "), ")"));
+    }
+    for (size_t i = 0; i < task.labels.size(); ++i) {
+      if (task.labels[i].empty()) {
+        return KeyError(source, absl::StrCat(key, ".labels[", i, "]"), "must not be empty");
+      }
+    }
+    if (!task.targets.empty() && task.targets.size() != task.labels.size()) {
+      return KeyError(source, key + ".targets",
+                      absl::StrCat(task.targets.size(), " targets for ", task.labels.size(),
+                                   " labels (one target per label; targets need labels)"));
+    }
   }
   return absl::OkStatus();
 }
@@ -198,6 +246,7 @@ absl::Status ValidateModels(const std::string& source,
   for (size_t i = 0; i < models.size(); ++i) {
     TRIAD_RETURN_IF_ERROR(ValidateModelStrings(source, i, models[i]));
     TRIAD_RETURN_IF_ERROR(ValidateModelLimits(source, i, models[i]));
+    TRIAD_RETURN_IF_ERROR(ValidateClassify(source, i, models[i].classify));
     const auto [it, inserted] = first_index.emplace(models[i].name, i);
     if (!inserted) {
       return KeyError(source, ModelKey(i, "name"),
@@ -250,6 +299,49 @@ class ObjectReader {
     return absl::OkStatus();
   }
 
+  absl::Status Read(const char* key, bool* out) const {
+    const auto it = object_.find(key);
+    if (it == object_.end()) return absl::OkStatus();
+    if (!it->is_boolean()) {
+      return Error(key, absl::StrCat("must be true or false, got ", Shown(*it)));
+    }
+    *out = it->get<bool>();
+    return absl::OkStatus();
+  }
+
+  absl::Status Read(const char* key, std::optional<bool>* out) const {
+    if (!object_.contains(key)) return absl::OkStatus();
+    bool value = false;
+    TRIAD_RETURN_IF_ERROR(Read(key, &value));
+    *out = value;
+    return absl::OkStatus();
+  }
+
+  absl::Status Read(const char* key, std::vector<std::string>* out) const {
+    const auto it = object_.find(key);
+    if (it == object_.end()) return absl::OkStatus();
+    if (!it->is_array()) return Error(key, absl::StrCat("must be a list, got ", Shown(*it)));
+    std::vector<std::string> values;
+    for (size_t i = 0; i < it->size(); ++i) {
+      const Json& value = (*it)[i];
+      if (!value.is_string()) {
+        return Error(absl::StrCat(key, "[", i, "]"),
+                     absl::StrCat("must be a string, got ", Shown(value)));
+      }
+      values.push_back(value.get<std::string>());
+    }
+    *out = std::move(values);
+    return absl::OkStatus();
+  }
+
+  // The object under `key`, or nullptr when absent; any other type is an error.
+  absl::StatusOr<const Json*> Object(const char* key) const {
+    const auto it = object_.find(key);
+    if (it == object_.end()) return nullptr;
+    if (!it->is_object()) return Error(key, absl::StrCat("must be an object, got ", Shown(*it)));
+    return &*it;
+  }
+
   // Integers only (2.0, true and "2" are errors) that fit Int; Validate() checks the range.
   template <typename Int>
   absl::Status Read(const char* key, Int* out) const {
@@ -289,6 +381,51 @@ void ResolveModelPaths(const fs::path& base, ModelServingConfig* model) {
   model->tokenizer = model->tokenizer.empty() ? model->path : ResolvePath(base, model->tokenizer);
 }
 
+absl::StatusOr<TaskConfig> ReadTask(const Json& json, const std::string& source,
+                                    const std::string& key_path) {
+  if (!json.is_object()) {
+    return KeyError(source, key_path, absl::StrCat("must be an object, got ", Shown(json)));
+  }
+  const ObjectReader reader(json, source, key_path);
+  TRIAD_RETURN_IF_ERROR(reader.CheckKeys(kTaskKeys));
+  TaskConfig task;
+  TRIAD_RETURN_IF_ERROR(reader.Read("enabled", &task.enabled));
+  TRIAD_RETURN_IF_ERROR(reader.Read("preset", &task.preset));
+  TRIAD_RETURN_IF_ERROR(reader.Read("template", &task.prompt_template));
+  TRIAD_RETURN_IF_ERROR(reader.Read("labels", &task.labels));
+  TRIAD_RETURN_IF_ERROR(reader.Read("targets", &task.targets));
+  TRIAD_RETURN_IF_ERROR(reader.Read("choice_template", &task.choice_template));
+  TRIAD_RETURN_IF_ERROR(reader.Read("length_normalize", &task.length_normalize));
+  TRIAD_RETURN_IF_ERROR(reader.Read("regression", &task.regression));
+  return task;
+}
+
+// The model's "classify" object (`parent` reads the model entry).
+absl::StatusOr<ClassifyConfig> ReadClassify(const ObjectReader& parent, const std::string& source) {
+  ClassifyConfig classify;
+  TRIAD_ASSIGN_OR_RETURN(const Json* json, parent.Object("classify"));
+  if (json == nullptr) return classify;
+  const ObjectReader reader(*json, source, parent.Path("classify"));
+  TRIAD_RETURN_IF_ERROR(reader.CheckKeys(kClassifyKeys));
+  TRIAD_ASSIGN_OR_RETURN(const Json* special, reader.Object("special_tokens"));
+  if (special != nullptr) {
+    const ObjectReader tokens(*special, source, reader.Path("special_tokens"));
+    TRIAD_RETURN_IF_ERROR(tokens.CheckKeys(kSpecialTokenKeys));
+    TRIAD_RETURN_IF_ERROR(tokens.Read("start", &classify.start_token));
+    TRIAD_RETURN_IF_ERROR(tokens.Read("delimiter", &classify.delimiter_token));
+    TRIAD_RETURN_IF_ERROR(tokens.Read("extract", &classify.extract_token));
+  }
+  TRIAD_ASSIGN_OR_RETURN(const Json* tasks, reader.Object("tasks"));
+  if (tasks == nullptr) return classify;
+  const ObjectReader task_reader(*tasks, source, reader.Path("tasks"));
+  TRIAD_RETURN_IF_ERROR(task_reader.CheckKeys(kTaskNames));
+  for (const auto& item : tasks->items()) {
+    TRIAD_ASSIGN_OR_RETURN(classify.tasks[item.key()],
+                           ReadTask(item.value(), source, task_reader.Path(item.key())));
+  }
+  return classify;
+}
+
 absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string& source,
                                              size_t index) {
   if (!json.is_object()) {
@@ -311,6 +448,8 @@ absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string
   TRIAD_RETURN_IF_ERROR(reader.Read("max_queue", &model.max_queue));
   TRIAD_RETURN_IF_ERROR(reader.Read("batch_window_ms", &model.batch_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefill_chunk_tokens", &model.prefill_chunk_tokens));
+  TRIAD_RETURN_IF_ERROR(reader.Read("max_classify_batch", &model.max_classify_batch));
+  TRIAD_ASSIGN_OR_RETURN(model.classify, ReadClassify(reader, source));
   ResolveModelPaths(fs::path(source).parent_path(), &model);
   return model;
 }

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,34 @@
 #include "absl/status/statusor.h"
 
 namespace triad {
+
+// Overrides of one Classify task of a model (JSON object under classify.tasks.<task>, task one
+// of "entailment", "similarity", "multiple_choice", "single"). Unset / empty = the default
+// for the model's family (see server/classify_tasks.cc).
+struct TaskConfig {
+  bool enabled = true;               // false: the model does not serve this task
+  std::string preset;                // T5 published task: "mnli", "rte", "cb" (entailment),
+                                     // "stsb", "mrpc", "qqp" (similarity), "sst2", "cola"
+                                     // (single); "" = the family default
+  std::string prompt_template;       // JSON key "template"; placeholders {premise} {hypothesis}
+                                     // {text_a} {text_b} {context} {text}, each the task reads
+                                     // required; "" = the preset's / default
+  std::vector<std::string> labels;   // label names; empty = default
+  std::vector<std::string> targets;  // strings scored per label, same size as labels;
+                                     // empty = default (T5: the labels themselves)
+  std::string choice_template;       // multiple_choice with LM scoring: how a choice follows
+                                     // the prompt, with {choice}; "" = " {choice}"
+  std::optional<bool> length_normalize;  // unset = false
+  std::optional<bool> regression;        // labels are numbers; unset = the preset's (stsb: true)
+};
+
+// How a model serves Classify (JSON object "classify" of a model; every key optional).
+struct ClassifyConfig {
+  std::map<std::string, TaskConfig> tasks;  // key: task name (see TaskConfig)
+  // GPT-1 heads' input transformation tokens (vocabulary strings); "" = looked up in the
+  // tokenizer by the usual names (<start>/_start_, <delim>/_delimiter_, <extract>/_classify_).
+  std::string start_token, delimiter_token, extract_token;
+};
 
 // One served model. JSON keys are the field names.
 struct ModelServingConfig {
@@ -35,6 +65,8 @@ struct ModelServingConfig {
   int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;
                                        // 0 = batch only what is already waiting
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per scheduler step over all sequences, >= 1
+  int64_t max_classify_batch = 32;     // Classify items run together in one batch, >= 1
+  ClassifyConfig classify;             // JSON "classify"; see ClassifyConfig
 };
 
 struct ServerConfig {

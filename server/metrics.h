@@ -61,6 +61,10 @@ class Metrics final : public prometheus::Collectable {
   void RecordRejected(const std::string& model, absl::StatusCode code);
   // Queue, first-token and per-output-token times and the token counters of one generation.
   void RecordGeneration(const std::string& model, const GenerationSample& sample);
+  // A finished classification: its input tokens (triad_prompt_tokens_total) and queue time.
+  void RecordClassification(const std::string& model, int64_t prompt_tokens, double queue_seconds);
+  // Items in one scoring batch (triad_classify_batch_items).
+  void RecordScoringBatch(const std::string& model, int64_t items);
   // Sequences in one scheduler step (triad_batch_size).
   void RecordBatch(const std::string& model, int64_t batch_size);
   void SetLoadSeconds(const std::string& model, double seconds);
@@ -84,6 +88,7 @@ class Metrics final : public prometheus::Collectable {
   prometheus::Family<prometheus::Histogram>& first_token_seconds_;
   prometheus::Family<prometheus::Histogram>& token_seconds_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
+  prometheus::Family<prometheus::Histogram>& scoring_batch_items_;
   prometheus::Family<prometheus::Counter>& prompt_tokens_;
   prometheus::Family<prometheus::Counter>& generated_tokens_;
   prometheus::Family<prometheus::Counter>& rejected_;

@@ -38,6 +38,8 @@ absl::Status SchedulerOptions::Validate() const {
   if (prefill_chunk_tokens < 1) {
     return absl::InvalidArgumentError("prefill_chunk_tokens must be >= 1");
   }
+  if (max_scoring_batch < 1) return absl::InvalidArgumentError("max_scoring_batch must be >= 1");
+  if (batch_window.count() < 0) return absl::InvalidArgumentError("batch_window must be >= 0");
   return absl::OkStatus();
 }
 
@@ -102,12 +104,12 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("the server is shutting down");
-    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue) {
+    if (static_cast<int64_t>(queue_.size() + scoring_queue_.size()) >= options_.max_queue) {
       return absl::ResourceExhaustedError(
           absl::StrCat("the queue of this model is full (", options_.max_queue, " requests)"));
     }
     queue_.push_back(std::move(seq));
-    stats_.queued = static_cast<int64_t>(queue_.size());
+    stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
   cv_.notify_all();
   return handle;
@@ -133,21 +135,37 @@ SchedulerStats Scheduler::stats() const {
 void Scheduler::Loop() {
   for (;;) {
     bool force_cancel = false;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !running_.empty(); });
-      if (stopping_ && queue_.empty() && running_.empty()) return;
-      force_cancel = stopping_ && SteadyClock::now() >= force_cancel_at_;
-      if (force_cancel) {
-        for (auto& seq : queue_) seq->handle->cancelled_ = true;
-      }
-    }
+    if (!WaitForWork(&force_cancel)) return;
     if (force_cancel) {
       for (auto& seq : running_) seq->handle->cancelled_ = true;
     }
-    Admit(SteadyClock::now());
+    const auto now = SteadyClock::now();
+    Admit(now);
+    RunScoring(now);
     Step();
   }
+}
+
+bool Scheduler::WaitForWork(bool* force_cancel) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (stopping_ && queue_.empty() && running_.empty() && scoring_queue_.empty()) return false;
+    if (stopping_ || !queue_.empty() || !running_.empty()) break;
+    if (scoring_queue_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    // Only scoring work: sleep out its batching window unless it is ready.
+    const SteadyClock::time_point ready_at = ScoringWakeAt();
+    if (SteadyClock::now() >= ready_at) break;
+    cv_.wait_until(lock, ready_at);
+  }
+  *force_cancel = stopping_ && SteadyClock::now() >= force_cancel_at_;
+  if (*force_cancel) {
+    for (auto& seq : queue_) seq->handle->cancelled_ = true;
+    CancelScoringLocked();
+  }
+  return true;
 }
 
 void Scheduler::Admit(SteadyClock::time_point now) {
@@ -177,7 +195,7 @@ void Scheduler::Admit(SteadyClock::time_point now) {
       admitted.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    stats_.queued = static_cast<int64_t>(queue_.size());
+    stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
   for (auto& seq : dropped) {
     Finish(*seq, seq->handle->cancelled() ? FinishReason::kCancelled : FinishReason::kDeadline);

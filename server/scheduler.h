@@ -2,7 +2,11 @@
 // state and runs continuous (iteration-level) batching over Model::ForwardChunks: new requests
 // join at the next step once their KV reservation fits the budget, prompts are prefilled in
 // chunks alongside the running sequences' decode tokens, and a finished, cancelled or expired
-// sequence leaves at once. No gRPC in here: the service adapts RPCs to Submit().
+// sequence leaves at once. Scoring (classification) requests share the loop and the weights:
+// they wait up to a batching window, then run as one batch of items (GPT-1 head sequences and
+// scored contexts with their candidates) between two generation steps; while generations run a
+// batch is capped at one prefill chunk's worth of tokens, so neither kind stalls the other for
+// more than about a step. No gRPC in here: the service adapts RPCs to Submit*().
 //
 // Thread contract: Submit, Cancel (through the handle), Shutdown and stats() may be called from
 // any thread and never block on model work. Callbacks run on the loop thread and must not block.
@@ -21,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "model/model.h"
 #include "model/sampling.h"
+#include "model/scoring.h"
 
 namespace triad {
 
@@ -31,6 +36,15 @@ struct SchedulerOptions {
   int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
   int64_t kv_budget_bytes = 0;         // KV reservations of running sequences; 0 = unlimited
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
+  // Scoring items (a GPT-1 head sequence, or a scored context with all its candidates) run in
+  // one batch at most; >= 1.
+  int64_t max_scoring_batch = 32;
+  // How long the oldest waiting scoring request waits for others to batch with; 0 = batch
+  // only what is already waiting.
+  std::chrono::microseconds batch_window{2000};
+  // Called on the loop thread after each scoring batch with its number of items; unset = not
+  // called; must not block.
+  std::function<void(int64_t items)> on_scoring_batch;
   // Called on the loop thread after each engine step with the number of sequences it ran;
   // must not block (metrics observe it). Unset = not called.
   std::function<void(int64_t batch_size)> on_step;
@@ -66,6 +80,27 @@ struct GenerationRequest {
   std::function<void(const Completion&)> on_done;
 };
 
+struct ScoringResult {
+  // CANCELLED, DEADLINE_EXCEEDED, or the model's error; the outputs are filled only when OK.
+  absl::Status status;
+  std::vector<std::vector<float>> head_logits;      // per head sequence: head_outputs() values
+  std::vector<std::vector<CandidateScore>> scores;  // per item, per candidate
+  double queue_seconds = 0;  // submit -> first batch that ran it
+  double total_seconds = 0;  // submit -> done
+};
+
+// Classification work of one request: GPT-1 head sequences and scored items. Items may be
+// spread over several batches; each item's candidates always run together.
+struct ScoringRequest {
+  // Each read by Model::HeadLogits at its last token; >= 1 token, within the context.
+  std::vector<std::vector<int64_t>> head_sequences;
+  std::vector<ScoringItem> items;  // see ScoreCandidates
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
+  // Exactly once, last.
+  std::function<void(const ScoringResult&)> on_done;
+};
+
+
 // Cancels its request (a dropped stream, a client cancel); the slot frees within one step.
 class RequestHandle {
  public:
@@ -97,6 +132,9 @@ class Scheduler {
   // parameters or a prompt that cannot fit the context, RESOURCE_EXHAUSTED when the queue is
   // full or the request could never fit the KV budget, UNAVAILABLE after Shutdown.
   absl::StatusOr<std::shared_ptr<RequestHandle>> Submit(GenerationRequest request);
+  // Validates (INVALID_ARGUMENT naming head_sequences[i] / items[i]) and enqueues; the same
+  // queue limit and shutdown rules as Submit.
+  absl::StatusOr<std::shared_ptr<RequestHandle>> SubmitScoring(ScoringRequest request);
   // Stops admitting new requests; in-flight ones finish, or are cancelled after `grace`.
   // Blocks until the loop has exited.
   void Shutdown(std::chrono::milliseconds grace);
@@ -104,7 +142,22 @@ class Scheduler {
 
  private:
   struct Sequence;
+  struct ScoringJob;
+  struct ScoringBatch;
   void Loop();
+  // Waits until there is work; false when the loop should exit.
+  bool WaitForWork(bool* force_cancel);
+  // Whether the head of the scoring queue should run now (guarded by mu_).
+  bool ScoringReady(SteadyClock::time_point now) const;
+  SteadyClock::time_point ScoringReadyAt() const;
+  // When the loop must next look at the scoring queue: ready, cancelled or past a deadline.
+  SteadyClock::time_point ScoringWakeAt() const;
+  // Ends cancelled and expired scoring requests; runs one scoring batch when one is ready.
+  void RunScoring(SteadyClock::time_point now);
+  std::vector<std::shared_ptr<ScoringJob>> DropScoringLocked(SteadyClock::time_point now);
+  ScoringBatch TakeScoringBatch();
+  void FinishScoring(ScoringJob& job, absl::Status status);
+  void CancelScoringLocked();  // force-cancel at the end of the grace period (mu_ held)
   void Admit(SteadyClock::time_point now);
   bool Step();
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
@@ -116,6 +169,8 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Sequence>> queue_;  // guarded by mu_
+  std::deque<std::shared_ptr<ScoringJob>> scoring_queue_;  // guarded by mu_; head may be partly run
+  int64_t scoring_units_waiting_ = 0;                      // guarded by mu_
   bool stopping_ = false;                        // guarded by mu_
   SteadyClock::time_point force_cancel_at_ = SteadyClock::time_point::max();  // guarded by mu_
   SchedulerStats stats_;                         // guarded by mu_

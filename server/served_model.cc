@@ -28,13 +28,26 @@ std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, M
   }
   served->model = *std::move(model);
   served->tokenizer = *std::move(tokenizer);
+  auto tasks = ModelTasks::Build(served->model->config(), *served->tokenizer, config.classify,
+                                 absl::StrCat("model \"", config.name, "\": classify"));
+  if (!tasks.ok()) {
+    served->error = std::string(tasks.status().message());
+    served->state = ServingState::kFailed;
+    return served;
+  }
+  served->tasks = std::make_unique<ModelTasks>(*std::move(tasks));
   SchedulerOptions scheduling;
   scheduling.max_batch_size = config.max_batch_size;
   scheduling.max_queue = config.max_queue;
   scheduling.kv_budget_bytes = config.kv_budget_mb * (int64_t{1} << 20);
   scheduling.prefill_chunk_tokens = config.prefill_chunk_tokens;
+  scheduling.max_scoring_batch = config.max_classify_batch;
+  scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
   scheduling.on_step = [metrics, name = config.name](int64_t batch_size) {
     metrics->RecordBatch(name, batch_size);
+  };
+  scheduling.on_scoring_batch = [metrics, name = config.name](int64_t items) {
+    metrics->RecordScoringBatch(name, items);
   };
   served->scheduler = std::make_unique<Scheduler>(*served->model, scheduling);
   served->load_seconds =

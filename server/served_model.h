@@ -8,6 +8,7 @@
 
 #include "model/model.h"
 #include "model/tokenizer/tokenizer.h"
+#include "server/classify_tasks.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
@@ -20,6 +21,7 @@ struct ServedModel {
   ModelServingConfig config;
   std::unique_ptr<Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<ModelTasks> tasks;  // the Classify tasks it serves (possibly none)
   std::unique_ptr<Scheduler> scheduler;
   std::atomic<ServingState> state{ServingState::kLoading};
   std::string error;        // why loading failed

@@ -1,10 +1,10 @@
 #include "server/service.h"
 
 #include <deque>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
+#include "server/call_record.h"
 #include "server/direct_generate.h"
 #include "server/status_convert.h"
 #include "server/stop_matcher.h"
@@ -89,75 +89,15 @@ grpc::Status FinalStatus(const Completion& c) {
   return grpc::Status::OK;
 }
 
-SteadyClock::time_point SteadyDeadline(const grpc::CallbackServerContext* context) {
-  const auto system_deadline = context->deadline();
-  const auto now = std::chrono::system_clock::now();
-  if (system_deadline - now > std::chrono::hours(24 * 365)) return SteadyClock::time_point::max();
-  return SteadyClock::now() +
-         std::chrono::duration_cast<SteadyClock::duration>(system_deadline - now);
-}
-
-// One RPC as the metrics see it: its model label, method, start and deadline. The call's final
-// status passes through Done() or Refuse() exactly once, wherever the call finishes.
-class CallRecord {
- public:
-  CallRecord(Metrics* metrics, std::string model, const char* rpc,
-             const grpc::CallbackServerContext* context)
-      : metrics_(metrics),
-        model_(std::move(model)),
-        rpc_(rpc),
-        deadline_(SteadyDeadline(context)) {}
-
-  // Records the call's outcome and returns `status` for Finish().
-  grpc::Status Done(grpc::Status status) const {
-    const auto now = SteadyClock::now();
-    auto code = static_cast<absl::StatusCode>(status.error_code());
-    // gRPC cancels a call whose deadline passed; the client sees DEADLINE_EXCEEDED, so do we.
-    if (code == absl::StatusCode::kCancelled && now >= deadline_) {
-      code = absl::StatusCode::kDeadlineExceeded;
-    }
-    metrics_->RecordRequest(model_, rpc_, code,
-                            std::chrono::duration<double>(now - start_).count());
-    return status;
-  }
-  // A generation refused before it ran: counted as rejected, then as Done.
-  grpc::Status Refuse(const absl::Status& status) const {
-    metrics_->RecordRejected(model_, status.code());
-    return Done(ToGrpcStatus(status));
-  }
-  void Generated(const Completion& c) const {
-    metrics_->RecordGeneration(
-        model_, {c.prompt_tokens, static_cast<int64_t>(c.token_ids.size()), c.queue_seconds,
-                 c.first_token_seconds, c.total_seconds});
-  }
-
- private:
-  Metrics* metrics_;
-  std::string model_;
-  const char* rpc_;
-  SteadyClock::time_point start_ = SteadyClock::now();
-  SteadyClock::time_point deadline_;
-};
-
 // What a generation call accumulates on the scheduler thread, shared with the gRPC side.
 struct CallState {
   ServedModel* served = nullptr;
   bool want_logprobs = false;
   std::unique_ptr<tokenizer::IncrementalDecoder> decoder;
   std::unique_ptr<StopMatcher> stops;
-  std::mutex mu;
-  std::shared_ptr<RequestHandle> handle;  // guarded by mu
-  bool cancel_requested = false;          // guarded by mu
+  CancelSlot slot;
 
-  void Cancel() {
-    std::shared_ptr<RequestHandle> h;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      cancel_requested = true;
-      h = handle;
-    }
-    if (h) h->Cancel();
-  }
+  void Cancel() { slot.Cancel(); }
 
   v1::TokenLogprob Logprob(const SampledToken& t) const {
     v1::TokenLogprob out;
@@ -224,13 +164,7 @@ absl::Status SubmitCall(ServedModel& served, GenerationRequest request,
                         const std::shared_ptr<CallState>& state) {
   auto handle = served.scheduler->Submit(std::move(request));
   if (!handle.ok()) return handle.status();
-  bool cancel = false;
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    state->handle = *handle;
-    cancel = state->cancel_requested;
-  }
-  if (cancel) (*handle)->Cancel();
+  state->slot.Set(*std::move(handle));
   return absl::OkStatus();
 }
 
@@ -386,11 +320,22 @@ absl::StatusOr<ServedModel*> TriadService::Ready(const std::string& name) const 
   return it->second.get();
 }
 
+absl::StatusOr<ServedModel*> TriadService::ReadyToGenerate(const std::string& name) const {
+  TRIAD_ASSIGN_OR_RETURN(ServedModel * served, Ready(name));
+  const ModelConfig& c = served->model->config();
+  if (c.head == HeadKind::kSequenceClassification) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model: \"", name, "\" is a sequence-classification checkpoint (", c.architecture,
+        ") without a language-model head; it serves Classify only"));
+  }
+  return served;
+}
+
 grpc::ServerUnaryReactor* TriadService::Generate(grpc::CallbackServerContext* context,
                                                  const v1::GenerateRequest* request,
                                                  v1::GenerateResponse* response) {
   CallRecord call(metrics_, ModelLabel(request->model()), "Generate", context);
-  auto served = Ready(request->model());
+  auto served = ReadyToGenerate(request->model());
   if (!served.ok()) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(call.Refuse(served.status()));
@@ -402,7 +347,7 @@ grpc::ServerUnaryReactor* TriadService::Generate(grpc::CallbackServerContext* co
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* TriadService::GenerateStream(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   CallRecord call(metrics_, ModelLabel(request->model()), "GenerateStream", context);
-  auto served = Ready(request->model());
+  auto served = ReadyToGenerate(request->model());
   if (!served.ok()) {
     class Failed : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
      public:
@@ -503,7 +448,10 @@ v1::ModelInfo DescribeModel(const ServedModel& served) {
   info.set_architecture(c.architecture);
   info.set_context_length(served.config.max_context > 0 ? served.config.max_context : c.max_positions);
   info.set_vocab_size(c.vocab_size);
-  info.add_tasks(c.is_encoder_decoder() ? v1::TASK_TEXT_TO_TEXT : v1::TASK_GENERATE);
+  if (c.head != HeadKind::kSequenceClassification) {
+    info.add_tasks(c.is_encoder_decoder() ? v1::TASK_TEXT_TO_TEXT : v1::TASK_GENERATE);
+  }
+  DescribeClassifyTasks(served, &info);
   info.set_weight_bytes(served.model->weight_bytes());
   for (int64_t id : c.eos_token_ids) info.add_eos_token_ids(static_cast<int32_t>(id));
   info.set_bos_token_id(static_cast<int32_t>(c.bos_token_id));

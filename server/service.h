@@ -41,10 +41,19 @@ class TriadService final : public v1::Triad::CallbackService {
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
                                      const v1::GetModelRequest* request,
                                      v1::ModelInfo* response) override;
+  // Classification (classify_service.cc).
+  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
+                                     const v1::ClassifyRequest* request,
+                                     v1::ClassifyResponse* response) override;
+  grpc::ServerUnaryReactor* ClassifyBatch(grpc::CallbackServerContext* context,
+                                          const v1::ClassifyBatchRequest* request,
+                                          v1::ClassifyBatchResponse* response) override;
 
  private:
   // The ready model named `name`: NOT_FOUND / UNAVAILABLE naming it otherwise.
   absl::StatusOr<ServedModel*> Ready(const std::string& name) const;
+  // Ready() for Generate: also INVALID_ARGUMENT for a checkpoint without an LM head.
+  absl::StatusOr<ServedModel*> ReadyToGenerate(const std::string& name) const;
   // The metrics label of a call naming `model`: "" unless it is served (clients cannot add
   // label values).
   std::string ModelLabel(const std::string& model) const;
@@ -55,5 +64,7 @@ class TriadService final : public v1::Triad::CallbackService {
 
 // ModelInfo of one served model.
 v1::ModelInfo DescribeModel(const ServedModel& served);
+// Its classify_tasks (classify_service.cc).
+void DescribeClassifyTasks(const ServedModel& served, v1::ModelInfo* info);
 
 }  // namespace triad

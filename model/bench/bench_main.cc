@@ -2,10 +2,13 @@
 // beside the machine's measured read bandwidth (the decode roofline), printed as JSON.
 //
 //   triad-bench [--models gpt1,t5-small,llama-110m,tinyllama-1.1b] [--dtypes float32,bfloat16]
-//               [--threads N] [--decode-steps 24] [--workdir /tmp/triad-bench]
+//               [--threads N] [--decode-steps 24] [--workdir /tmp/triad-bench] [--write-only]
 //
-// The parent writes each random checkpoint once, then measures every (model, dtype) in a
-// child process (itself with --child), so each peak-RSS figure covers exactly one load.
+// The parent writes each random checkpoint once, to WORKDIR/MODEL-DTYPE, then measures every
+// (model, dtype) in a child process (itself with --child), so each peak-RSS figure covers
+// exactly one load. --write-only stops after writing and prints the folders as JSON, e.g. for
+// triadd to serve them (`--models gpt1-cls,t5-small --dtypes float32` for the Classify load
+// test; gpt1-cls is GPT-1 with a 3-label classification head, not measured by default).
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -152,15 +155,25 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
   return r;
 }
 
+// `--name value` pairs, and `--write-only` alone (stored as "1").
 std::map<std::string, std::string> ParseFlags(int argc, char** argv) {
   std::map<std::string, std::string> flags;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string name = argv[i];
-    if (name.rfind("--", 0) != 0) {
-      std::cerr << "triad-bench: unexpected argument " << name << "\n";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      std::cerr << "triad-bench: unexpected argument " << arg << "\n";
       std::exit(2);
     }
-    flags[name.substr(2)] = argv[i + 1];
+    const std::string name = arg.substr(2);
+    if (name == "write-only") {
+      flags[name] = "1";
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "triad-bench: " << arg << " needs a value\n";
+      std::exit(2);
+    }
+    flags[name] = argv[++i];
   }
   return flags;
 }
@@ -169,6 +182,55 @@ std::string Flag(const std::map<std::string, std::string>& flags, const std::str
                  const std::string& fallback) {
   auto it = flags.find(name);
   return it == flags.end() ? fallback : it->second;
+}
+
+// One (model, dtype) the run covers and its checkpoint folder.
+struct Target {
+  ModelSpec spec;
+  std::string dtype;
+  std::string dir;
+};
+
+// The (model, dtype) pairs --models and --dtypes name; exits 2 naming an unknown one.
+std::vector<Target> Targets(const std::map<std::string, std::string>& flags,
+                            const std::string& workdir) {
+  const std::vector<std::string> models =
+      absl::StrSplit(Flag(flags, "models", absl::StrJoin(BenchmarkModelNames(), ",")), ',');
+  const std::vector<std::string> dtypes =
+      absl::StrSplit(Flag(flags, "dtypes", "float32,bfloat16"), ',');
+  std::vector<Target> targets;
+  for (const std::string& name : models) {
+    const ModelSpec spec = BenchmarkModel(name);
+    if (spec.name.empty()) {
+      std::cerr << "triad-bench: unknown model " << name << "\n";
+      std::exit(2);
+    }
+    for (const std::string& dtype : dtypes) {
+      if (dtype != "float32" && dtype != "bfloat16") {
+        std::cerr << "triad-bench: unsupported dtype " << dtype << "\n";
+        std::exit(2);
+      }
+      targets.push_back({spec, dtype, workdir + "/" + name + "-" + dtype});
+    }
+  }
+  return targets;
+}
+
+// Measures `target` (already written) in a child process; exits 1 when the child fails.
+Json MeasureInChild(const char* self, const Target& target, int threads, int64_t steps) {
+  const std::string& name = target.spec.name;
+  const std::string cmd = std::string(self) + " --child " + name + " --dtype " + target.dtype +
+                          " --dir " + target.dir + " --threads " + std::to_string(threads) +
+                          " --decode-steps " + std::to_string(steps);
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (pipe != nullptr && fgets(buf, sizeof(buf), pipe) != nullptr) out += buf;
+  if (pipe == nullptr || pclose(pipe) != 0 || out.empty()) {
+    std::cerr << "triad-bench: measuring " << name << " " << target.dtype << " failed\n";
+    std::exit(1);
+  }
+  return Json::parse(out);
 }
 
 int Main(int argc, char** argv) {
@@ -188,37 +250,21 @@ int Main(int argc, char** argv) {
               << std::endl;
     return 0;
   }
-  const std::vector<std::string> models =
-      absl::StrSplit(Flag(flags, "models", absl::StrJoin(BenchmarkModelNames(), ",")), ',');
-  const std::vector<std::string> dtypes = absl::StrSplit(Flag(flags, "dtypes", "float32,bfloat16"), ',');
+  const bool write_only = flags.count("write-only") > 0;
   Json results = Json::array();
-  for (const std::string& name : models) {
-    const ModelSpec spec = BenchmarkModel(name);
-    if (spec.name.empty()) {
-      std::cerr << "triad-bench: unknown model " << name << "\n";
-      return 2;
+  for (const Target& target : Targets(flags, workdir)) {
+    Check(WriteRandomCheckpoint(target.spec, target.dtype, target.dir));
+    if (write_only) {
+      results.push_back(
+          {{"model", target.spec.name}, {"dtype", target.dtype}, {"dir", target.dir}});
+      continue;
     }
-    for (const std::string& dtype : dtypes) {
-      if (dtype != "float32" && dtype != "bfloat16") {
-        std::cerr << "triad-bench: unsupported dtype " << dtype << "\n";
-        return 2;
-      }
-      const std::string dir = workdir + "/" + name + "-" + dtype;
-      Check(WriteRandomCheckpoint(spec, dtype, dir));
-      const std::string cmd = std::string(argv[0]) + " --child " + name + " --dtype " + dtype +
-                              " --dir " + dir + " --threads " + std::to_string(threads) +
-                              " --decode-steps " + std::to_string(steps);
-      FILE* pipe = popen(cmd.c_str(), "r");
-      std::string out;
-      char buf[4096];
-      while (pipe != nullptr && fgets(buf, sizeof(buf), pipe) != nullptr) out += buf;
-      if (pipe == nullptr || pclose(pipe) != 0 || out.empty()) {
-        std::cerr << "triad-bench: measuring " << name << " " << dtype << " failed\n";
-        return 1;
-      }
-      results.push_back(Json::parse(out));
-      std::cerr << results.back().dump() << "\n";
-    }
+    results.push_back(MeasureInChild(argv[0], target, threads, steps));
+    std::cerr << results.back().dump() << "\n";
+  }
+  if (write_only) {
+    std::cout << Json{{"checkpoints", results}}.dump(2) << std::endl;
+    return 0;
   }
   std::cout << Json{{"torch_threads", threads}, {"results", results}}.dump(2) << std::endl;
   return 0;

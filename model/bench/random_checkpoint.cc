@@ -19,13 +19,13 @@ void AddNorm(ModelSpec& s, const std::string& name, int64_t dim) {
   s.tensors.push_back({name, {dim}, true, 0.0f});
 }
 
-ModelSpec Gpt1() {
+// GPT-1 117M. Its config.json text is built by the caller (the head differs).
+ModelSpec Gpt1(const std::string& name, const std::string& config_json) {
   ModelSpec s;
-  s.name = "gpt1";
+  s.name = name;
   const int64_t d = 768, v = 40478;
   s.vocab_size = v;
-  s.config_json = R"({"model_type":"openai-gpt","architectures":["OpenAIGPTLMHeadModel"],
-    "n_embd":768,"n_layer":12,"n_head":12,"vocab_size":40478,"n_positions":512})";
+  s.config_json = config_json;
   Add(s, "transformer.tokens_embed.weight", {v, d}, true);  // the tied LM head
   Add(s, "transformer.positions_embed.weight", {512, d}, false);
   for (int i = 0; i < 12; ++i) {
@@ -44,6 +44,30 @@ ModelSpec Gpt1() {
       Add(s, p + ln + ".bias", {d}, true);
     }
   }
+  return s;
+}
+
+constexpr char kGpt1Shape[] =
+    R"("model_type":"openai-gpt","n_embd":768,"n_layer":12,"n_head":12,"vocab_size":40478,)"
+    R"("n_positions":512)";
+
+ModelSpec Gpt1LanguageModel() {
+  return Gpt1("gpt1",
+              absl::StrCat(R"({"architectures":["OpenAIGPTLMHeadModel"],)", kGpt1Shape, "}"));
+}
+
+// GPT-1 fine-tuned for 3-way entailment (the paper's MNLI setup), as HF saves
+// OpenAIGPTForSequenceClassification: the body plus `score` [num_labels, n_embd] without bias,
+// no lm_head. Our loader sizes the head from id2label. No pad_token_id: GPT-1 has none, and the
+// server reads each sequence at its own last (extract) token.
+ModelSpec Gpt1Classifier() {
+  ModelSpec s =
+      Gpt1("gpt1-cls",
+           absl::StrCat(R"({"architectures":["OpenAIGPTForSequenceClassification"],)", kGpt1Shape,
+                        R"(,"id2label":{"0":"entailment","1":"neutral","2":"contradiction"},)",
+                        R"("label2id":{"entailment":0,"neutral":1,"contradiction":2}})"));
+  // Not on the decode path: a classification is one forward pass.
+  Add(s, "score.weight", {3, 768}, false);
   return s;
 }
 
@@ -132,7 +156,8 @@ std::vector<std::string> BenchmarkModelNames() {
 }
 
 ModelSpec BenchmarkModel(const std::string& name) {
-  if (name == "gpt1") return Gpt1();
+  if (name == "gpt1") return Gpt1LanguageModel();
+  if (name == "gpt1-cls") return Gpt1Classifier();
   if (name == "t5-small") return T5Small();
   if (name == "llama-110m") return Llama(name, 768, 12, 12, 12, 2048);
   if (name == "tinyllama-1.1b") return Llama(name, 2048, 22, 32, 4, 5632);

@@ -1,6 +1,8 @@
 // Random-weight checkpoints in Hugging Face layout for the benchmark: the real shapes of
 // GPT-1, T5-small, a 110M Llama and TinyLlama-1.1B, written as config.json + model.safetensors
-// so that the benchmark measures the real loading path (mmap, convert, release).
+// so that the benchmark measures the real loading path (mmap, convert, release). "gpt1-cls",
+// GPT-1 with a 3-label sequence-classification head, exists to be served by triadd for the
+// Classify load test (`triad bench --task`); it is not measured by default.
 #pragma once
 
 #include <cstdint>
@@ -19,15 +21,17 @@ struct TensorSpec {
 };
 
 struct ModelSpec {
-  std::string name;         // "gpt1", "t5-small", "llama-110m", "tinyllama-1.1b"
+  std::string name;         // one of BenchmarkModelNames(), or "gpt1-cls"
   std::string config_json;  // HF config.json text
   std::vector<TensorSpec> tensors;
   int64_t vocab_size = 0;
   bool encoder_decoder = false;
 };
 
-// The spec of one of the four benchmark shapes; an empty name for an unknown one.
+// The spec of one of the benchmark shapes (BenchmarkModelNames() or "gpt1-cls"); an empty
+// name for an unknown one.
 ModelSpec BenchmarkModel(const std::string& name);
+// The shapes triad-bench measures by default (every name but "gpt1-cls").
 std::vector<std::string> BenchmarkModelNames();
 
 // Writes `spec` into `dir` with weights stored as `dtype` ("float32" or "bfloat16"), unless

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,48 @@ TEST_F(ConfigTest, AbsentKeysKeepTheDefaults) {
   EXPECT_EQ(model.max_queue, model_defaults.max_queue);
   EXPECT_EQ(model.batch_window_ms, model_defaults.batch_window_ms);
   EXPECT_EQ(model.prefill_chunk_tokens, model_defaults.prefill_chunk_tokens);
+  EXPECT_EQ(model.max_classify_batch, 32);
+  EXPECT_TRUE(model.classify.tasks.empty());
+  EXPECT_EQ(model.classify.start_token, "");
+  EXPECT_EQ(model.classify.delimiter_token, "");
+  EXPECT_EQ(model.classify.extract_token, "");
+}
+
+TEST_F(ConfigTest, ReadsTheClassifyBlock) {
+  absl::StatusOr<ServerConfig> config = Load(Config("", R"(, "max_classify_batch": 4,
+      "classify": {
+        "special_tokens": {"start": "_s_", "delimiter": "_d_", "extract": "_e_"},
+        "tasks": {
+          "entailment": {"enabled": false},
+          "similarity": {"preset": "mrpc", "template": "{text_a} / {text_b}",
+                         "labels": ["no", "yes"], "targets": [" No", " Yes"],
+                         "length_normalize": true, "regression": false},
+          "multiple_choice": {"choice_template": " -> {choice}"},
+          "single": {}}})"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ModelServingConfig& model = config->models[0];
+  EXPECT_EQ(model.max_classify_batch, 4);
+  const ClassifyConfig& classify = model.classify;
+  EXPECT_EQ(classify.start_token, "_s_");
+  EXPECT_EQ(classify.delimiter_token, "_d_");
+  EXPECT_EQ(classify.extract_token, "_e_");
+  ASSERT_EQ(classify.tasks.size(), 4u);
+  EXPECT_FALSE(classify.tasks.at("entailment").enabled);
+  const TaskConfig& similarity = classify.tasks.at("similarity");
+  EXPECT_TRUE(similarity.enabled);
+  EXPECT_EQ(similarity.preset, "mrpc");
+  EXPECT_EQ(similarity.prompt_template, "{text_a} / {text_b}");
+  EXPECT_EQ(similarity.labels, (std::vector<std::string>{"no", "yes"}));
+  EXPECT_EQ(similarity.targets, (std::vector<std::string>{" No", " Yes"}));
+  EXPECT_EQ(similarity.length_normalize, std::optional<bool>(true));
+  EXPECT_EQ(similarity.regression, std::optional<bool>(false));
+  EXPECT_EQ(classify.tasks.at("multiple_choice").choice_template, " -> {choice}");
+  const TaskConfig& single = classify.tasks.at("single");
+  EXPECT_TRUE(single.enabled);
+  EXPECT_EQ(single.preset, "");
+  EXPECT_TRUE(single.labels.empty());
+  EXPECT_FALSE(single.length_normalize.has_value());
+  EXPECT_FALSE(single.regression.has_value());
 }
 
 TEST_F(ConfigTest, ReadsEveryKey) {
@@ -240,6 +283,53 @@ TEST_F(ConfigTest, RejectionsNameTheFileAndTheKeyPath) {
        "is not a folder"},
       {R"({"models": [{"name": "a", "path": ""}]})", "models[0].path", "must not be empty"},
       {Config("", R"(, "tokenizer": "nope")"), "models[0].tokenizer", "does not exist"},
+      // Classify.
+      {Config("", R"(, "max_classify_batch": 0)"), "models[0].max_classify_batch", "must be >= 1"},
+      {Config("", R"(, "max_classify_batch": "8")"), "models[0].max_classify_batch",
+       "must be an integer"},
+      {Config("", R"(, "classify": [])"), "models[0].classify", "must be an object"},
+      {Config("", R"(, "classify": {"task": {}})"), "models[0].classify.task", "unknown key"},
+      {Config("", R"(, "classify": {"special_tokens": "<s>"})"),
+       "models[0].classify.special_tokens", "must be an object"},
+      {Config("", R"(, "classify": {"special_tokens": {"begin": "<s>"}})"),
+       "models[0].classify.special_tokens.begin", "unknown key"},
+      {Config("", R"(, "classify": {"special_tokens": {"start": 997}})"),
+       "models[0].classify.special_tokens.start", "must be a string"},
+      {Config("", R"(, "classify": {"tasks": []})"), "models[0].classify.tasks",
+       "must be an object"},
+      {Config("", R"(, "classify": {"tasks": {"sentiment": {}}})"),
+       "models[0].classify.tasks.sentiment", "unknown key (known: entailment, similarity"},
+      {Config("", R"(, "classify": {"tasks": {"single": true}})"),
+       "models[0].classify.tasks.single", "must be an object"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"label": ["a"]}}})"),
+       "models[0].classify.tasks.single.label", "unknown key"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"enabled": 0}}})"),
+       "models[0].classify.tasks.single.enabled", "must be true or false"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"preset": 1}}})"),
+       "models[0].classify.tasks.single.preset", "must be a string"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"template": null}}})"),
+       "models[0].classify.tasks.single.template", "must be a string"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"labels": "a"}}})"),
+       "models[0].classify.tasks.single.labels", "must be a list"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"labels": ["a", 2]}}})"),
+       "models[0].classify.tasks.single.labels[1]", "must be a string"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"targets": [[" a"]]}}})"),
+       "models[0].classify.tasks.single.targets[0]", "must be a string"},
+      {Config("", R"(, "classify": {"tasks": {"multiple_choice": {"choice_template": []}}})"),
+       "models[0].classify.tasks.multiple_choice.choice_template", "must be a string"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"length_normalize": "yes"}}})"),
+       "models[0].classify.tasks.single.length_normalize", "must be true or false"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"regression": 1}}})"),
+       "models[0].classify.tasks.single.regression", "must be true or false"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"labels": ["a", ""]}}})"),
+       "models[0].classify.tasks.single.labels[1]", "must not be empty"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"labels": ["a", "b"],
+                                                         "targets": [" a"]}}})"),
+       "models[0].classify.tasks.single.targets", "1 targets for 2 labels"},
+      {Config("", R"(, "classify": {"tasks": {"single": {"targets": [" a"]}}})"),
+       "models[0].classify.tasks.single.targets", "1 targets for 0 labels"},
+      {Config("", R"(, "classify": {"tasks": {"entailment": {"preset": "snli"}}})"),
+       "models[0].classify.tasks.entailment.preset", "unknown \"snli\" (mnli, rte, cb, stsb"},
   };
   for (const Rejection& rejection : rejections) {
     SCOPED_TRACE(rejection.json);
@@ -273,6 +363,23 @@ TEST_F(ConfigTest, ValidateRechecksAfterChanges) {
   config->models[0].max_queue = 0;
   config->models.push_back(config->models[0]);
   ExpectError(config->Validate(), Path("triad.json"), "models[1].name", "duplicate");
+}
+
+TEST_F(ConfigTest, ValidateRechecksTheClassifyBlock) {
+  absl::StatusOr<ServerConfig> config = Load(Config("", ""));
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->models[0].classify.tasks["summarize"] = TaskConfig();
+  ExpectError(config->Validate(), Path("triad.json"), "models[0].classify.tasks.summarize",
+              "unknown task");
+  config->models[0].classify.tasks.clear();
+  config->models[0].classify.tasks["single"].preset = "mnlii";
+  ExpectError(config->Validate(), Path("triad.json"), "models[0].classify.tasks.single.preset",
+              "unknown \"mnlii\"");
+  config->models[0].classify.tasks["single"].preset = "sst2";
+  EXPECT_TRUE(config->Validate().ok()) << "a preset's task is ModelTasks::Build's to check";
+  config->models[0].max_classify_batch = 0;
+  ExpectError(config->Validate(), Path("triad.json"), "models[0].max_classify_batch",
+              "must be >= 1");
 }
 
 TEST_F(ConfigTest, FlagsOverrideTheFile) {

@@ -2,6 +2,7 @@
 // library's solo outputs whatever the batch, seeded sampling is batch-independent, and
 // cancellation, deadlines, the queue bound, the KV budget and shutdown behave.
 #include "server/scheduler.h"
+#include "tests/server/scheduler_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -15,11 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::unique_ptr<Model> Load(const std::string& name) {
-  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, LoadOptions());
-  EXPECT_TRUE(model.ok()) << model.status();
-  return std::move(model).value();
-}
+std::unique_ptr<Model> Load(const std::string& name) { return testing::LoadFixtureModel(name); }
 
 std::vector<int64_t> Prompt(int64_t len, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);

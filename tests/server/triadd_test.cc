@@ -3,84 +3,43 @@
 // equals the model library, concurrent clients each get their solo output, bad input gets the
 // right code naming the field, deadlines, cancellation, health, Prometheus /metrics, and SIGTERM
 // drains to exit 0.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-#include <random>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "model/generation.h"
+#include "tests/server/triadd_process.h"
 #include "triad/v1/triad.grpc.pb.h"
 
 namespace triad {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 const std::string kData = TRIAD_TEST_DATA_DIR;
 
+using testing::HttpGet;
+using testing::Sample;
+
 class Triadd : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("triadd_test_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    std::mt19937 rng(std::random_device{}());
-    port_ = 20000 + static_cast<int>(rng() % 30000);
-    std::ofstream(dir_ / "triad.json") << R"({"listen": "127.0.0.1:)" << port_ << R"(",
-      "metrics_port": )" << port_ + 1 << R"(, "threads": 1, "shutdown_grace_ms": 10000, "models": [
-      {"name": "llama", "path": ")" << kData << R"(/models/llama-tiny",
-       "tokenizer": ")" << kData << R"(/tokenizers/llama-tiny", "max_batch_size": 4, "max_queue": 64},
-      {"name": "t5", "path": ")" << kData << R"(/models/t5-tiny",
-       "tokenizer": ")" << kData << R"(/tokenizers/t5-tiny"},
-      {"name": "tight", "path": ")" << kData << R"(/models/llama-tiny",
-       "tokenizer": ")" << kData << R"(/tokenizers/llama-tiny", "max_batch_size": 1, "max_queue": 1}]})";
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string config = (dir_ / "triad.json").string();
-      execl(TRIADD_BINARY, "triadd", "--config", config.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                   grpc::InsecureChannelCredentials());
+    server_.Start("triadd_test", R"([
+      {"name": "llama", "path": ")" + kData + R"(/models/llama-tiny",
+       "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny", "max_batch_size": 4, "max_queue": 64},
+      {"name": "t5", "path": ")" + kData + R"(/models/t5-tiny",
+       "tokenizer": ")" + kData + R"(/tokenizers/t5-tiny"},
+      {"name": "tight", "path": ")" + kData + R"(/models/llama-tiny",
+       "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny", "max_batch_size": 1, "max_queue": 1}])");
+    port_ = server_.port;
+    channel_ = server_.channel;
     stub_ = v1::Triad::NewStub(channel_);
   }
-  static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    fs::remove_all(dir_);
-  }
-
-  // Waits until the health service says SERVING (the models are loaded).
-  static bool WaitServing() {
-    auto health = grpc::health::v1::Health::NewStub(channel_);
-    for (int i = 0; i < 300; ++i) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 1s);
-      grpc::health::v1::HealthCheckRequest req;
-      grpc::health::v1::HealthCheckResponse resp;
-      if (health->Check(&ctx, req, &resp).ok() &&
-          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        return true;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
-  }
+  static void TearDownTestSuite() { server_.Stop(); }
+  static bool WaitServing() { return server_.WaitServing(); }
 
   static v1::GenerateRequest Greedy(const std::string& model, std::vector<int32_t> ids, int n) {
     v1::GenerateRequest r;
@@ -113,48 +72,16 @@ class Triadd : public ::testing::Test {
     return reader->Finish();
   }
 
-  static fs::path dir_;
+  static testing::TriaddProcess server_;
   static int port_;
-  static pid_t pid_;
   static std::shared_ptr<grpc::Channel> channel_;
   static std::unique_ptr<v1::Triad::Stub> stub_;
 };
 
-fs::path Triadd::dir_;
+testing::TriaddProcess Triadd::server_;
 int Triadd::port_ = 0;
-pid_t Triadd::pid_ = -1;
 std::shared_ptr<grpc::Channel> Triadd::channel_;
 std::unique_ptr<v1::Triad::Stub> Triadd::stub_;
-
-// GET http://127.0.0.1:port/path over a raw socket (HTTP/1.0: the server closes when done);
-// the whole response, headers included, or "" when the connection fails.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
-
-// The value of the first sample of `text` whose line starts with `prefix`; -1 when none.
-double Sample(const std::string& text, const std::string& prefix) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
 
 std::vector<int64_t> SoloGreedy(const std::string& folder, const std::vector<int32_t>& prompt, int n) {
   auto model = LoadModel(kData + "/models/" + folder, LoadOptions());
@@ -429,11 +356,11 @@ TEST_F(Triadd, Z_SigtermDrainsAndExitsZero) {
   grpc::Status in_flight_status;
   std::thread client([&] { in_flight_status = Call(r, &in_flight); });
   std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  ASSERT_EQ(kill(server_.pid, SIGTERM), 0);
   client.join();
   int status = 0;
-  ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
-  pid_ = -1;
+  ASSERT_EQ(waitpid(server_.pid, &status, 0), server_.pid);
+  server_.pid = -1;
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   // The request in flight when SIGTERM arrived finished normally.

@@ -1,0 +1,248 @@
+// Scoring (classification) requests through the scheduler: batched results equal the model
+// library's solo results, the batching window and batch caps hold, a burst of scoring shares
+// the loop with running generations without changing either's outputs, and cancellation,
+// deadlines and bad input behave.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "model/generation.h"
+#include "server/scheduler.h"
+#include "tests/server/scheduler_test_util.h"
+
+namespace triad {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<Model> Load(const std::string& name) { return testing::LoadFixtureModel(name); }
+
+std::vector<int64_t> Ids(int64_t len, uint64_t seed, int64_t low = 3, int64_t high = 997) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  const at::Tensor t = at::randint(low, high, {len}, gen, at::kLong);
+  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + len);
+}
+
+// A context with three candidates of different lengths.
+ScoringItem Item(uint64_t seed) {
+  return {Ids(4 + static_cast<int64_t>(seed % 7), seed),
+          {Ids(1, seed + 100), Ids(3, seed + 200), Ids(2 + static_cast<int64_t>(seed % 3), seed + 300)}};
+}
+
+struct PendingScore {
+  std::shared_ptr<RequestHandle> handle;
+  std::future<ScoringResult> done;
+};
+
+PendingScore Submit(Scheduler& s, ScoringRequest r) {
+  auto promise = std::make_shared<std::promise<ScoringResult>>();
+  r.on_done = [promise](const ScoringResult& result) { promise->set_value(result); };
+  auto handle = s.SubmitScoring(std::move(r));
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  return {handle.ok() ? *handle : nullptr, promise->get_future()};
+}
+
+// Batched scores equal the item scored alone; batching changes float32 summation order only.
+constexpr double kTolerance = 1e-4;
+
+void ExpectSolo(const Model& model, const ScoringItem& item,
+                const std::vector<CandidateScore>& actual) {
+  auto solo = ScoreCandidates(model, {item});
+  ASSERT_TRUE(solo.ok()) << solo.status();
+  ASSERT_EQ(actual.size(), (*solo)[0].size());
+  for (size_t j = 0; j < actual.size(); ++j) {
+    ASSERT_EQ(actual[j].token_logprobs.size(), (*solo)[0][j].token_logprobs.size());
+    EXPECT_NEAR(actual[j].logprob_sum, (*solo)[0][j].logprob_sum, kTolerance) << "candidate " << j;
+  }
+}
+
+TEST(SchedulerScoringTest, ConcurrentRequestsBatchWithinTheWindowAndEqualSoloScores) {
+  for (const char* name : {"llama-tiny", "t5-tiny", "gpt1-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = Load(name);
+    std::vector<int64_t> batches;
+    SchedulerOptions options;
+    options.batch_window = 200ms;  // every request below arrives well within it
+    options.on_scoring_batch = [&](int64_t items) { batches.push_back(items); };
+    Scheduler s(*model, options);
+    std::vector<PendingScore> pending;
+    std::vector<ScoringItem> items;
+    for (uint64_t i = 0; i < 8; ++i) {
+      items.push_back(Item(i));
+      ScoringRequest r;
+      r.items = {items.back()};
+      pending.push_back(Submit(s, std::move(r)));
+    }
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const ScoringResult result = pending[i].done.get();
+      ASSERT_TRUE(result.status.ok()) << result.status;
+      ExpectSolo(*model, items[i], result.scores[0]);
+    }
+    s.Shutdown(0ms);
+    EXPECT_EQ(batches, std::vector<int64_t>({8}));
+  }
+}
+
+TEST(SchedulerScoringTest, HeadSequencesEqualTheModelsHeadAlone) {
+  auto model = Load("gpt1-tiny-cls");
+  Scheduler s(*model, SchedulerOptions());
+  ScoringRequest r;
+  for (uint64_t i = 0; i < 5; ++i) {
+    std::vector<int64_t> seq = Ids(3 + static_cast<int64_t>(i) * 2, i);
+    seq.insert(seq.begin(), 997);
+    seq.push_back(999);
+    r.head_sequences.push_back(seq);
+  }
+  const auto sequences = r.head_sequences;
+  const ScoringResult result = Submit(s, std::move(r)).done.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ASSERT_EQ(result.head_logits.size(), sequences.size());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const auto n = static_cast<int64_t>(sequences[i].size());
+    auto solo = model->HeadLogits(at::tensor(sequences[i], at::kLong).view({1, n}),
+                                  at::tensor({n - 1}, at::kLong));
+    ASSERT_TRUE(solo.ok()) << solo.status();
+    ASSERT_EQ(result.head_logits[i].size(), 3u);
+    for (int64_t k = 0; k < 3; ++k) {
+      EXPECT_NEAR(result.head_logits[i][static_cast<size_t>(k)], (*solo)[0][k].item<float>(),
+                  kTolerance);
+    }
+  }
+}
+
+TEST(SchedulerScoringTest, BatchesAreCappedByItemsAndLargeRequestsSpanBatches) {
+  auto model = Load("llama-tiny");
+  std::vector<int64_t> batches;
+  SchedulerOptions options;
+  options.max_scoring_batch = 3;
+  options.on_scoring_batch = [&](int64_t items) { batches.push_back(items); };
+  Scheduler s(*model, options);
+  ScoringRequest r;
+  for (uint64_t i = 0; i < 8; ++i) r.items.push_back(Item(i));
+  const auto items = r.items;
+  const ScoringResult result = Submit(s, std::move(r)).done.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  for (size_t i = 0; i < items.size(); ++i) ExpectSolo(*model, items[i], result.scores[i]);
+  s.Shutdown(0ms);
+  EXPECT_EQ(batches, std::vector<int64_t>({3, 3, 2}));
+}
+
+TEST(SchedulerScoringTest, ScoringBesideRunningGenerationsKeepsBothOutputsAndStepsSmall) {
+  auto model = Load("llama-tiny");
+  std::vector<int64_t> batches;
+  SchedulerOptions options;
+  options.prefill_chunk_tokens = 32;
+  options.on_scoring_batch = [&](int64_t items) { batches.push_back(items); };
+  Scheduler s(*model, options);
+  // Solo greedy output of the generation request.
+  const std::vector<int64_t> prompt = Ids(10, 42);
+  GenerationOptions g;
+  g.max_new_tokens = 24;
+  auto solo = Generate(*model, {at::tensor(prompt, at::kLong).view({1, -1}), at::Tensor()}, g);
+  ASSERT_TRUE(solo.ok());
+
+  std::promise<Completion> gen_done;
+  std::atomic<int> tokens{0};
+  GenerationRequest gr;
+  gr.prompt_ids = prompt;
+  gr.sampling.temperature = 0;
+  gr.sampling.max_new_tokens = 24;
+  gr.sampling.ignore_eos = true;
+  gr.on_token = [&](const TokenEvent&) {
+    ++tokens;
+    return false;
+  };
+  gr.on_done = [&](const Completion& c) { gen_done.set_value(c); };
+  ASSERT_TRUE(s.Submit(std::move(gr)).ok());
+  while (tokens.load() < 2) std::this_thread::sleep_for(1ms);  // decoding now
+
+  ScoringRequest r;
+  for (uint64_t i = 0; i < 12; ++i) r.items.push_back(Item(i));  // ~13-20 tokens each
+  const auto items = r.items;
+  const ScoringResult result = Submit(s, std::move(r)).done.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  for (size_t i = 0; i < items.size(); ++i) ExpectSolo(*model, items[i], result.scores[i]);
+  const Completion c = gen_done.get_future().get();
+  const at::Tensor expected = solo->sequences[0].narrow(0, solo->prompt_length, 24);
+  EXPECT_TRUE(at::tensor(c.token_ids, at::kLong).equal(expected));
+  // While the generation decoded, each scoring batch stayed within one 32-token chunk.
+  std::vector<int64_t> expected_batches;
+  int64_t tokens_in_batch = 0;
+  for (const ScoringItem& item : items) {
+    int64_t n = static_cast<int64_t>(item.context.size());
+    for (const auto& cand : item.candidates) n += static_cast<int64_t>(cand.size());
+    if (expected_batches.empty() || tokens_in_batch + n > 32) {
+      expected_batches.push_back(0);
+      tokens_in_batch = 0;
+    }
+    ++expected_batches.back();
+    tokens_in_batch += n;
+  }
+  EXPECT_EQ(batches, expected_batches);
+}
+
+TEST(SchedulerScoringTest, CancelledAndExpiredRequestsEndWithoutRunning) {
+  auto model = Load("llama-tiny");
+  std::vector<int64_t> batches;
+  SchedulerOptions options;
+  options.batch_window = 300ms;
+  options.on_scoring_batch = [&](int64_t items) { batches.push_back(items); };
+  Scheduler s(*model, options);
+  ScoringRequest a;
+  a.items = {Item(1)};
+  PendingScore cancelled = Submit(s, std::move(a));
+  ScoringRequest b;
+  b.items = {Item(2)};
+  b.deadline = SteadyClock::now() + 20ms;
+  PendingScore expired = Submit(s, std::move(b));
+  cancelled.handle->Cancel();
+  // Both end long before the 300 ms window closes.
+  const ScoringResult c = cancelled.done.get();
+  EXPECT_EQ(c.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_LT(c.total_seconds, 0.1);
+  const ScoringResult e = expired.done.get();
+  EXPECT_EQ(e.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(e.total_seconds, 0.1);
+  s.Shutdown(0ms);
+  EXPECT_TRUE(batches.empty());
+}
+
+TEST(SchedulerScoringTest, BadRequestsNameTheField) {
+  auto llama = Load("llama-tiny");
+  Scheduler s(*llama, SchedulerOptions());
+  auto code_and_message = [&](ScoringRequest r) {
+    auto h = s.SubmitScoring(std::move(r));
+    return h.ok() ? std::string("ok") : std::string(h.status().message());
+  };
+  EXPECT_EQ(code_and_message({}), "nothing to score: no head sequences and no items");
+  ScoringRequest bad_id;
+  bad_id.items = {Item(1)};
+  bad_id.items[0].candidates[1][0] = 5000;
+  EXPECT_EQ(code_and_message(bad_id),
+            "items[0].candidates[1]: token id 5000 outside the vocabulary [0, 1000)");
+  ScoringRequest no_candidates;
+  no_candidates.items = {{Ids(3, 1), {}}};
+  EXPECT_EQ(code_and_message(no_candidates), "items[0].candidates: none");
+  ScoringRequest too_long;
+  too_long.items = {{Ids(llama->config().max_positions, 1), {Ids(2, 2)}}};
+  EXPECT_NE(code_and_message(too_long).find("exceed the context length"), std::string::npos);
+  ScoringRequest head;
+  head.head_sequences = {{997, 5, 999}};
+  EXPECT_EQ(code_and_message(head), "head_sequences: this model has no classification head");
+
+  auto cls = Load("gpt1-tiny-cls");
+  Scheduler c(*cls, SchedulerOptions());
+  ScoringRequest empty_seq;
+  empty_seq.head_sequences = {{997, 999}, {}};
+  auto h = c.SubmitScoring(std::move(empty_seq));
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().message(), "head_sequences[1]: empty");
+  s.Shutdown(0ms);
+  ScoringRequest late;
+  late.items = {Item(1)};
+  EXPECT_EQ(s.SubmitScoring(std::move(late)).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace triad

@@ -1,0 +1,112 @@
+// TriaddProcess: the real triadd binary on a random loopback port for end-to-end tests, with a
+// config written from a JSON array of models; plus small HTTP helpers for /metrics.
+#pragma once
+
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace triad::testing {
+
+class TriaddProcess {
+ public:
+  // Writes <tmp>/<tag>_<pid>/triad.json (gRPC on `port`, metrics on `port + 1`, one LibTorch
+  // thread) serving `models_json` (a JSON array of model entries) and starts triadd on it.
+  void Start(const std::string& tag, const std::string& models_json) {
+    namespace fs = std::filesystem;
+    dir = fs::temp_directory_path() / (tag + "_" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    std::mt19937 rng(std::random_device{}());
+    port = 20000 + static_cast<int>(rng() % 30000);
+    std::ofstream(dir / "triad.json")
+        << R"({"listen": "127.0.0.1:)" << port << R"(", "metrics_port": )" << port + 1
+        << R"(, "threads": 1, "shutdown_grace_ms": 10000, "models": )" << models_json << "}";
+    pid = fork();
+    if (pid == 0) {
+      const std::string config = (dir / "triad.json").string();
+      execl(TRIADD_BINARY, "triadd", "--config", config.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                  grpc::InsecureChannelCredentials());
+  }
+
+  // Kills the server (if still running) and removes its folder.
+  void Stop() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+
+  // Waits (up to 30 s) until the health service says SERVING (the models are loaded).
+  bool WaitServing() const {
+    using namespace std::chrono_literals;
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    for (int i = 0; i < 300; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+      grpc::health::v1::HealthCheckRequest req;
+      grpc::health::v1::HealthCheckResponse resp;
+      if (health->Check(&ctx, req, &resp).ok() &&
+          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        return true;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  std::filesystem::path dir;
+  int port = 0;
+  pid_t pid = -1;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+// GET http://127.0.0.1:port/path over a raw socket (HTTP/1.0: the server closes when done);
+// the whole response, headers included, or "" when the connection fails.
+inline std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
+}
+
+// The value of the first sample of `text` whose line starts with `prefix`; -1 when none.
+inline double Sample(const std::string& text, const std::string& prefix) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+}  // namespace triad::testing
