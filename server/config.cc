@@ -19,12 +19,48 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "model/status_macros.h"
+#include "server/config_internal.h"
 
 namespace triad {
+namespace config_internal {
+
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+}
+
+absl::Status KeyError(absl::string_view source, absl::string_view key_path,
+                      absl::string_view what) {
+  std::string message;
+  if (!source.empty()) absl::StrAppend(&message, source, ": ");
+  if (!key_path.empty()) absl::StrAppend(&message, key_path, ": ");
+  absl::StrAppend(&message, what);
+  return absl::InvalidArgumentError(message);
+}
+
+std::string ModelKey(size_t index, absl::string_view key) {
+  return absl::StrCat("models[", index, "]", key.empty() ? "" : ".", key);
+}
+
+std::string Shown(const Json& value) {
+  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (text.size() > 40) text = absl::StrCat(text.substr(0, 37), "...");
+  return text;
+}
+
+}  // namespace config_internal
+
 namespace {
 
+using config_internal::Json;
+using config_internal::KeyError;
+using config_internal::ModelKey;
+using config_internal::ObjectReader;
+using config_internal::Quote;
+using config_internal::ReadClassify;
+using config_internal::Shown;
+using config_internal::ValidateClassify;
+
 namespace fs = std::filesystem;
-using Json = nlohmann::json;
 
 constexpr std::initializer_list<const char*> kServerKeys = {"listen", "metrics_port", "threads",
                                                             "shutdown_grace_ms", "models"};
@@ -41,42 +77,8 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "prefill_chunk_tokens",
                                                            "max_classify_batch",
                                                            "classify"};
-constexpr std::initializer_list<const char*> kClassifyKeys = {"special_tokens", "tasks"};
-constexpr std::initializer_list<const char*> kSpecialTokenKeys = {"start", "delimiter", "extract"};
-constexpr std::initializer_list<const char*> kTaskNames = {"entailment", "similarity",
-                                                           "multiple_choice", "single"};
-constexpr std::initializer_list<const char*> kTaskKeys = {
-    "enabled", "preset",          "template",         "labels",
-    "targets", "choice_template", "length_normalize", "regression"};
-constexpr std::initializer_list<const char*> kPresets = {"mnli", "rte", "cb",   "stsb",
-                                                         "mrpc", "qqp", "sst2", "cola"};
 constexpr std::initializer_list<const char*> kDtypes = {"float32", "bfloat16", "float16"};
 constexpr int kMaxPort = 65535;
-
-std::string Quote(absl::string_view text) {
-  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
-}
-
-// "source: key_path: what", leaving out the parts that are empty.
-absl::Status KeyError(absl::string_view source, absl::string_view key_path,
-                      absl::string_view what) {
-  std::string message;
-  if (!source.empty()) absl::StrAppend(&message, source, ": ");
-  if (!key_path.empty()) absl::StrAppend(&message, key_path, ": ");
-  absl::StrAppend(&message, what);
-  return absl::InvalidArgumentError(message);
-}
-
-std::string ModelKey(size_t index, absl::string_view key) {
-  return absl::StrCat("models[", index, "]", key.empty() ? "" : ".", key);
-}
-
-// A JSON value as an error shows it: compact and at most ~40 characters.
-std::string Shown(const Json& value) {
-  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (text.size() > 40) text = absl::StrCat(text.substr(0, 37), "...");
-  return text;
-}
 
 // --- Validation -------------------------------------------------------------------------------
 
@@ -203,42 +205,6 @@ absl::Status ValidateModelLimits(const std::string& source, size_t index,
   return absl::OkStatus();
 }
 
-bool IsOneOf(const std::string& value, std::initializer_list<const char*> names) {
-  for (const char* name : names) {
-    if (value == name) return true;
-  }
-  return false;
-}
-
-// The structural rules of one model's "classify"; what depends on the model (tokens, presets
-// per family) is ModelTasks::Build's to check.
-absl::Status ValidateClassify(const std::string& source, size_t index,
-                              const ClassifyConfig& classify) {
-  for (const auto& [name, task] : classify.tasks) {
-    const std::string key = ModelKey(index, absl::StrCat("classify.tasks.", name));
-    if (!IsOneOf(name, kTaskNames)) {
-      return KeyError(source, key,
-                      absl::StrCat("unknown task (known: ", absl::StrJoin(kTaskNames, ", "), ")"));
-    }
-    if (!task.preset.empty() && !IsOneOf(task.preset, kPresets)) {
-      return KeyError(
-          source, key + ".preset",
-          absl::StrCat("unknown ", Quote(task.preset), " (", absl::StrJoin(kPresets, ", "), ")"));
-    }
-    for (size_t i = 0; i < task.labels.size(); ++i) {
-      if (task.labels[i].empty()) {
-        return KeyError(source, absl::StrCat(key, ".labels[", i, "]"), "must not be empty");
-      }
-    }
-    if (!task.targets.empty() && task.targets.size() != task.labels.size()) {
-      return KeyError(source, key + ".targets",
-                      absl::StrCat(task.targets.size(), " targets for ", task.labels.size(),
-                                   " labels (one target per label; targets need labels)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateModels(const std::string& source,
                             const std::vector<ModelServingConfig>& models) {
   if (models.empty()) return KeyError(source, "models", "needs at least one model");
@@ -259,113 +225,6 @@ absl::Status ValidateModels(const std::string& source,
 
 // --- JSON reading -----------------------------------------------------------------------------
 
-// Typed reads from one JSON object; every error names the source and the key's JSON path.
-// Absent keys leave the output untouched (the field's default).
-class ObjectReader {
- public:
-  ObjectReader(const Json& object, const std::string& source, std::string prefix)
-      : object_(object), source_(source), prefix_(std::move(prefix)) {}
-
-  std::string Path(absl::string_view key) const {
-    return prefix_.empty() ? std::string(key) : absl::StrCat(prefix_, ".", key);
-  }
-  absl::Status Error(absl::string_view key, absl::string_view what) const {
-    return KeyError(source_, Path(key), what);
-  }
-
-  // Typos must not pass silently: any key outside `known` is an error.
-  absl::Status CheckKeys(std::initializer_list<const char*> known) const {
-    for (const auto& item : object_.items()) {
-      bool found = false;
-      for (const char* key : known) found = found || item.key() == key;
-      if (!found) {
-        return Error(item.key(),
-                     absl::StrCat("unknown key (known: ", absl::StrJoin(known, ", "), ")"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Require(const char* key) const {
-    if (object_.contains(key)) return absl::OkStatus();
-    return Error(key, "missing (required)");
-  }
-
-  absl::Status Read(const char* key, std::string* out) const {
-    const auto it = object_.find(key);
-    if (it == object_.end()) return absl::OkStatus();
-    if (!it->is_string()) return Error(key, absl::StrCat("must be a string, got ", Shown(*it)));
-    *out = it->get<std::string>();
-    return absl::OkStatus();
-  }
-
-  absl::Status Read(const char* key, bool* out) const {
-    const auto it = object_.find(key);
-    if (it == object_.end()) return absl::OkStatus();
-    if (!it->is_boolean()) {
-      return Error(key, absl::StrCat("must be true or false, got ", Shown(*it)));
-    }
-    *out = it->get<bool>();
-    return absl::OkStatus();
-  }
-
-  absl::Status Read(const char* key, std::optional<bool>* out) const {
-    if (!object_.contains(key)) return absl::OkStatus();
-    bool value = false;
-    TRIAD_RETURN_IF_ERROR(Read(key, &value));
-    *out = value;
-    return absl::OkStatus();
-  }
-
-  absl::Status Read(const char* key, std::vector<std::string>* out) const {
-    const auto it = object_.find(key);
-    if (it == object_.end()) return absl::OkStatus();
-    if (!it->is_array()) return Error(key, absl::StrCat("must be a list, got ", Shown(*it)));
-    std::vector<std::string> values;
-    for (size_t i = 0; i < it->size(); ++i) {
-      const Json& value = (*it)[i];
-      if (!value.is_string()) {
-        return Error(absl::StrCat(key, "[", i, "]"),
-                     absl::StrCat("must be a string, got ", Shown(value)));
-      }
-      values.push_back(value.get<std::string>());
-    }
-    *out = std::move(values);
-    return absl::OkStatus();
-  }
-
-  // The object under `key`, or nullptr when absent; any other type is an error.
-  absl::StatusOr<const Json*> Object(const char* key) const {
-    const auto it = object_.find(key);
-    if (it == object_.end()) return nullptr;
-    if (!it->is_object()) return Error(key, absl::StrCat("must be an object, got ", Shown(*it)));
-    return &*it;
-  }
-
-  // Integers only (2.0, true and "2" are errors) that fit Int; Validate() checks the range.
-  template <typename Int>
-  absl::Status Read(const char* key, Int* out) const {
-    const auto it = object_.find(key);
-    if (it == object_.end()) return absl::OkStatus();
-    if (!it->is_number_integer()) {
-      return Error(key, absl::StrCat("must be an integer, got ", Shown(*it)));
-    }
-    const bool fits =
-        it->is_number_unsigned()
-            ? it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<Int>::max())
-            : it->get<int64_t>() >= std::numeric_limits<Int>::min() &&
-                  it->get<int64_t>() <= std::numeric_limits<Int>::max();
-    if (!fits) return Error(key, absl::StrCat("out of range: ", Shown(*it)));
-    *out = it->get<Int>();
-    return absl::OkStatus();
-  }
-
- private:
-  const Json& object_;
-  const std::string& source_;
-  const std::string prefix_;
-};
-
 // `path` as the daemon will open it: absolute, relative ones resolved against `base`.
 std::string ResolvePath(const fs::path& base, const std::string& path) {
   if (path.empty()) return path;
@@ -379,51 +238,6 @@ std::string ResolvePath(const fs::path& base, const std::string& path) {
 void ResolveModelPaths(const fs::path& base, ModelServingConfig* model) {
   model->path = ResolvePath(base, model->path);
   model->tokenizer = model->tokenizer.empty() ? model->path : ResolvePath(base, model->tokenizer);
-}
-
-absl::StatusOr<TaskConfig> ReadTask(const Json& json, const std::string& source,
-                                    const std::string& key_path) {
-  if (!json.is_object()) {
-    return KeyError(source, key_path, absl::StrCat("must be an object, got ", Shown(json)));
-  }
-  const ObjectReader reader(json, source, key_path);
-  TRIAD_RETURN_IF_ERROR(reader.CheckKeys(kTaskKeys));
-  TaskConfig task;
-  TRIAD_RETURN_IF_ERROR(reader.Read("enabled", &task.enabled));
-  TRIAD_RETURN_IF_ERROR(reader.Read("preset", &task.preset));
-  TRIAD_RETURN_IF_ERROR(reader.Read("template", &task.prompt_template));
-  TRIAD_RETURN_IF_ERROR(reader.Read("labels", &task.labels));
-  TRIAD_RETURN_IF_ERROR(reader.Read("targets", &task.targets));
-  TRIAD_RETURN_IF_ERROR(reader.Read("choice_template", &task.choice_template));
-  TRIAD_RETURN_IF_ERROR(reader.Read("length_normalize", &task.length_normalize));
-  TRIAD_RETURN_IF_ERROR(reader.Read("regression", &task.regression));
-  return task;
-}
-
-// The model's "classify" object (`parent` reads the model entry).
-absl::StatusOr<ClassifyConfig> ReadClassify(const ObjectReader& parent, const std::string& source) {
-  ClassifyConfig classify;
-  TRIAD_ASSIGN_OR_RETURN(const Json* json, parent.Object("classify"));
-  if (json == nullptr) return classify;
-  const ObjectReader reader(*json, source, parent.Path("classify"));
-  TRIAD_RETURN_IF_ERROR(reader.CheckKeys(kClassifyKeys));
-  TRIAD_ASSIGN_OR_RETURN(const Json* special, reader.Object("special_tokens"));
-  if (special != nullptr) {
-    const ObjectReader tokens(*special, source, reader.Path("special_tokens"));
-    TRIAD_RETURN_IF_ERROR(tokens.CheckKeys(kSpecialTokenKeys));
-    TRIAD_RETURN_IF_ERROR(tokens.Read("start", &classify.start_token));
-    TRIAD_RETURN_IF_ERROR(tokens.Read("delimiter", &classify.delimiter_token));
-    TRIAD_RETURN_IF_ERROR(tokens.Read("extract", &classify.extract_token));
-  }
-  TRIAD_ASSIGN_OR_RETURN(const Json* tasks, reader.Object("tasks"));
-  if (tasks == nullptr) return classify;
-  const ObjectReader task_reader(*tasks, source, reader.Path("tasks"));
-  TRIAD_RETURN_IF_ERROR(task_reader.CheckKeys(kTaskNames));
-  for (const auto& item : tasks->items()) {
-    TRIAD_ASSIGN_OR_RETURN(classify.tasks[item.key()],
-                           ReadTask(item.value(), source, task_reader.Path(item.key())));
-  }
-  return classify;
 }
 
 absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string& source,

@@ -41,7 +41,6 @@ absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
     }
   }
   if (s.num_beams() > 16) return absl::InvalidArgumentError("sampling.num_beams: at most 16");
-  if (r.echo()) return absl::UnimplementedError("echo: prompt log-probabilities are not served yet");
   return p;
 }
 
@@ -141,6 +140,13 @@ absl::Status Prepare(ServedModel& served, const v1::GenerateRequest& request,
         "sampling.max_new_tokens: ", out.prompt_ids.size(), " prompt tokens + ",
         out.sampling.max_new_tokens, " new tokens exceed this model's max_context ", limit));
   }
+  if (request.echo() && served.model->config().is_encoder_decoder()) {
+    return absl::InvalidArgumentError(
+        "echo: a T5 prompt is the encoder input; it has no log-probabilities");
+  }
+  if (request.echo() && request.sampling().num_beams() > 1) {
+    return absl::InvalidArgumentError("echo: not available with sampling.num_beams > 1");
+  }
   out.deadline = SteadyDeadline(context);
   state.served = &served;
   state.want_logprobs = request.logprobs() || request.top_logprobs() > 0;
@@ -159,10 +165,42 @@ void FillUsage(const Completion& c, v1::Usage* usage, v1::Timings* timings) {
   timings->set_total_seconds(c.total_seconds);
 }
 
-// Submits and records the handle; a cancel that arrived before the handle existed is applied.
+// Receivers of what happens after SubmitCall returned: the prompt log-probs (echo) and a
+// failure of the echo step or of the generation's deferred submission.
+struct EchoCallbacks {
+  std::function<void(std::vector<v1::TokenLogprob>)> on_prompt;
+  std::function<void(const absl::Status&)> on_error;
+};
+
+// Submits the generation and records its handle for cancellation. With `echo` (decoder-only,
+// checked by Prepare) the prompt is first scored on the scheduler like all model work, and the
+// generation is submitted when that finishes.
 absl::Status SubmitCall(ServedModel& served, GenerationRequest request,
-                        const std::shared_ptr<CallState>& state) {
-  auto handle = served.scheduler->Submit(std::move(request));
+                        const std::shared_ptr<CallState>& state, bool echo,
+                        const EchoCallbacks& callbacks) {
+  const std::vector<int64_t>& prompt = request.prompt_ids;
+  if (!echo || prompt.size() < 2) {
+    auto handle = served.scheduler->Submit(std::move(request));
+    if (!handle.ok()) return handle.status();
+    if (echo) callbacks.on_prompt({});
+    state->slot.Set(*std::move(handle));
+    return absl::OkStatus();
+  }
+  ScoringRequest score;
+  score.items.push_back({{prompt[0]}, {{prompt.begin() + 1, prompt.end()}}});
+  score.deadline = request.deadline;
+  score.on_done = [&served, state, request, callbacks](const ScoringResult& r) {
+    if (!r.status.ok()) return callbacks.on_error(r.status);
+    std::vector<v1::TokenLogprob> logprobs;
+    const std::vector<float>& lp = r.scores[0][0].token_logprobs;
+    for (size_t t = 0; t < lp.size(); ++t) {
+      logprobs.push_back(state->Logprob({request.prompt_ids[t + 1], lp[t], {}}));
+    }
+    callbacks.on_prompt(std::move(logprobs));
+    const absl::Status status = SubmitCall(served, request, state, false, callbacks);
+    if (!status.ok()) callbacks.on_error(status);
+  };
+  auto handle = served.scheduler->SubmitScoring(std::move(score));
   if (!handle.ok()) return handle.status();
   state->slot.Set(*std::move(handle));
   return absl::OkStatus();
@@ -208,7 +246,12 @@ class UnaryGenerate : public grpc::ServerUnaryReactor {
       call_.Generated(c);
       Finish(call_.Done(FinalStatus(c)));
     };
-    const absl::Status status = SubmitCall(served, std::move(gen), state);
+    EchoCallbacks echo;
+    echo.on_prompt = [response](std::vector<v1::TokenLogprob> logprobs) {
+      for (auto& lp : logprobs) *response->add_prompt_logprobs() = std::move(lp);
+    };
+    echo.on_error = [this](const absl::Status& status) { Finish(call_.Done(ToGrpcStatus(status))); };
+    const absl::Status status = SubmitCall(served, std::move(gen), state, request.echo(), echo);
     if (!status.ok()) Finish(call_.Refuse(status));
   }
   void OnCancel() override { state_->Cancel(); }
@@ -247,7 +290,14 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
       call_.Generated(c);
       Send(std::move(last), true, FinalStatus(c));
     };
-    const absl::Status status = SubmitCall(served, std::move(gen), state);
+    EchoCallbacks echo;
+    echo.on_prompt = [this](std::vector<v1::TokenLogprob> logprobs) {
+      v1::GenerateStreamResponse first;
+      for (auto& lp : logprobs) *first.add_prompt_logprobs() = std::move(lp);
+      Send(std::move(first), false, grpc::Status::OK);
+    };
+    echo.on_error = [this](const absl::Status& status) { Fail(ToGrpcStatus(status)); };
+    const absl::Status status = SubmitCall(served, std::move(gen), state, request.echo(), echo);
     if (!status.ok()) Finish(call_.Refuse(status));
   }
 
@@ -269,6 +319,13 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
       final_ = true;
       final_status_ = std::move(status);
     }
+    WriteNextLocked();
+  }
+  // Ends the stream with `status` once the queued messages are written.
+  void Fail(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    final_ = true;
+    final_status_ = std::move(status);
     WriteNextLocked();
   }
   void WriteNextLocked() {

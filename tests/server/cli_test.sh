@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The triad CLI against a real triadd (label integration): health, models, generate (stream and
-# unary give the same text), tokenize, bench --json, a bad request's exit status, and SIGTERM
+# unary give the same text), classify, tokenize, bench --json (generation and classification), a bad request's exit status, and SIGTERM
 # stopping the daemon with exit 0. Usage: cli_test.sh TRIADD TRIAD DATA_DIR
 set -euo pipefail
 TRIADD=$1 TRIAD=$2 DATA=$(cd "$3" && pwd)
@@ -25,6 +25,12 @@ streamed=$("$TRIAD" generate $S --model llama --prompt "The license" --max-new-t
 unary=$("$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 8 --temperature 0 --no-stream 2>/dev/null)
 [[ "$streamed" == "$unary" ]] || fail "stream '$streamed' != unary '$unary'"
 "$TRIAD" tokenize $S --model llama --text "The license" | head -1 | grep -q "^1	<s>" || fail "tokenize"
+classified=$("$TRIAD" classify $S --model llama --task multiple_choice --context "The weather is" --choice " sunny" --choice " a cat" --json)
+echo "$classified" | grep -q '"labels"' || fail "classify: $classified"
+echo "$classified" | grep -q '"label": " sunny"\|"label": " a cat"' || fail "classify label: $classified"
+creport=$("$TRIAD" bench $S --model llama --task entailment --concurrency 4 --requests 8 --prompt-tokens 8 --json)
+echo "$creport" | grep -q '"requests_ok": 8' || fail "classify bench: $creport"
+echo "$creport" | grep -q '"classifications_per_second"' || fail "classify bench: $creport"
 report=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 4 --json)
 echo "$report" | grep -q '"requests_ok": 8' || fail "bench: $report"
 echo "$report" | grep -q '"ttft_ms"' || fail "bench percentiles: $report"

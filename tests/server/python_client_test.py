@@ -67,6 +67,23 @@ def main():
         again = rpc("Generate", request, pb.GenerateResponse)
         assert list(again.token_ids) == list(unary.token_ids), "greedy must be deterministic"
 
+        # Classification from the same resident T5: mnli label scoring, probabilities sum to 1.
+        classify = pb.ClassifyRequest(
+            model="t5", task=pb.CLASSIFY_TASK_ENTAILMENT,
+            item=pb.ClassifyItem(premise="the license grants rights", hypothesis="rights exist"))
+        result = rpc("Classify", classify, pb.ClassifyResponse).result
+        assert sorted(l.label for l in result.labels) == ["contradiction", "entailment", "neutral"]
+        assert abs(sum(l.probability for l in result.labels) - 1) < 1e-5, result
+        assert result.label == result.labels[0].label
+        try:
+            rpc("Classify", pb.ClassifyRequest(model="t5", task=pb.CLASSIFY_TASK_ENTAILMENT,
+                                               item=pb.ClassifyItem(premise="p")),
+                pb.ClassifyResponse)
+            raise AssertionError("a missing hypothesis was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
+            assert "item.hypothesis" in e.details(), e.details()
+
         bad = pb.GenerateRequest(model="t5", text="x", sampling=pb.SamplingParameters(temperature=-1))
         try:
             rpc("Generate", bad, pb.GenerateResponse)

@@ -6,6 +6,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -186,6 +188,67 @@ TEST_F(Triadd, GreedyEqualsTheTransformersFixture) {
     ++checked;
   }
   EXPECT_GT(checked, 0);
+}
+
+// echo returns transformers' prompt log-probs (fixture prompt_logprobs, tolerance
+// 1e-4 * max(1, max|expected|)) in the unary response and the stream's first message, without
+// changing the completion; top_logprobs lists the k best alternatives, the chosen one first.
+TEST_F(Triadd, EchoPromptLogprobsAndTopLogprobs) {
+  ASSERT_TRUE(WaitServing());
+  std::ifstream in(kData + "/models/llama-tiny/reference.json");
+  const nlohmann::json reference = nlohmann::json::parse(in);
+  int checked = 0;
+  for (const nlohmann::json& c : reference["cases"]) {
+    if (c["kind"] != "prompt_logprobs") continue;
+    const std::vector<int32_t> prompt = c["input_ids"][0].get<std::vector<int32_t>>();
+    const std::vector<double> expected = c["expected_values"][0].get<std::vector<double>>();
+    const double tolerance = 1e-4 * std::max(1.0, c["expected_max_abs_value"].get<double>());
+    v1::GenerateRequest r = Greedy("llama", prompt, 6);
+    v1::GenerateResponse plain, echoed;
+    ASSERT_TRUE(Call(r, &plain).ok());
+    r.set_echo(true);
+    r.set_top_logprobs(3);
+    const grpc::Status s = Call(r, &echoed);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(echoed.prompt_logprobs_size(), static_cast<int>(expected.size()));
+    for (size_t t = 0; t < expected.size(); ++t) {
+      EXPECT_EQ(echoed.prompt_logprobs(static_cast<int>(t)).token_id(), prompt[t + 1]);
+      EXPECT_NEAR(echoed.prompt_logprobs(static_cast<int>(t)).logprob(), expected[t], tolerance);
+    }
+    EXPECT_EQ(std::vector<int32_t>(echoed.token_ids().begin(), echoed.token_ids().end()),
+              std::vector<int32_t>(plain.token_ids().begin(), plain.token_ids().end()));
+    ASSERT_EQ(echoed.logprobs_size(), echoed.token_ids_size());
+    for (const v1::TokenLogprob& lp : echoed.logprobs()) {
+      ASSERT_EQ(lp.top_size(), 3);
+      EXPECT_EQ(lp.top(0).token_id(), lp.token_id());  // greedy: the chosen is the best
+      EXPECT_FLOAT_EQ(lp.top(0).logprob(), lp.logprob());
+      EXPECT_GE(lp.top(0).logprob(), lp.top(1).logprob());
+      EXPECT_GE(lp.top(1).logprob(), lp.top(2).logprob());
+    }
+    std::string text;
+    std::vector<int32_t> ids;
+    v1::GenerateStreamResponse last;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    auto reader = stub_->GenerateStream(&ctx, r);
+    v1::GenerateStreamResponse first;
+    ASSERT_TRUE(reader->Read(&first));
+    ASSERT_EQ(first.prompt_logprobs_size(), echoed.prompt_logprobs_size());
+    for (int t = 0; t < first.prompt_logprobs_size(); ++t) {
+      EXPECT_EQ(first.prompt_logprobs(t).logprob(), echoed.prompt_logprobs(t).logprob());
+    }
+    while (reader->Read(&last)) {
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+  v1::GenerateRequest t5 = Greedy("t5", {5, 6, 1}, 2);
+  t5.set_echo(true);
+  v1::GenerateResponse out;
+  const grpc::Status s = Call(t5, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("echo"), std::string::npos) << s.error_message();
 }
 
 TEST_F(Triadd, QueueOverflowIsResourceExhausted) {
