@@ -71,7 +71,9 @@ class CallRecord {
     const auto now = SteadyClock::now();
     auto code = static_cast<absl::StatusCode>(status.error_code());
     // gRPC cancels a call whose deadline passed; the client sees DEADLINE_EXCEEDED, so do we.
-    if (code == absl::StatusCode::kCancelled && now >= deadline_) {
+    // The client's own cancellation at its deadline can arrive a little before the server's
+    // copy of the deadline (which starts when the request arrives): kDeadlineSlack covers it.
+    if (code == absl::StatusCode::kCancelled && now + kDeadlineSlack >= deadline_) {
       code = absl::StatusCode::kDeadlineExceeded;
     }
     metrics_->RecordRequest(model_, rpc_, code,
@@ -95,6 +97,7 @@ class CallRecord {
  private:
   Metrics* metrics_;
   std::string model_;
+  static constexpr std::chrono::milliseconds kDeadlineSlack{10};
   const char* rpc_;
   SteadyClock::time_point start_ = SteadyClock::now();
   SteadyClock::time_point deadline_;

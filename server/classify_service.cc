@@ -11,7 +11,27 @@ namespace {
 
 constexpr int kMaxBatchItems = 1024;
 
-absl::StatusOr<ClassifyTaskKind> ToTask(v1::ClassifyTask task) {
+}  // namespace
+
+ItemTexts ToItemTexts(const v1::ClassifyItem& item) {
+  ItemTexts t;
+  t.premise = item.premise();
+  t.hypothesis = item.hypothesis();
+  t.text_a = item.text_a();
+  t.text_b = item.text_b();
+  t.context = item.context();
+  t.text = item.text();
+  t.choices.assign(item.choices().begin(), item.choices().end());
+  for (const v1::TokenIds& ids : item.segment_ids()) {
+    t.segment_ids.emplace_back(ids.ids().begin(), ids.ids().end());
+  }
+  for (const v1::TokenIds& ids : item.choice_ids()) {
+    t.choice_ids.emplace_back(ids.ids().begin(), ids.ids().end());
+  }
+  return t;
+}
+
+absl::StatusOr<ClassifyTaskKind> ToClassifyTask(v1::ClassifyTask task) {
   switch (task) {
     case v1::CLASSIFY_TASK_ENTAILMENT: return ClassifyTaskKind::kEntailment;
     case v1::CLASSIFY_TASK_SIMILARITY: return ClassifyTaskKind::kSimilarity;
@@ -22,6 +42,8 @@ absl::StatusOr<ClassifyTaskKind> ToTask(v1::ClassifyTask task) {
           "task: required (ENTAILMENT, SIMILARITY, MULTIPLE_CHOICE or SINGLE)");
   }
 }
+
+namespace {
 
 v1::ClassifyTask ToProto(ClassifyTaskKind task) {
   switch (task) {
@@ -42,24 +64,6 @@ v1::ClassifyMethod ToProto(ClassifyMethod method) {
   return v1::CLASSIFY_METHOD_UNSPECIFIED;
 }
 
-ItemTexts ToTexts(const v1::ClassifyItem& item) {
-  ItemTexts t;
-  t.premise = item.premise();
-  t.hypothesis = item.hypothesis();
-  t.text_a = item.text_a();
-  t.text_b = item.text_b();
-  t.context = item.context();
-  t.text = item.text();
-  t.choices.assign(item.choices().begin(), item.choices().end());
-  for (const v1::TokenIds& ids : item.segment_ids()) {
-    t.segment_ids.emplace_back(ids.ids().begin(), ids.ids().end());
-  }
-  for (const v1::TokenIds& ids : item.choice_ids()) {
-    t.choice_ids.emplace_back(ids.ids().begin(), ids.ids().end());
-  }
-  return t;
-}
-
 // One call's items, shared between the handler and the scheduler's callback.
 struct ClassifyState {
   ServedModel* served = nullptr;
@@ -78,7 +82,7 @@ struct ClassifyState {
     const int64_t max_context = served->config.max_context;
     for (size_t i = 0; i < items.size(); ++i) {
       const std::string where = batch ? absl::StrCat("items[", i, "].") : "item.";
-      texts.push_back(ToTexts(*items[i]));
+      texts.push_back(ToItemTexts(*items[i]));
       TRIAD_ASSIGN_OR_RETURN(ItemWork work, served->tasks->BuildWork(task, texts.back(), where));
       if (max_context > 0) {
         for (const auto& seq : work.head_sequences) {
@@ -210,7 +214,7 @@ grpc::ServerUnaryReactor* TriadService::Classify(grpc::CallbackServerContext* co
   CallRecord call(metrics_, ModelLabel(request->model()), "Classify", context);
   auto served = Ready(request->model());
   if (!served.ok()) return Refused(context, call, served.status());
-  auto task = ToTask(request->task());
+  auto task = ToClassifyTask(request->task());
   if (!task.ok()) return Refused(context, call, task.status());
   if (!request->has_item()) return Refused(context, call, absl::InvalidArgumentError("item: required"));
   response->set_model(request->model());
@@ -228,7 +232,7 @@ grpc::ServerUnaryReactor* TriadService::ClassifyBatch(grpc::CallbackServerContex
   CallRecord call(metrics_, ModelLabel(request->model()), "ClassifyBatch", context);
   auto served = Ready(request->model());
   if (!served.ok()) return Refused(context, call, served.status());
-  auto task = ToTask(request->task());
+  auto task = ToClassifyTask(request->task());
   if (!task.ok()) return Refused(context, call, task.status());
   if (request->items_size() == 0 || request->items_size() > kMaxBatchItems) {
     return Refused(context, call,

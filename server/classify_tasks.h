@@ -120,6 +120,12 @@ class ModelTasks {
   absl::StatusOr<ItemWork> BuildWork(ClassifyTaskKind task, const ItemTexts& item,
                                      const std::string& where) const;
 
+  // The prompt (T5: encoder input) text of `task` for `item` (text form), for Generate: the
+  // task's template with the item's texts. INVALID_ARGUMENT as BuildWork, and for
+  // MULTIPLE_CHOICE, the ids form and tasks served by a head (no prompt).
+  absl::StatusOr<std::string> RenderPrompt(ClassifyTaskKind task, const ItemTexts& item,
+                                           const std::string& where) const;
+
   // Label probabilities (softmax over the logits) from the model's outputs for that item.
   // `length_normalize` unset = the task's default.
   ItemResult Interpret(ClassifyTaskKind task, const ItemTexts& item, const ItemOutputs& outputs,

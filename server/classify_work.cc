@@ -370,6 +370,26 @@ absl::StatusOr<ItemWork> ModelTasks::BuildWork(ClassifyTaskKind task, const Item
                   where);
 }
 
+absl::StatusOr<std::string> ModelTasks::RenderPrompt(ClassifyTaskKind task, const ItemTexts& item,
+                                                     const std::string& where) const {
+  const TaskSpec* spec = Find(task);
+  if (spec == nullptr) {
+    return Invalid(where, "task: ", Info(task).upper_name,
+                   " is not supported by this model (it supports: ", SupportedNames(), ")");
+  }
+  if (spec->method == ClassifyMethod::kHead) {
+    return Invalid(where, "task: ", Info(task).upper_name,
+                   " is served by this model's classification head, which has no prompt");
+  }
+  if (IsMultipleChoice(task)) {
+    return Invalid(where, "task: MULTIPLE_CHOICE has no single prompt to generate from");
+  }
+  if (!item.segment_ids.empty()) return Invalid(where, "segment_ids: give the texts");
+  TRIAD_RETURN_IF_ERROR(CheckUnreadFields(task, item, where));
+  TRIAD_RETURN_IF_ERROR(TextPieces(task, item, *tokenizer_, false, where).status());
+  return Render(spec->prompt_template, item, task);
+}
+
 ItemResult ModelTasks::Interpret(ClassifyTaskKind task, const ItemTexts& item,
                                  const ItemOutputs& outputs,
                                  std::optional<bool> length_normalize) const {

@@ -6,9 +6,11 @@
 
 namespace triad {
 
-std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, Metrics* metrics) {
-  auto served = std::make_unique<ServedModel>();
-  served->config = config;
+namespace {
+
+// Fills `served`; returns false (with `error` set) when something fails to load.
+bool Load(ServedModel* served, Metrics* metrics) {
+  const ModelServingConfig& config = served->config;
   const auto start = std::chrono::steady_clock::now();
   LoadOptions options;
   options.device = config.device;
@@ -16,15 +18,13 @@ std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, M
   auto model = LoadModel(config.path, options);
   if (!model.ok()) {
     served->error = std::string(model.status().message());
-    served->state = ServingState::kFailed;
-    return served;
+    return false;
   }
   auto tokenizer = tokenizer::Tokenizer::FromDir(config.tokenizer.empty() ? config.path
                                                                          : config.tokenizer);
   if (!tokenizer.ok()) {
     served->error = absl::StrCat("tokenizer: ", tokenizer.status().message());
-    served->state = ServingState::kFailed;
-    return served;
+    return false;
   }
   served->model = *std::move(model);
   served->tokenizer = *std::move(tokenizer);
@@ -32,8 +32,7 @@ std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, M
                                  absl::StrCat("model \"", config.name, "\": classify"));
   if (!tasks.ok()) {
     served->error = std::string(tasks.status().message());
-    served->state = ServingState::kFailed;
-    return served;
+    return false;
   }
   served->tasks = std::make_unique<ModelTasks>(*std::move(tasks));
   SchedulerOptions scheduling;
@@ -64,8 +63,18 @@ std::unique_ptr<ServedModel> LoadServedModel(const ModelServingConfig& config, M
         budget > 0 ? static_cast<double>(stats.kv_reserved_bytes) / static_cast<double>(budget) : 0;
     return gauges;
   });
-  served->state = ServingState::kReady;
-  return served;
+  return true;
+}
+
+}  // namespace
+
+void LoadServedModel(ServedModel& served, Metrics* metrics) {
+  const ServingState outcome = Load(&served, metrics) ? ServingState::kReady : ServingState::kFailed;
+  // Publishes every member written above; a model that started draining while it loaded stays
+  // draining.
+  served.load_finished = true;
+  ServingState expected = ServingState::kLoading;
+  served.state.compare_exchange_strong(expected, outcome);
 }
 
 }  // namespace triad

@@ -44,16 +44,28 @@ absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
   return p;
 }
 
+// `text` (from the request, or a Classify task's template rendered for task_input) as ids.
+absl::StatusOr<std::vector<int64_t>> EncodePrompt(const ServedModel& m, const v1::GenerateRequest& r,
+                                                  const std::string& text, const char* field) {
+  auto ids = m.tokenizer->EncodeIds(text, !r.has_add_special_tokens() || r.add_special_tokens());
+  if (!ids.ok()) return Prefixed(field, ids.status());
+  if (ids->empty()) return absl::InvalidArgumentError(absl::StrCat(field, "encodes to no tokens"));
+  return std::vector<int64_t>(ids->begin(), ids->end());
+}
+
 absl::StatusOr<std::vector<int64_t>> ToPromptIds(const ServedModel& m, const v1::GenerateRequest& r) {
   if (r.input_case() == v1::GenerateRequest::kText) {
     if (r.text().empty()) return absl::InvalidArgumentError("text: empty input");
-    auto ids = m.tokenizer->EncodeIds(r.text(), !r.has_add_special_tokens() || r.add_special_tokens());
-    if (!ids.ok()) return Prefixed("text: ", ids.status());
-    if (ids->empty()) return absl::InvalidArgumentError("text: encodes to no tokens");
-    return std::vector<int64_t>(ids->begin(), ids->end());
+    return EncodePrompt(m, r, r.text(), "text: ");
+  }
+  if (r.input_case() == v1::GenerateRequest::kTaskInput) {
+    TRIAD_ASSIGN_OR_RETURN(const ClassifyTaskKind task, ToClassifyTask(r.task()));
+    TRIAD_ASSIGN_OR_RETURN(const std::string prompt,
+                           m.tasks->RenderPrompt(task, ToItemTexts(r.task_input()), "task_input."));
+    return EncodePrompt(m, r, prompt, "task_input: ");
   }
   if (r.input_case() != v1::GenerateRequest::kTokenIds) {
-    return absl::InvalidArgumentError("input: set text or token_ids");
+    return absl::InvalidArgumentError("input: set text, token_ids or task_input");
   }
   if (r.token_ids().ids_size() == 0) return absl::InvalidArgumentError("token_ids: empty input");
   std::vector<int64_t> ids;
@@ -496,6 +508,7 @@ v1::ModelInfo DescribeModel(const ServedModel& served) {
     case ServingState::kDraining: info.set_state(v1::MODEL_STATE_DRAINING); break;
     case ServingState::kFailed: info.set_state(v1::MODEL_STATE_FAILED); break;
   }
+  if (!served.load_finished) return info;  // the loader thread still writes the rest
   info.set_error(served.error);
   if (served.model == nullptr) return info;
   const ModelConfig& c = served.model->config();

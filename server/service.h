@@ -66,5 +66,9 @@ class TriadService final : public v1::Triad::CallbackService {
 v1::ModelInfo DescribeModel(const ServedModel& served);
 // Its classify_tasks (classify_service.cc).
 void DescribeClassifyTasks(const ServedModel& served, v1::ModelInfo* info);
+// Proto -> ModelTasks conversions (classify_service.cc). ToClassifyTask: INVALID_ARGUMENT
+// naming `task` for UNSPECIFIED.
+absl::StatusOr<ClassifyTaskKind> ToClassifyTask(v1::ClassifyTask task);
+ItemTexts ToItemTexts(const v1::ClassifyItem& item);
 
 }  // namespace triad

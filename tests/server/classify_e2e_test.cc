@@ -334,6 +334,60 @@ TEST_F(Classify, EveryFamilyServesItsTasksFromText) {
   }
 }
 
+// Generate shares Classify's templates: task_input renders the task's prompt, so T5 generates
+// the free-form answer of the text-to-text task Classify scores.
+TEST_F(Classify, GenerateRendersTheTaskTemplate) {
+  auto generate = [](v1::GenerateRequest r, std::vector<int32_t>* ids) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    r.mutable_sampling()->set_temperature(0);
+    r.mutable_sampling()->set_max_new_tokens(6);
+    v1::GenerateResponse out;
+    const grpc::Status s = stub_->Generate(&ctx, r, &out);
+    ids->assign(out.token_ids().begin(), out.token_ids().end());
+    return s;
+  };
+  struct Case {
+    std::string model;
+    v1::ClassifyTask task;
+    std::string rendered;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"t5-tiny", v1::CLASSIFY_TASK_ENTAILMENT, "mnli hypothesis: it rains premise: rain falls"},
+           {"llama-tiny", v1::CLASSIFY_TASK_ENTAILMENT,
+            "rain falls\nQuestion: it rains True, False or Neither?\nAnswer:"}}) {
+    SCOPED_TRACE(c.model);
+    v1::GenerateRequest templated;
+    templated.set_model(c.model);
+    templated.set_task(c.task);
+    templated.mutable_task_input()->set_premise("rain falls");
+    templated.mutable_task_input()->set_hypothesis("it rains");
+    v1::GenerateRequest plain;
+    plain.set_model(c.model);
+    plain.set_text(c.rendered);
+    std::vector<int32_t> a, b;
+    ASSERT_TRUE(generate(templated, &a).ok());
+    ASSERT_TRUE(generate(plain, &b).ok());
+    EXPECT_EQ(a, b);
+    EXPECT_FALSE(a.empty());
+  }
+  v1::GenerateRequest mc;
+  mc.set_model("t5-tiny");
+  mc.set_task(v1::CLASSIFY_TASK_MULTIPLE_CHOICE);
+  mc.mutable_task_input()->set_context("x");
+  std::vector<int32_t> ids;
+  const grpc::Status s = generate(mc, &ids);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("MULTIPLE_CHOICE"));
+  v1::GenerateRequest missing;
+  missing.set_model("t5-tiny");
+  missing.set_task(v1::CLASSIFY_TASK_ENTAILMENT);
+  missing.mutable_task_input()->set_premise("p");
+  const grpc::Status m = generate(missing, &ids);
+  EXPECT_EQ(m.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(m.error_message(), ::testing::HasSubstr("task_input.hypothesis"));
+}
+
 TEST_F(Classify, ModelsAdvertiseTheirTasks) {
   auto tasks_of = [](const std::string& name) {
     grpc::ClientContext ctx;

@@ -14,7 +14,7 @@ JSON
 "$TRIADD" --config "$WORK/triad.json" 2> "$WORK/triadd.log" &
 PID=$!
 S="--server 127.0.0.1:$PORT"
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   if "$TRIAD" health $S > /dev/null 2>&1; then break; fi
   sleep 0.1
 done

@@ -17,7 +17,7 @@ JSON
 "$TRIADD" --config "$WORK/triad.json" 2> "$WORK/triadd.log" &
 PIDS+=($!)
 S="--server 127.0.0.1:$PORT"
-for _ in $(seq 100); do "$TRIAD" health $S > /dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 600); do "$TRIAD" health $S > /dev/null 2>&1 && break; sleep 0.1; done
 "$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 4 > /dev/null 2>&1 \
   || fail "generate"
 curl -sf "http://127.0.0.1:$MPORT/metrics" > "$WORK/metrics.txt" || fail "GET /metrics"

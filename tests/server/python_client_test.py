@@ -46,14 +46,13 @@ def main():
             return kind(path, request_serializer=type(request).SerializeToString,
                         response_deserializer=response_cls.FromString)(request, timeout=30)
 
-        for _ in range(100):
-            try:
-                if rpc("Check", health_pb2.HealthCheckRequest(), health_pb2.HealthCheckResponse).status == 1:
-                    break
-            except grpc.RpcError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("triadd never became healthy")
+        # Connect explicitly (no reconnect backoff after a too-early attempt), then wait for
+        # the models to load: health is NOT_SERVING until then.
+        grpc.channel_ready_future(channel).result(timeout=60)
+        deadline = time.monotonic() + 60
+        while rpc("Check", health_pb2.HealthCheckRequest(), health_pb2.HealthCheckResponse).status != 1:
+            assert time.monotonic() < deadline, "triadd never became healthy"
+            time.sleep(0.05)
 
         request = pb.GenerateRequest(model="t5", text="translate: the license",
                                      sampling=pb.SamplingParameters(temperature=0, max_new_tokens=10))

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -25,8 +27,10 @@ namespace triad::testing {
 class TriaddProcess {
  public:
   // Writes <tmp>/<tag>_<pid>/triad.json (gRPC on `port`, metrics on `port + 1`, one LibTorch
-  // thread) serving `models_json` (a JSON array of model entries) and starts triadd on it.
-  void Start(const std::string& tag, const std::string& models_json) {
+  // thread) serving `models_json` (a JSON array of model entries) and starts triadd on it with
+  // `env` added to its environment.
+  void Start(const std::string& tag, const std::string& models_json,
+             const std::vector<std::pair<std::string, std::string>>& env = {}) {
     namespace fs = std::filesystem;
     dir = fs::temp_directory_path() / (tag + "_" + std::to_string(getpid()));
     fs::create_directories(dir);
@@ -37,6 +41,7 @@ class TriaddProcess {
         << R"(, "threads": 1, "shutdown_grace_ms": 10000, "models": )" << models_json << "}";
     pid = fork();
     if (pid == 0) {
+      for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
       const std::string config = (dir / "triad.json").string();
       execl(TRIADD_BINARY, "triadd", "--config", config.c_str(), static_cast<char*>(nullptr));
       _exit(127);
@@ -55,9 +60,17 @@ class TriaddProcess {
     if (!dir.empty()) std::filesystem::remove_all(dir);
   }
 
-  // Waits (up to 30 s) until the health service says SERVING (the models are loaded).
+  // Waits (up to 60 s) until the server accepts connections (models may still be loading).
+  // Connecting explicitly avoids gRPC's reconnect backoff after an attempt made too early.
+  bool WaitListening() const {
+    return channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  }
+
+  // Waits (up to 30 s after it listens) until the health service says SERVING (the models
+  // are loaded).
   bool WaitServing() const {
     using namespace std::chrono_literals;
+    if (!WaitListening()) return false;
     auto health = grpc::health::v1::Health::NewStub(channel);
     for (int i = 0; i < 300; ++i) {
       grpc::ClientContext ctx;
