@@ -85,6 +85,7 @@ absl::StatusOr<GenerationOutput> Greedy(const Model& model, const GenerationInpu
   at::Tensor unfinished = at::ones({rows}, at::kBool);
   std::vector<at::Tensor> chosen_logprobs, step_logits;
   for (int64_t step = 0; step < opts.max_new_tokens; ++step) {
+    if (opts.check) TRIAD_RETURN_IF_ERROR(opts.check());
     if (opts.keep_step_logits) step_logits.push_back(logits.to(at::kCPU));
     const at::Tensor logprobs = at::log_softmax(logits, -1);
     at::Tensor next = logits.argmax(-1).to(at::kCPU);
@@ -201,6 +202,7 @@ absl::StatusOr<GenerationOutput> Beam(const Model& model, const GenerationInput&
   beam_scores = beam_scores.view({-1});
   const int64_t max_length = s.prompt_length + opts.max_new_tokens;
   for (int64_t cur_len = s.prompt_length; cur_len < max_length;) {
+    if (opts.check) TRIAD_RETURN_IF_ERROR(opts.check());
     at::Tensor scores = at::log_softmax(logits, -1).to(at::kCPU) + beam_scores.view({-1, 1});
     auto [top_scores, top_tokens] = scores.view({batch, -1}).topk(2 * beams, 1, true, true);
     top_scores = top_scores.contiguous();

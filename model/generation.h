@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
+
 #include "absl/status/statusor.h"
 #include "model/model.h"
 
@@ -21,6 +23,9 @@ struct GenerationOptions {
   double length_penalty = 1.0;       // beam score = sum_logprobs / generated_len^length_penalty
   EarlyStopping early_stopping = EarlyStopping::kHeuristic;
   bool keep_step_logits = false;     // greedy: return the raw logits of every step
+  // Called before every decoding step; a non-OK status (a cancelled call, a passed deadline)
+  // stops the search and is returned. Unset = never stops early.
+  std::function<absl::Status()> check;
   absl::Status Validate() const;
 };
 

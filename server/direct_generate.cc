@@ -10,6 +10,7 @@ namespace triad {
 void StartBeamSearch(ServedModel& served, std::vector<int64_t> prompt,
                      const v1::GenerateRequest& request, v1::GenerateResponse* response,
                      std::chrono::steady_clock::time_point deadline,
+                     std::shared_ptr<RequestHandle> handle,
                      std::function<void(grpc::Status)> done) {
   GenerationOptions options;
   options.num_beams = request.sampling().num_beams();
@@ -17,6 +18,14 @@ void StartBeamSearch(ServedModel& served, std::vector<int64_t> prompt,
                                ? 16
                                : request.sampling().max_new_tokens();
   options.early_stopping = EarlyStopping::kTrue;
+  // Checked before every step: a cancelled call or a passed deadline stops within one step.
+  options.check = [&served, handle = std::move(handle), deadline]() -> absl::Status {
+    if (handle->cancelled() || served.cancel_direct) return absl::CancelledError("cancelled");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::DeadlineExceededError("the request's deadline passed");
+    }
+    return absl::OkStatus();
+  };
   const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
   ++served.direct_in_flight;
   std::thread([&served, prompt = std::move(prompt), options, response, deadline, skip_special,

@@ -1,9 +1,9 @@
 // Beam search, which the scheduler loop does not serve (it reorders whole beams): each request
 // runs on a thread of its own against the same immutable weights, so neither a gRPC thread
 // nor the scheduler loop waits for it. Deterministic (HF BeamSearchScorer, early_stopping
-// true; temperature, stop strings and logprobs do not apply). Not cancellable once started,
-// outside the model's KV budget, and counted in ServedModel::direct_in_flight so shutdown waits
-// for it; a request whose deadline passed while it ran gets DEADLINE_EXCEEDED.
+// true; temperature, stop strings and logprobs do not apply). Cancelling `handle` or passing the
+// deadline stops it before the next decoding step (CANCELLED / DEADLINE_EXCEEDED). Outside the
+// model's KV budget, and counted in ServedModel::direct_in_flight so shutdown waits for it.
 #pragma once
 
 #include <functional>
@@ -19,6 +19,7 @@ namespace triad {
 void StartBeamSearch(ServedModel& served, std::vector<int64_t> prompt,
                      const v1::GenerateRequest& request, v1::GenerateResponse* response,
                      std::chrono::steady_clock::time_point deadline,
+                     std::shared_ptr<RequestHandle> handle,
                      std::function<void(grpc::Status)> done);
 
 }  // namespace triad

@@ -241,8 +241,10 @@ class UnaryGenerate : public grpc::ServerUnaryReactor {
     response->set_model(served.config.name);
     if (request.sampling().num_beams() > 1) {
       // Beam search runs beside the scheduler (see direct_generate.h).
+      auto handle = std::make_shared<RequestHandle>();
+      state->slot.Set(handle);  // OnCancel reaches the search through it
       StartBeamSearch(served, std::move(gen.prompt_ids), request, response, gen.deadline,
-                      [this](grpc::Status status) { Finish(call_.Done(status)); });
+                      std::move(handle), [this](grpc::Status status) { Finish(call_.Done(status)); });
       return;
     }
     gen.on_token = [state, response](const TokenEvent& e) {

@@ -75,6 +75,28 @@ TEST(KvCacheTest, CpuKernelsMatchAtenPath) {
   }
 }
 
+// options.check runs before every step; its first error stops the search and is returned.
+TEST(GenerationTest, CheckStopsGreedyAndBeamSearchBeforeTheNextStep) {
+  auto model = LoadModel(testing::ModelFixtureRoot() + "/llama-tiny", LoadOptions());
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (int64_t beams : {1, 4}) {
+    SCOPED_TRACE(beams);
+    GenerationOptions options;
+    options.max_new_tokens = 20;
+    options.num_beams = beams;
+    int calls = 0;
+    options.check = [&calls]() -> absl::Status {
+      return ++calls > 3 ? absl::CancelledError("stop") : absl::OkStatus();
+    };
+    const at::Tensor prompt = at::tensor({1, 5, 6, 7}, at::kLong).view({1, -1});
+    auto out = Generate(**model, {prompt, at::Tensor()}, options);
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kCancelled);
+    EXPECT_EQ(calls, 4);  // three steps ran, the fourth was refused
+    options.check = [] { return absl::OkStatus(); };
+    EXPECT_TRUE(Generate(**model, {prompt, at::Tensor()}, options).ok());
+  }
+}
+
 TEST(GenerationTest, RejectsBadOptions) {
   auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
   ASSERT_TRUE(model.ok()) << model.status();
