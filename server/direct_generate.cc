@@ -27,10 +27,22 @@ void StartBeamSearch(ServedModel& served, std::vector<int64_t> prompt,
     return absl::OkStatus();
   };
   const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
+  // Every beam keeps a cache as long as one sequence's: counted against the model's KV budget.
+  const ModelConfig& c = served.model->config();
+  const at::ScalarType dtype = served.model->placement().dtype;
+  const auto prompt_len = static_cast<int64_t>(prompt.size());
+  const int64_t per_beam =
+      c.is_encoder_decoder()
+          ? (1 + options.max_new_tokens) * KvBytesPerToken(c, dtype) +
+                prompt_len * CrossKvBytesPerToken(c, dtype)
+          : (prompt_len + options.max_new_tokens) * KvBytesPerToken(c, dtype);
+  auto reservation = served.scheduler->ReserveKv(options.num_beams * per_beam);
+  if (!reservation.ok()) return done(ToGrpcStatus(reservation.status()));
   ++served.direct_in_flight;
   std::thread([&served, prompt = std::move(prompt), options, response, deadline, skip_special,
-               finish = std::move(done)] {
+               finish = std::move(done), held = *std::move(reservation)]() mutable {
     auto done = [&](grpc::Status status) {
+      held.reset();  // the KV memory is free before the caller hears back
       finish(std::move(status));
       --served.direct_in_flight;
     };

@@ -2,8 +2,9 @@
 // runs on a thread of its own against the same immutable weights, so neither a gRPC thread
 // nor the scheduler loop waits for it. Deterministic (HF BeamSearchScorer, early_stopping
 // true; temperature, stop strings and logprobs do not apply). Cancelling `handle` or passing the
-// deadline stops it before the next decoding step (CANCELLED / DEADLINE_EXCEEDED). Outside the
-// model's KV budget, and counted in ServedModel::direct_in_flight so shutdown waits for it.
+// deadline stops it before the next decoding step (CANCELLED / DEADLINE_EXCEEDED). Its beams'
+// KV caches are reserved against the model's KV budget (RESOURCE_EXHAUSTED at once when they do
+// not fit), and it is counted in ServedModel::direct_in_flight so shutdown waits for it.
 #pragma once
 
 #include <functional>

@@ -55,7 +55,7 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
 
 Scheduler::~Scheduler() { Shutdown(std::chrono::milliseconds(0)); }
 
-int64_t Scheduler::Reservation(const GenerationRequest& r) const {
+int64_t Scheduler::KvReservationBytes(const GenerationRequest& r) const {
   const ModelConfig& c = model_.config();
   const at::ScalarType dtype = model_.placement().dtype;
   const int64_t prompt = static_cast<int64_t>(r.prompt_ids.size());
@@ -87,7 +87,7 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
         " exceed the context length ", c.max_positions));
   }
   auto seq = std::make_unique<Sequence>();
-  seq->reservation = Reservation(request);
+  seq->reservation = KvReservationBytes(request);
   if (options_.kv_budget_bytes > 0 && seq->reservation > options_.kv_budget_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the request needs ", seq->reservation, " bytes of KV cache; the model's budget is ",
@@ -127,6 +127,28 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
 }
 
+absl::StatusOr<std::unique_ptr<Scheduler::Reservation>> Scheduler::ReserveKv(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (options_.kv_budget_bytes > 0 && stats_.kv_reserved_bytes + bytes > options_.kv_budget_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request needs ", bytes, " bytes of KV cache; ",
+        options_.kv_budget_bytes - stats_.kv_reserved_bytes, " of the model's budget of ",
+        options_.kv_budget_bytes, " are free"));
+  }
+  stats_.kv_reserved_bytes += bytes;
+  stats_.kv_peak_reserved_bytes = std::max(stats_.kv_peak_reserved_bytes, stats_.kv_reserved_bytes);
+  return std::make_unique<Reservation>(this, bytes);
+}
+
+Scheduler::Reservation::~Reservation() {
+  {
+    std::lock_guard<std::mutex> lock(owner_->mu_);
+    owner_->stats_.kv_reserved_bytes -= bytes_;
+  }
+  owner_->cv_.notify_all();  // waiting requests may fit now
+}
+
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -150,15 +172,30 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (stopping_ && queue_.empty() && running_.empty() && scoring_queue_.empty()) return false;
-    if (stopping_ || !queue_.empty() || !running_.empty()) break;
-    if (scoring_queue_.empty()) {
-      cv_.wait(lock);
-      continue;
+    if (stopping_ || !running_.empty()) break;
+    const SteadyClock::time_point now = SteadyClock::now();
+    SteadyClock::time_point wake = SteadyClock::time_point::max();
+    if (!queue_.empty()) {
+      const int64_t need = queue_.front()->reservation;
+      if (options_.kv_budget_bytes == 0 ||
+          stats_.kv_reserved_bytes + need <= options_.kv_budget_bytes) {
+        break;
+      }
+      // Nothing runs, yet the head does not fit: a KV reservation beside the loop (beam search)
+      // holds the budget. Its release wakes us; look again shortly for cancels and deadlines.
+      wake = now + std::chrono::milliseconds(10);
     }
-    // Only scoring work: sleep out its batching window unless it is ready.
-    const SteadyClock::time_point ready_at = ScoringWakeAt();
-    if (SteadyClock::now() >= ready_at) break;
-    cv_.wait_until(lock, ready_at);
+    if (!scoring_queue_.empty()) {
+      // Scoring work: sleep out its batching window unless it is ready.
+      const SteadyClock::time_point ready_at = ScoringWakeAt();
+      if (now >= ready_at) break;
+      wake = std::min(wake, ready_at);
+    }
+    if (wake == SteadyClock::time_point::max()) {
+      cv_.wait(lock);
+    } else if (cv_.wait_until(lock, wake) == std::cv_status::timeout && !queue_.empty()) {
+      break;
+    }
   }
   *force_cancel = stopping_ && SteadyClock::now() >= force_cancel_at_;
   if (*force_cancel) {

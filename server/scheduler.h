@@ -140,6 +140,22 @@ class Scheduler {
   void Shutdown(std::chrono::milliseconds grace);
   SchedulerStats stats() const;
 
+  // KV memory used beside the loop (beam search) counted against the same budget; released
+  // when the returned object is destroyed. RESOURCE_EXHAUSTED at once when `bytes` does not fit
+  // what the running sequences leave free (it never waits).
+  class Reservation {
+   public:
+    Reservation(Scheduler* owner, int64_t bytes) : owner_(owner), bytes_(bytes) {}
+    Reservation(const Reservation&) = delete;
+    Reservation& operator=(const Reservation&) = delete;
+    ~Reservation();
+
+   private:
+    Scheduler* owner_;
+    int64_t bytes_;
+  };
+  absl::StatusOr<std::unique_ptr<Reservation>> ReserveKv(int64_t bytes);
+
  private:
   struct Sequence;
   struct ScoringJob;
@@ -162,7 +178,7 @@ class Scheduler {
   bool Step();
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
   void RetireFinished();
-  int64_t Reservation(const GenerationRequest& request) const;
+  int64_t KvReservationBytes(const GenerationRequest& request) const;
 
   const Model& model_;
   const SchedulerOptions options_;

@@ -210,6 +210,32 @@ TEST(SchedulerTest, QueueBoundAndKvBudget) {
   EXPECT_GT(scheduler.stats().kv_peak_reserved_bytes, 0);
 }
 
+// Memory reserved beside the loop (beam search) shares the KV budget: what does not fit is
+// refused at once, and a queued generation waits for the reservation's release.
+TEST(SchedulerTest, ExternalKvReservationsShareTheBudget) {
+  auto model = Load("llama-tiny");
+  const int64_t per_token = KvBytesPerToken(model->config(), at::kFloat);
+  SchedulerOptions options;
+  options.kv_budget_bytes = 100 * per_token;
+  Scheduler scheduler(*model, options);
+  auto held = scheduler.ReserveKv(70 * per_token);
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(scheduler.stats().kv_reserved_bytes, 70 * per_token);
+  EXPECT_EQ(scheduler.ReserveKv(31 * per_token).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // 8 + 40 positions do not fit beside the 70 reserved: the request waits in the queue.
+  SamplingParams p = Greedy(40);
+  p.ignore_eos = true;
+  Pending waiting = Submit(scheduler, Prompt(8, 3), p);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(waiting.done.wait_for(0ms), std::future_status::timeout);
+  EXPECT_EQ(scheduler.stats().queued, 1);
+  held->reset();  // released: the request is admitted and completes
+  EXPECT_EQ(waiting.done.get().token_ids.size(), 40u);
+  EXPECT_TRUE(Drained(scheduler));
+  EXPECT_EQ(scheduler.stats().kv_reserved_bytes, 0);
+}
+
 TEST(SchedulerTest, BadRequestsNameTheField) {
   auto model = Load("llama-tiny");
   Scheduler scheduler(*model, SchedulerOptions());
