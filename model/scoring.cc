@@ -74,6 +74,12 @@ void Collect(const Pass& pass, const at::Tensor& logprobs,
   }
 }
 
+// log_softmax(logits)[n, t, targets[n, t]] without materialising the whole log_softmax:
+// logits [N, T, V] float32, targets [N, T]; returns [N, T].
+at::Tensor TargetLogprobs(const at::Tensor& logits, const at::Tensor& targets) {
+  return logits.gather(2, targets.unsqueeze(2)).squeeze(2) - at::logsumexp(logits, -1);
+}
+
 // Decoder-only: left-padded prompts in one pass (last-position logits only), then the cache
 // rows are repeated per candidate and every candidate but its last token is fed at once.
 absl::Status ScoreCausalPass(const Model& model, const Pass& pass,
@@ -110,8 +116,7 @@ absl::Status ScoreCausalPass(const Model& model, const Pass& pass,
     StepInput rest{feed, at::Tensor(), start.unsqueeze(1) + at::arange(fed, at::kLong).unsqueeze(0),
                    false};
     TRIAD_ASSIGN_OR_RETURN(at::Tensor logits, model.Forward(rest, *state));
-    const at::Tensor lp = at::log_softmax(logits, -1).gather(
-        2, targets.narrow(1, 1, fed).unsqueeze(2)).squeeze(2);
+    const at::Tensor lp = TargetLogprobs(logits, targets.narrow(1, 1, fed));
     picked = at::cat({picked, lp}, 1);
   }
   Collect(pass, picked, result);
@@ -141,7 +146,7 @@ absl::Status ScoreSeq2SeqPass(const Model& model, const Pass& pass,
                                           /*drop_last=*/true);
   TRIAD_ASSIGN_OR_RETURN(at::Tensor logits, model.Forward(StepInput{feed, {}, {}, false}, *state));
   const at::Tensor targets = CandidateMatrix(pass, width, -1, false).to(logits.device());
-  Collect(pass, at::log_softmax(logits, -1).gather(2, targets.unsqueeze(2)).squeeze(2), result);
+  Collect(pass, TargetLogprobs(logits, targets), result);
   return absl::OkStatus();
 }
 
@@ -180,9 +185,29 @@ absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
   return absl::OkStatus();
 }
 
+int64_t ScoringPassBytes(const Model& model, const ScoringItem& item) {
+  const ModelConfig& c = model.config();
+  const at::ScalarType dtype = model.placement().dtype;
+  size_t longest = 0;
+  for (const auto& cand : item.candidates) longest = std::max(longest, cand.size());
+  const auto rows = static_cast<int64_t>(item.candidates.size());
+  const auto context = static_cast<int64_t>(item.context.size());
+  const auto width = static_cast<int64_t>(longest);
+  // Logits [rows, width, V] float32, plus the row's cache (decoder-only: context + width
+  // positions; T5: width decoder positions and the copied encoder keys/values).
+  int64_t per_row = width * c.vocab_size * 4;
+  if (c.is_encoder_decoder()) {
+    per_row += width * KvBytesPerToken(c, dtype) + context * CrossKvBytesPerToken(c, dtype);
+  } else {
+    per_row += (context + width) * KvBytesPerToken(c, dtype);
+  }
+  return rows * per_row;
+}
+
 absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidates(
     const Model& model, const std::vector<ScoringItem>& items, const ScoringOptions& options) {
   if (options.max_rows < 1) return absl::InvalidArgumentError("max_rows must be >= 1");
+  if (options.max_pass_bytes < 1) return absl::InvalidArgumentError("max_pass_bytes must be >= 1");
   for (size_t i = 0; i < items.size(); ++i) {
     TRIAD_RETURN_IF_ERROR(ValidateScoringItem(model, items[i], absl::StrCat("items[", i, "].")));
   }
@@ -190,11 +215,13 @@ absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidates(
   size_t begin = 0;
   while (begin < items.size()) {
     size_t end = begin;
-    int64_t rows = 0;
+    int64_t rows = 0, bytes = 0;
     while (end < items.size()) {
       const auto n = static_cast<int64_t>(items[end].candidates.size());
-      if (end > begin && rows + n > options.max_rows) break;
+      const int64_t b = ScoringPassBytes(model, items[end]);
+      if (end > begin && (rows + n > options.max_rows || bytes + b > options.max_pass_bytes)) break;
       rows += n;
+      bytes += b;
       ++end;
     }
     const Pass pass{items, begin, end};

@@ -33,7 +33,14 @@ struct ScoringOptions {
   // Rows of one batched decoder pass (candidates over all items); larger inputs run in several
   // passes, whole items at a time. >= 1.
   int64_t max_rows = 256;
+  // Estimated memory of one pass (float32 logits of every fed position, the candidates' KV
+  // caches and, for T5, their copies of the encoder's cross-attention keys/values); a pass
+  // takes whole items while it fits (at least one item). >= 1.
+  int64_t max_pass_bytes = int64_t{512} << 20;
 };
+
+// ScoringOptions::max_pass_bytes' estimate for one item.
+int64_t ScoringPassBytes(const Model& model, const ScoringItem& item);
 
 // Scores every candidate of every item; result[i][j] belongs to items[i].candidates[j].
 // Each score equals (to float32 rounding) scoring that item alone. INVALID_ARGUMENT naming the

@@ -224,7 +224,7 @@ void Scheduler::RunScoring(SteadyClock::time_point now) {
     std::vector<ScoringItem> items;
     for (const auto& [job, i] : batch.items) items.push_back(job->request.items[i]);
     ScoringOptions options;
-    options.max_rows = INT64_MAX;  // the batch is already sized
+    options.max_rows = INT64_MAX;  // the batch is sized in items; passes only cap memory
     auto scores = ScoreCandidates(model_, items, options);
     if (scores.ok()) {
       for (size_t k = 0; k < batch.items.size(); ++k) {

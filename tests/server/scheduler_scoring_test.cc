@@ -84,6 +84,27 @@ TEST(SchedulerScoringTest, ConcurrentRequestsBatchWithinTheWindowAndEqualSoloSco
   }
 }
 
+// Passes split by the memory estimate (here: one item per pass) give the same scores.
+TEST(SchedulerScoringTest, ScoringPassesSplitByMemoryKeepTheScores) {
+  for (const char* name : {"llama-tiny", "t5-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = Load(name);
+    std::vector<ScoringItem> items;
+    for (uint64_t i = 0; i < 5; ++i) items.push_back(Item(i));
+    EXPECT_GT(ScoringPassBytes(*model, items[0]), 3 * 1000 * 4);  // >= 3 rows of logits
+    auto together = ScoreCandidates(*model, items);
+    ScoringOptions tiny;
+    tiny.max_pass_bytes = 1;
+    auto apart = ScoreCandidates(*model, items, tiny);
+    ASSERT_TRUE(together.ok() && apart.ok());
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (size_t j = 0; j < items[i].candidates.size(); ++j) {
+        EXPECT_NEAR((*together)[i][j].logprob_sum, (*apart)[i][j].logprob_sum, kTolerance);
+      }
+    }
+  }
+}
+
 TEST(SchedulerScoringTest, HeadSequencesEqualTheModelsHeadAlone) {
   auto model = Load("gpt1-tiny-cls");
   Scheduler s(*model, SchedulerOptions());
