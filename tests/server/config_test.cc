@@ -79,14 +79,15 @@ TEST_F(ConfigTest, ShippedConfigLoadsAndResolvesToTheBundledModels) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "127.0.0.1:50051");
   EXPECT_EQ(config->metrics_port, 9090);
-  ASSERT_EQ(config->models.size(), 3u);
-  const char* names[] = {"llama-tiny", "t5-tiny", "gpt1-tiny"};
-  for (size_t i = 0; i < 3; ++i) {
+  ASSERT_EQ(config->models.size(), 4u);
+  const char* names[] = {"llama-tiny", "t5-tiny", "gpt1-tiny", "gpt1-tiny-cls"};
+  const char* tokenizers[] = {"llama-tiny", "t5-tiny", "gpt1-tiny", "gpt1-tiny"};
+  for (size_t i = 0; i < 4; ++i) {
     const ModelServingConfig& model = config->models[i];
     EXPECT_EQ(model.name, names[i]);
     EXPECT_TRUE(fs::path(model.path).is_absolute()) << model.path;
     EXPECT_TRUE(fs::equivalent(model.path, data + "/models/" + names[i])) << model.path;
-    EXPECT_TRUE(fs::equivalent(model.tokenizer, data + "/tokenizers/" + names[i]))
+    EXPECT_TRUE(fs::equivalent(model.tokenizer, data + "/tokenizers/" + tokenizers[i]))
         << model.tokenizer;
     EXPECT_GT(model.kv_budget_mb, 0);
   }
