@@ -335,4 +335,16 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   return ParseModelConfig(config_text, generation_text, config_path);
 }
 
+absl::Status CheckTokenIds(const std::vector<int64_t>& ids, int64_t vocab_size,
+                           const std::string& field) {
+  for (int64_t id : ids) {
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": token id ", id,
+                                                     " outside the vocabulary [0, ", vocab_size,
+                                                     ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace triad

@@ -89,4 +89,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& config_json,
                                              const std::string& generation_json,
                                              const std::string& source);
 
+// INVALID_ARGUMENT "<field>: token id X outside the vocabulary [0, vocab_size)" for the first
+// id outside it; OK otherwise (also when `ids` is empty).
+absl::Status CheckTokenIds(const std::vector<int64_t>& ids, int64_t vocab_size,
+                           const std::string& field);
+
 }  // namespace triad

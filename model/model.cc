@@ -141,6 +141,16 @@ int64_t CrossKvBytesPerToken(const ModelConfig& c, at::ScalarType dtype) {
   return c.is_encoder_decoder() ? KvBytesPerToken(c, dtype) : 0;
 }
 
+int64_t SequenceKvBytes(const ModelConfig& c, at::ScalarType dtype, int64_t prompt_tokens,
+                        int64_t max_new_tokens) {
+  if (c.is_encoder_decoder()) {
+    return (1 + max_new_tokens) * KvBytesPerToken(c, dtype) +
+           prompt_tokens * CrossKvBytesPerToken(c, dtype);
+  }
+  return (prompt_tokens + max_new_tokens) * KvBytesPerToken(c, dtype);
+}
+
+
 absl::StatusOr<std::unique_ptr<SequenceState>> Model::NewSequence(
     const at::Tensor* encoder_ids) const {
   if (config_.is_encoder_decoder()) {

@@ -58,6 +58,11 @@ class SequenceState {
 // T5 per encoder position (cross-attention keys + values); what a scheduler budgets with.
 int64_t KvBytesPerToken(const ModelConfig& config, at::ScalarType dtype);
 int64_t CrossKvBytesPerToken(const ModelConfig& config, at::ScalarType dtype);
+// KV bytes one sequence holds at most: decoder-only `prompt_tokens + max_new_tokens`
+// positions; T5 `1 + max_new_tokens` decoder positions plus the cross-attention K/V of
+// `prompt_tokens` encoder positions.
+int64_t SequenceKvBytes(const ModelConfig& config, at::ScalarType dtype, int64_t prompt_tokens,
+                        int64_t max_new_tokens);
 
 // Some tokens of one sequence in a ragged step: a prefill chunk or one decode token.
 struct SequenceChunk {

@@ -157,14 +157,7 @@ absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
   const ModelConfig& c = model.config();
   auto check_ids = [&](const std::vector<int64_t>& ids, const std::string& what) -> absl::Status {
     if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(where, what, ": empty"));
-    for (int64_t id : ids) {
-      if (id < 0 || id >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(where, what, ": token id ", id,
-                                                       " outside the vocabulary [0, ",
-                                                       c.vocab_size, ")"));
-      }
-    }
-    return absl::OkStatus();
+    return CheckTokenIds(ids, c.vocab_size, absl::StrCat(where, what));
   };
   TRIAD_RETURN_IF_ERROR(check_ids(item.context, "context"));
   if (item.candidates.empty()) {

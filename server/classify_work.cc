@@ -80,12 +80,9 @@ absl::Status CheckChoiceCount(size_t count, const std::string& where, const char
 absl::StatusOr<Ids> CheckedIds(const std::vector<int32_t>& ids, int64_t vocab_size,
                                const std::string& name) {
   if (ids.empty()) return Invalid(name, ": empty");
-  for (int32_t id : ids) {
-    if (id < 0 || id >= vocab_size) {
-      return Invalid(name, ": token id ", id, " outside the vocabulary [0, ", vocab_size, ")");
-    }
-  }
-  return Ids(ids.begin(), ids.end());
+  Ids wide(ids.begin(), ids.end());
+  TRIAD_RETURN_IF_ERROR(CheckTokenIds(wide, vocab_size, name));
+  return wide;
 }
 
 // The ids form: segments and choices as given.

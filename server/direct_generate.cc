@@ -28,14 +28,9 @@ void StartBeamSearch(ServedModel& served, std::vector<int64_t> prompt,
   };
   const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
   // Every beam keeps a cache as long as one sequence's: counted against the model's KV budget.
-  const ModelConfig& c = served.model->config();
-  const at::ScalarType dtype = served.model->placement().dtype;
-  const auto prompt_len = static_cast<int64_t>(prompt.size());
   const int64_t per_beam =
-      c.is_encoder_decoder()
-          ? (1 + options.max_new_tokens) * KvBytesPerToken(c, dtype) +
-                prompt_len * CrossKvBytesPerToken(c, dtype)
-          : (prompt_len + options.max_new_tokens) * KvBytesPerToken(c, dtype);
+      SequenceKvBytes(served.model->config(), served.model->placement().dtype,
+                      static_cast<int64_t>(prompt.size()), options.max_new_tokens);
   auto reservation = served.scheduler->ReserveKv(options.num_beams * per_beam);
   if (!reservation.ok()) return done(ToGrpcStatus(reservation.status()));
   ++served.direct_in_flight;

@@ -8,10 +8,6 @@
 namespace triad {
 namespace {
 
-double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
 bool Contains(const std::vector<int64_t>& ids, int64_t id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
@@ -55,15 +51,22 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
 
 Scheduler::~Scheduler() { Shutdown(std::chrono::milliseconds(0)); }
 
-int64_t Scheduler::KvReservationBytes(const GenerationRequest& r) const {
-  const ModelConfig& c = model_.config();
-  const at::ScalarType dtype = model_.placement().dtype;
-  const int64_t prompt = static_cast<int64_t>(r.prompt_ids.size());
-  const int64_t max_new = r.sampling.max_new_tokens;
-  if (c.is_encoder_decoder()) {
-    return (1 + max_new) * KvBytesPerToken(c, dtype) + prompt * CrossKvBytesPerToken(c, dtype);
+std::shared_ptr<RequestHandle> Scheduler::NewHandle() {
+  auto handle = std::make_shared<RequestHandle>();
+  handle->wake_ = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  };
+  return handle;
+}
+
+absl::Status Scheduler::CheckAcceptingLocked() const {
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (static_cast<int64_t>(queue_.size() + scoring_queue_.size()) >= options_.max_queue) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the queue of this model is full (", options_.max_queue, " requests)"));
   }
-  return (prompt + max_new) * KvBytesPerToken(c, dtype);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationRequest request) {
@@ -71,13 +74,7 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
   const ModelConfig& c = model_.config();
   const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
   if (prompt == 0) return absl::InvalidArgumentError("prompt_ids: empty input");
-  for (int64_t id : request.prompt_ids) {
-    if (id < 0 || id >= c.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt_ids: token id ", id,
-                                                     " outside the vocabulary [0, ",
-                                                     c.vocab_size, ")"));
-    }
-  }
+  TRIAD_RETURN_IF_ERROR(CheckTokenIds(request.prompt_ids, c.vocab_size, "prompt_ids"));
   const int64_t decoder_len = (c.is_encoder_decoder() ? 1 : prompt) +
                               request.sampling.max_new_tokens;
   if (c.max_positions > 0 && decoder_len > c.max_positions) {
@@ -87,27 +84,20 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
         " exceed the context length ", c.max_positions));
   }
   auto seq = std::make_unique<Sequence>();
-  seq->reservation = KvReservationBytes(request);
+  seq->reservation = SequenceKvBytes(c, model_.placement().dtype, prompt,
+                                     request.sampling.max_new_tokens);
   if (options_.kv_budget_bytes > 0 && seq->reservation > options_.kv_budget_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the request needs ", seq->reservation, " bytes of KV cache; the model's budget is ",
         options_.kv_budget_bytes));
   }
-  seq->handle = std::make_shared<RequestHandle>();
-  seq->handle->wake_ = [this] {
-    std::lock_guard<std::mutex> lock(mu_);
-    cv_.notify_all();
-  };
+  seq->handle = NewHandle();
   seq->request = std::move(request);
   seq->submitted = SteadyClock::now();
   std::shared_ptr<RequestHandle> handle = seq->handle;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::UnavailableError("the server is shutting down");
-    if (static_cast<int64_t>(queue_.size() + scoring_queue_.size()) >= options_.max_queue) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the queue of this model is full (", options_.max_queue, " requests)"));
-    }
+    TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked());
     queue_.push_back(std::move(seq));
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }

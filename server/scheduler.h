@@ -31,6 +31,10 @@ namespace triad {
 
 using SteadyClock = std::chrono::steady_clock;
 
+inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
 struct SchedulerOptions {
   int64_t max_batch_size = 8;          // sequences decoding together; >= 1
   int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
@@ -178,7 +182,10 @@ class Scheduler {
   bool Step();
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
   void RetireFinished();
-  int64_t KvReservationBytes(const GenerationRequest& request) const;
+  // A request handle whose Cancel wakes the loop.
+  std::shared_ptr<RequestHandle> NewHandle();
+  // UNAVAILABLE after Shutdown, RESOURCE_EXHAUSTED when the queue is full (mu_ held).
+  absl::Status CheckAcceptingLocked() const;
 
   const Model& model_;
   const SchedulerOptions options_;

@@ -9,10 +9,6 @@
 namespace triad {
 namespace {
 
-double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
 int64_t ItemTokens(const ScoringItem& item) {
   int64_t n = static_cast<int64_t>(item.context.size());
   for (const auto& c : item.candidates) n += static_cast<int64_t>(c.size());
@@ -57,13 +53,7 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::SubmitScoring(ScoringR
                                                      " tokens exceed the context length ",
                                                      c.max_positions));
     }
-    for (int64_t id : seq) {
-      if (id < 0 || id >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": token id ", id,
-                                                       " outside the vocabulary [0, ",
-                                                       c.vocab_size, ")"));
-      }
-    }
+    TRIAD_RETURN_IF_ERROR(CheckTokenIds(seq, c.vocab_size, where));
   }
   for (size_t i = 0; i < request.items.size(); ++i) {
     TRIAD_RETURN_IF_ERROR(
@@ -73,20 +63,12 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::SubmitScoring(ScoringR
   job->result.head_logits.resize(request.head_sequences.size());
   job->result.scores.resize(request.items.size());
   job->request = std::move(request);
-  job->handle = std::make_shared<RequestHandle>();
-  job->handle->wake_ = [this] {
-    std::lock_guard<std::mutex> lock(mu_);
-    cv_.notify_all();
-  };
+  job->handle = NewHandle();
   job->submitted = SteadyClock::now();
   std::shared_ptr<RequestHandle> handle = job->handle;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::UnavailableError("the server is shutting down");
-    if (static_cast<int64_t>(queue_.size() + scoring_queue_.size()) >= options_.max_queue) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the queue of this model is full (", options_.max_queue, " requests)"));
-    }
+    TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked());
     scoring_units_waiting_ += static_cast<int64_t>(job->num_units());
     scoring_queue_.push_back(std::move(job));
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());

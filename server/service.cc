@@ -68,14 +68,8 @@ absl::StatusOr<std::vector<int64_t>> ToPromptIds(const ServedModel& m, const v1:
     return absl::InvalidArgumentError("input: set text, token_ids or task_input");
   }
   if (r.token_ids().ids_size() == 0) return absl::InvalidArgumentError("token_ids: empty input");
-  std::vector<int64_t> ids;
-  for (int32_t id : r.token_ids().ids()) {
-    if (id < 0 || id >= m.model->config().vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("token_ids: id ", id, " outside the vocabulary [0, ",
-                                                     m.model->config().vocab_size, ")"));
-    }
-    ids.push_back(id);
-  }
+  std::vector<int64_t> ids(r.token_ids().ids().begin(), r.token_ids().ids().end());
+  TRIAD_RETURN_IF_ERROR(CheckTokenIds(ids, m.model->config().vocab_size, "token_ids"));
   return ids;
 }
 
@@ -459,13 +453,10 @@ grpc::ServerUnaryReactor* TriadService::Detokenize(grpc::CallbackServerContext* 
   const CallRecord call(metrics_, ModelLabel(request->model()), "Detokenize", context);
   auto served = Ready(request->model());
   if (!served.ok()) return Done(context, call, served.status());
-  const int64_t vocab = (*served)->tokenizer->vocab_size();
-  for (int32_t id : request->token_ids()) {
-    if (id < 0 || id >= vocab) {
-      return Done(context, call, absl::InvalidArgumentError(absl::StrCat(
-                               "token_ids: id ", id, " outside the vocabulary [0, ", vocab, ")")));
-    }
-  }
+  const absl::Status checked =
+      CheckTokenIds({request->token_ids().begin(), request->token_ids().end()},
+                    (*served)->tokenizer->vocab_size(), "token_ids");
+  if (!checked.ok()) return Done(context, call, checked);
   std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
   auto text = (*served)->tokenizer->Decode(
       ids, !request->has_skip_special_tokens() || request->skip_special_tokens());
