@@ -28,6 +28,11 @@ struct Pass {
     }
     return at::tensor(rows, at::kLong);
   }
+  int64_t MaxContext() const {
+    size_t n = 0;
+    for (size_t i = begin; i < end; ++i) n = std::max(n, items[i].context.size());
+    return static_cast<int64_t>(n);
+  }
   int64_t MaxCandidate() const {
     size_t n = 0;
     for (size_t i = begin; i < end; ++i) {
@@ -85,9 +90,7 @@ at::Tensor TargetLogprobs(const at::Tensor& logits, const at::Tensor& targets) {
 absl::Status ScoreCausalPass(const Model& model, const Pass& pass,
                              std::vector<std::vector<CandidateScore>>& result) {
   const int64_t num_items = pass.num_items();
-  size_t widest = 0;
-  for (size_t i = pass.begin; i < pass.end; ++i) widest = std::max(widest, pass.items[i].context.size());
-  const int64_t width = static_cast<int64_t>(widest);
+  const int64_t width = pass.MaxContext();
   at::Tensor ids = at::zeros({num_items, width}, at::kLong);
   at::Tensor mask = at::zeros({num_items, width}, at::kLong);
   at::Tensor positions = at::zeros({num_items, width}, at::kLong);
@@ -128,9 +131,7 @@ absl::Status ScoreCausalPass(const Model& model, const Pass& pass,
 absl::Status ScoreSeq2SeqPass(const Model& model, const Pass& pass,
                               std::vector<std::vector<CandidateScore>>& result) {
   const int64_t num_items = pass.num_items();
-  size_t widest = 0;
-  for (size_t i = pass.begin; i < pass.end; ++i) widest = std::max(widest, pass.items[i].context.size());
-  at::Tensor ids = at::zeros({num_items, static_cast<int64_t>(widest)}, at::kLong);
+  at::Tensor ids = at::zeros({num_items, pass.MaxContext()}, at::kLong);
   at::Tensor mask = at::zeros_like(ids);
   for (int64_t r = 0; r < num_items; ++r) {
     const auto& ctx = pass.items[pass.begin + static_cast<size_t>(r)].context;

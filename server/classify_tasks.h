@@ -132,6 +132,9 @@ class ModelTasks {
                        std::optional<bool> length_normalize) const;
 
  private:
+  // Find(task), or INVALID_ARGUMENT (prefixed with `where`) naming the tasks it supports.
+  absl::StatusOr<const TaskSpec*> Served(ClassifyTaskKind task, const std::string& where) const;
+
   ModelConfig model_;
   const tokenizer::Tokenizer* tokenizer_ = nullptr;
   std::vector<TaskSpec> tasks_;

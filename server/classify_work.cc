@@ -349,13 +349,19 @@ void SetRegression(ItemResult* result) {
 
 }  // namespace
 
-absl::StatusOr<ItemWork> ModelTasks::BuildWork(ClassifyTaskKind task, const ItemTexts& item,
-                                               const std::string& where) const {
+absl::StatusOr<const TaskSpec*> ModelTasks::Served(ClassifyTaskKind task,
+                                                  const std::string& where) const {
   const TaskSpec* spec = Find(task);
   if (spec == nullptr) {
     return Invalid(where, "task: ", Info(task).upper_name,
                    " is not supported by this model (it supports: ", SupportedNames(), ")");
   }
+  return spec;
+}
+
+absl::StatusOr<ItemWork> ModelTasks::BuildWork(ClassifyTaskKind task, const ItemTexts& item,
+                                               const std::string& where) const {
+  TRIAD_ASSIGN_OR_RETURN(const TaskSpec* spec, Served(task, where));
   TRIAD_RETURN_IF_ERROR(CheckUnreadFields(task, item, where));
   const bool head = spec->method == ClassifyMethod::kHead;
   TRIAD_ASSIGN_OR_RETURN(const Pieces pieces,
@@ -369,11 +375,7 @@ absl::StatusOr<ItemWork> ModelTasks::BuildWork(ClassifyTaskKind task, const Item
 
 absl::StatusOr<std::string> ModelTasks::RenderPrompt(ClassifyTaskKind task, const ItemTexts& item,
                                                      const std::string& where) const {
-  const TaskSpec* spec = Find(task);
-  if (spec == nullptr) {
-    return Invalid(where, "task: ", Info(task).upper_name,
-                   " is not supported by this model (it supports: ", SupportedNames(), ")");
-  }
+  TRIAD_ASSIGN_OR_RETURN(const TaskSpec* spec, Served(task, where));
   if (spec->method == ClassifyMethod::kHead) {
     return Invalid(where, "task: ", Info(task).upper_name,
                    " is served by this model's classification head, which has no prompt");

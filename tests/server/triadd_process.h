@@ -66,22 +66,24 @@ class TriaddProcess {
     return channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60));
   }
 
+  // The health service's status of `service` ("" = overall), or -1 when the check fails.
+  int Health(const std::string& service) const {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    return health->Check(&ctx, req, &resp).ok() ? static_cast<int>(resp.status()) : -1;
+  }
+
   // Waits (up to 30 s after it listens) until the health service says SERVING (the models
   // are loaded).
   bool WaitServing() const {
-    using namespace std::chrono_literals;
     if (!WaitListening()) return false;
-    auto health = grpc::health::v1::Health::NewStub(channel);
     for (int i = 0; i < 300; ++i) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 1s);
-      grpc::health::v1::HealthCheckRequest req;
-      grpc::health::v1::HealthCheckResponse resp;
-      if (health->Check(&ctx, req, &resp).ok() &&
-          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        return true;
-      }
-      std::this_thread::sleep_for(100ms);
+      if (Health("") == grpc::health::v1::HealthCheckResponse::SERVING) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
   }

@@ -444,16 +444,7 @@ TEST(TriaddLoading, NotServingWhileModelsLoad) {
                    R"(/models/llama-tiny", "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny"}])",
                {{"TRIADD_TEST_LOAD_DELAY_MS", "3000"}});
   auto stub = v1::Triad::NewStub(server.channel);
-  auto health = grpc::health::v1::Health::NewStub(server.channel);
-  auto check = [&](const std::string& service) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 1s);
-    grpc::health::v1::HealthCheckRequest req;
-    req.set_service(service);
-    grpc::health::v1::HealthCheckResponse resp;
-    const grpc::Status s = health->Check(&ctx, req, &resp);
-    return s.ok() ? static_cast<int>(resp.status()) : -1;
-  };
+  auto check = [&](const std::string& service) { return server.Health(service); };
   ASSERT_TRUE(server.WaitListening());  // the loader sleeps 3 s before loading
   EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(check("llama"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
