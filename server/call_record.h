@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/scheduler.h"
 #include "server/status_convert.h"
+#include "server/wire.h"
 
 namespace triad {
 
@@ -102,5 +103,25 @@ class CallRecord {
   SteadyClock::time_point start_ = SteadyClock::now();
   SteadyClock::time_point deadline_;
 };
+
+// Finishes a unary call at once with `status`, sending `response` when it is OK.
+inline grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, const CallRecord& call,
+                                         const absl::Status& status,
+                                         const google::protobuf::Message& response,
+                                         grpc::ByteBuffer* out) {
+  grpc::Status final_status = ToGrpcStatus(status);
+  if (final_status.ok()) final_status = SerializeResponse(response, out);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(call.Done(std::move(final_status)));
+  return reactor;
+}
+
+// Finishes a unary call refused before it ran (a bad request, an unknown model, a full queue).
+inline grpc::ServerUnaryReactor* Refused(grpc::CallbackServerContext* context, const CallRecord& call,
+                                         const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(call.Refuse(status));
+  return reactor;
+}
 
 }  // namespace triad

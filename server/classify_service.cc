@@ -1,6 +1,9 @@
 // The Classify and ClassifyBatch handlers: proto items -> ModelTasks::BuildWork -> one
 // ScoringRequest on the model's scheduler (batched there with other callers' items) ->
 // ModelTasks::Interpret -> label probabilities. Thin, like the generation handlers.
+#include <optional>
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
 #include "server/call_record.h"
@@ -150,27 +153,38 @@ struct ResponseSlots {
   v1::Timings* timings;
 };
 
-class ClassifyReactor : public grpc::ServerUnaryReactor {
+ResponseSlots Slots(v1::ClassifyResponse* r) {
+  return {[r] { return r->mutable_result(); }, r->mutable_usage(), r->mutable_timings()};
+}
+ResponseSlots Slots(v1::ClassifyBatchResponse* r) {
+  return {[r] { return r->add_results(); }, r->mutable_usage(), r->mutable_timings()};
+}
+
+// One Classify (Response = ClassifyResponse) or ClassifyBatch call from submission to reply.
+template <typename Response>
+class ClassifyReactor : public UnaryReply<Response> {
  public:
+  static constexpr bool kBatch = std::is_same_v<Response, v1::ClassifyBatchResponse>;
+
   ClassifyReactor(ServedModel& served, grpc::CallbackServerContext* context, CallRecord call,
                   ClassifyTaskKind task, std::optional<bool> length_normalize,
-                  const std::vector<const v1::ClassifyItem*>& items, bool batch,
-                  ResponseSlots slots)
-      : call_(std::move(call)), state_(std::make_shared<ClassifyState>()) {
+                  const std::vector<const v1::ClassifyItem*>& items, grpc::ByteBuffer* out)
+      : UnaryReply<Response>(out), call_(std::move(call)), state_(std::make_shared<ClassifyState>()) {
     std::shared_ptr<ClassifyState> state = state_;
     state->served = &served;
     state->task = task;
     state->length_normalize = length_normalize;
     ScoringRequest request;
-    const absl::Status prepared = state->Prepare(items, batch, request);
+    const absl::Status prepared = state->Prepare(items, kBatch, request);
     if (!prepared.ok()) {
-      Finish(call_.Refuse(prepared));
+      this->Finish(call_.Refuse(prepared));
       return;
     }
+    this->response()->set_model(served.config.name);
     request.deadline = SteadyDeadline(context);
-    request.on_done = [this, state, slots](const ScoringResult& r) {
+    request.on_done = [this, state, slots = Slots(this->response())](const ScoringResult& r) {
       if (!r.status.ok()) {
-        Finish(call_.Done(ToGrpcStatus(r.status)));
+        this->Finish(call_.Done(ToGrpcStatus(r.status)));
         return;
       }
       for (size_t i = 0; i < state->texts.size(); ++i) {
@@ -182,73 +196,67 @@ class ClassifyReactor : public grpc::ServerUnaryReactor {
       slots.timings->set_queue_seconds(r.queue_seconds);
       slots.timings->set_total_seconds(r.total_seconds);
       call_.Classified(state->tokens, r.queue_seconds);
-      Finish(call_.Done(grpc::Status::OK));
+      this->Reply(call_.Done(grpc::Status::OK));
     };
     auto handle = served.scheduler->SubmitScoring(std::move(request));
     if (!handle.ok()) {
-      Finish(call_.Refuse(handle.status()));
+      this->Finish(call_.Refuse(handle.status()));
       return;
     }
     state->slot.Set(*std::move(handle));
   }
   void OnCancel() override { state_->slot.Cancel(); }
-  void OnDone() override { delete this; }
 
  private:
   const CallRecord call_;
   std::shared_ptr<ClassifyState> state_;
 };
 
-grpc::ServerUnaryReactor* Refused(grpc::CallbackServerContext* context, const CallRecord& call,
-                                  const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(call.Refuse(status));
-  return reactor;
+std::optional<bool> LengthNormalize(const v1::ClassifyRequest& r) {
+  return r.has_length_normalize() ? std::optional<bool>(r.length_normalize()) : std::nullopt;
+}
+std::optional<bool> LengthNormalize(const v1::ClassifyBatchRequest& r) {
+  return r.has_length_normalize() ? std::optional<bool>(r.length_normalize()) : std::nullopt;
 }
 
 }  // namespace
 
 grpc::ServerUnaryReactor* TriadService::Classify(grpc::CallbackServerContext* context,
-                                                 const v1::ClassifyRequest* request,
-                                                 v1::ClassifyResponse* response) {
-  CallRecord call(metrics_, ModelLabel(request->model()), "Classify", context);
-  auto served = Ready(request->model());
+                                                 const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+  v1::ClassifyRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
+  CallRecord call(metrics_, ModelLabel(request.model()), "Classify", context);
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  auto served = Ready(request.model());
   if (!served.ok()) return Refused(context, call, served.status());
-  auto task = ToClassifyTask(request->task());
+  auto task = ToClassifyTask(request.task());
   if (!task.ok()) return Refused(context, call, task.status());
-  if (!request->has_item()) return Refused(context, call, absl::InvalidArgumentError("item: required"));
-  response->set_model(request->model());
-  ResponseSlots slots{[response] { return response->mutable_result(); }, response->mutable_usage(),
-                      response->mutable_timings()};
-  std::optional<bool> normalize;
-  if (request->has_length_normalize()) normalize = request->length_normalize();
-  return new ClassifyReactor(**served, context, std::move(call), *task, normalize,
-                             {&request->item()}, /*batch=*/false, slots);
+  if (!request.has_item()) return Refused(context, call, absl::InvalidArgumentError("item: required"));
+  return new ClassifyReactor<v1::ClassifyResponse>(**served, context, std::move(call), *task,
+                                                   LengthNormalize(request), {&request.item()}, out);
 }
 
 grpc::ServerUnaryReactor* TriadService::ClassifyBatch(grpc::CallbackServerContext* context,
-                                                      const v1::ClassifyBatchRequest* request,
-                                                      v1::ClassifyBatchResponse* response) {
-  CallRecord call(metrics_, ModelLabel(request->model()), "ClassifyBatch", context);
-  auto served = Ready(request->model());
+                                                      const grpc::ByteBuffer* in,
+                                                      grpc::ByteBuffer* out) {
+  v1::ClassifyBatchRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
+  CallRecord call(metrics_, ModelLabel(request.model()), "ClassifyBatch", context);
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  auto served = Ready(request.model());
   if (!served.ok()) return Refused(context, call, served.status());
-  auto task = ToClassifyTask(request->task());
+  auto task = ToClassifyTask(request.task());
   if (!task.ok()) return Refused(context, call, task.status());
-  if (request->items_size() == 0 || request->items_size() > kMaxBatchItems) {
+  if (request.items_size() == 0 || request.items_size() > kMaxBatchItems) {
     return Refused(context, call,
-                   absl::InvalidArgumentError(absl::StrCat("items: ", request->items_size(),
+                   absl::InvalidArgumentError(absl::StrCat("items: ", request.items_size(),
                                                            " items; 1 to ", kMaxBatchItems,
                                                            " per call")));
   }
-  response->set_model(request->model());
   std::vector<const v1::ClassifyItem*> items;
-  for (const v1::ClassifyItem& item : request->items()) items.push_back(&item);
-  ResponseSlots slots{[response] { return response->add_results(); }, response->mutable_usage(),
-                      response->mutable_timings()};
-  std::optional<bool> normalize;
-  if (request->has_length_normalize()) normalize = request->length_normalize();
-  return new ClassifyReactor(**served, context, std::move(call), *task, normalize, items,
-                             /*batch=*/true, slots);
+  for (const v1::ClassifyItem& item : request.items()) items.push_back(&item);
+  return new ClassifyReactor<v1::ClassifyBatchResponse>(
+      **served, context, std::move(call), *task, LengthNormalize(request), items, out);
 }
 
 void DescribeClassifyTasks(const ServedModel& served, v1::ModelInfo* info) {

@@ -222,12 +222,12 @@ bool Begin(Reactor* reactor, const CallRecord& call, ServedModel& served,
   return status.ok();
 }
 
-class UnaryGenerate : public grpc::ServerUnaryReactor {
+class UnaryGenerate : public UnaryReply<v1::GenerateResponse> {
  public:
   UnaryGenerate(ServedModel& served, grpc::CallbackServerContext* context,
-                const v1::GenerateRequest& request, v1::GenerateResponse* response,
-                CallRecord call)
-      : call_(std::move(call)) {
+                const v1::GenerateRequest& request, grpc::ByteBuffer* out, CallRecord call)
+      : UnaryReply(out), call_(std::move(call)) {
+    v1::GenerateResponse* response = this->response();
     auto state = std::make_shared<CallState>();
     state_ = state;
     GenerationRequest gen;
@@ -238,7 +238,7 @@ class UnaryGenerate : public grpc::ServerUnaryReactor {
       auto handle = std::make_shared<RequestHandle>();
       state->slot.Set(handle);  // OnCancel reaches the search through it
       StartBeamSearch(served, std::move(gen.prompt_ids), request, response, gen.deadline,
-                      std::move(handle), [this](grpc::Status status) { Finish(call_.Done(status)); });
+                      std::move(handle), [this](grpc::Status status) { Reply(call_.Done(status)); });
       return;
     }
     gen.on_token = [state, response](const TokenEvent& e) {
@@ -252,25 +252,24 @@ class UnaryGenerate : public grpc::ServerUnaryReactor {
       response->set_finish_reason(ToProto(c.reason));
       FillUsage(c, response->mutable_usage(), response->mutable_timings());
       call_.Generated(c);
-      Finish(call_.Done(FinalStatus(c)));
+      Reply(call_.Done(FinalStatus(c)));
     };
     EchoCallbacks echo;
     echo.on_prompt = [response](std::vector<v1::TokenLogprob> logprobs) {
       for (auto& lp : logprobs) *response->add_prompt_logprobs() = std::move(lp);
     };
-    echo.on_error = [this](const absl::Status& status) { Finish(call_.Done(ToGrpcStatus(status))); };
+    echo.on_error = [this](const absl::Status& status) { Reply(call_.Done(ToGrpcStatus(status))); };
     const absl::Status status = SubmitCall(served, std::move(gen), state, request.echo(), echo);
     if (!status.ok()) Finish(call_.Refuse(status));
   }
   void OnCancel() override { state_->Cancel(); }
-  void OnDone() override { delete this; }
 
  private:
   const CallRecord call_;
   std::shared_ptr<CallState> state_;
 };
 
-class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+class StreamGenerate : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   StreamGenerate(ServedModel& served, grpc::CallbackServerContext* context,
                  const v1::GenerateRequest& request, CallRecord call)
@@ -339,11 +338,19 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
   void WriteNextLocked() {
     if (writing_ || finished_) return;
     if (!pending_.empty()) {
-      current_ = std::move(pending_.front());
+      const grpc::Status encoded = SerializeResponse(pending_.front(), &current_);
       pending_.pop_front();
-      writing_ = true;
-      StartWrite(&current_);
-    } else if (final_) {
+      if (!encoded.ok()) {
+        pending_.clear();
+        final_ = true;
+        final_status_ = encoded;
+      } else {
+        writing_ = true;
+        StartWrite(&current_);
+        return;
+      }
+    }
+    if (final_) {
       finished_ = true;
       Finish(call_.Done(final_status_));
     }
@@ -353,17 +360,10 @@ class StreamGenerate : public grpc::ServerWriteReactor<v1::GenerateStreamRespons
   std::shared_ptr<CallState> state_;
   std::mutex mu_;
   std::deque<v1::GenerateStreamResponse> pending_;  // guarded by mu_
-  v1::GenerateStreamResponse current_;
+  grpc::ByteBuffer current_;                         // the message being written
   bool writing_ = false, final_ = false, finished_ = false;
   grpc::Status final_status_;
 };
-
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const CallRecord& call,
-                               const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(call.Done(ToGrpcStatus(status)));
-  return reactor;
-}
 
 }  // namespace
 
@@ -397,96 +397,111 @@ absl::StatusOr<ServedModel*> TriadService::ReadyToGenerate(const std::string& na
 }
 
 grpc::ServerUnaryReactor* TriadService::Generate(grpc::CallbackServerContext* context,
-                                                 const v1::GenerateRequest* request,
-                                                 v1::GenerateResponse* response) {
-  CallRecord call(metrics_, ModelLabel(request->model()), "Generate", context);
-  auto served = ReadyToGenerate(request->model());
-  if (!served.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(call.Refuse(served.status()));
-    return reactor;
-  }
-  return new UnaryGenerate(**served, context, *request, response, std::move(call));
+                                                 const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+  v1::GenerateRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
+  CallRecord call(metrics_, ModelLabel(request.model()), "Generate", context);
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  auto served = ReadyToGenerate(request.model());
+  if (!served.ok()) return Refused(context, call, served.status());
+  return new UnaryGenerate(**served, context, request, out, std::move(call));
 }
 
-grpc::ServerWriteReactor<v1::GenerateStreamResponse>* TriadService::GenerateStream(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
-  CallRecord call(metrics_, ModelLabel(request->model()), "GenerateStream", context);
-  auto served = ReadyToGenerate(request->model());
-  if (!served.ok()) {
-    class Failed : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
-     public:
-      explicit Failed(grpc::Status s) { Finish(std::move(s)); }
-      void OnDone() override { delete this; }
-    };
-    return new Failed(call.Refuse(served.status()));
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TriadService::GenerateStream(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* in) {
+  v1::GenerateRequest request;
+  absl::Status status = ParseRequest(*in, &request);
+  CallRecord call(metrics_, ModelLabel(request.model()), "GenerateStream", context);
+  if (status.ok()) {
+    auto served = ReadyToGenerate(request.model());
+    if (!served.ok()) {
+      status = served.status();
+    } else if (request.sampling().num_beams() > 1) {
+      status = absl::InvalidArgumentError(
+          "sampling.num_beams: beam search is served by the unary Generate only");
+    } else {
+      return new StreamGenerate(**served, context, request, std::move(call));
+    }
   }
-  if (request->sampling().num_beams() > 1) {
-    class Unary : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
-     public:
-      explicit Unary(grpc::Status s) { Finish(std::move(s)); }
-      void OnDone() override { delete this; }
-    };
-    return new Unary(call.Refuse(absl::InvalidArgumentError(
-        "sampling.num_beams: beam search is served by the unary Generate only")));
-  }
-  return new StreamGenerate(**served, context, *request, std::move(call));
+  class Refusal : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+   public:
+    explicit Refusal(grpc::Status s) { Finish(std::move(s)); }
+    void OnDone() override { delete this; }
+  };
+  return new Refusal(call.Refuse(status));
 }
 
 grpc::ServerUnaryReactor* TriadService::Tokenize(grpc::CallbackServerContext* context,
-                                                 const v1::TokenizeRequest* request,
-                                                 v1::TokenizeResponse* response) {
-  const CallRecord call(metrics_, ModelLabel(request->model()), "Tokenize", context);
-  auto served = Ready(request->model());
-  if (!served.ok()) return Done(context, call, served.status());
+                                                 const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+  v1::TokenizeRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
+  const CallRecord call(metrics_, ModelLabel(request.model()), "Tokenize", context);
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  v1::TokenizeResponse response;
+  auto served = Ready(request.model());
+  if (!served.ok()) return Respond(context, call, served.status(), response, out);
   auto encoding = (*served)->tokenizer->Encode(
-      request->text(), !request->has_add_special_tokens() || request->add_special_tokens());
-  if (!encoding.ok()) return Done(context, call, Prefixed("text: ", encoding.status()));
-  response->mutable_token_ids()->Add(encoding->ids.begin(), encoding->ids.end());
-  for (const std::string& t : encoding->tokens) response->add_tokens(t);
-  return Done(context, call, absl::OkStatus());
+      request.text(), !request.has_add_special_tokens() || request.add_special_tokens());
+  if (!encoding.ok()) {
+    return Respond(context, call, Prefixed("text: ", encoding.status()), response, out);
+  }
+  response.mutable_token_ids()->Add(encoding->ids.begin(), encoding->ids.end());
+  for (const std::string& t : encoding->tokens) response.add_tokens(t);
+  return Respond(context, call, absl::OkStatus(), response, out);
 }
 
 grpc::ServerUnaryReactor* TriadService::Detokenize(grpc::CallbackServerContext* context,
-                                                   const v1::DetokenizeRequest* request,
-                                                   v1::DetokenizeResponse* response) {
-  const CallRecord call(metrics_, ModelLabel(request->model()), "Detokenize", context);
-  auto served = Ready(request->model());
-  if (!served.ok()) return Done(context, call, served.status());
+                                                   const grpc::ByteBuffer* in,
+                                                   grpc::ByteBuffer* out) {
+  v1::DetokenizeRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
+  const CallRecord call(metrics_, ModelLabel(request.model()), "Detokenize", context);
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  v1::DetokenizeResponse response;
+  auto served = Ready(request.model());
+  if (!served.ok()) return Respond(context, call, served.status(), response, out);
   const absl::Status checked =
-      CheckTokenIds({request->token_ids().begin(), request->token_ids().end()},
+      CheckTokenIds({request.token_ids().begin(), request.token_ids().end()},
                     (*served)->tokenizer->vocab_size(), "token_ids");
-  if (!checked.ok()) return Done(context, call, checked);
-  std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
+  if (!checked.ok()) return Respond(context, call, checked, response, out);
+  std::vector<int32_t> ids(request.token_ids().begin(), request.token_ids().end());
   auto text = (*served)->tokenizer->Decode(
-      ids, !request->has_skip_special_tokens() || request->skip_special_tokens());
-  if (!text.ok()) return Done(context, call, text.status());
-  response->set_text(*text);
-  return Done(context, call, absl::OkStatus());
+      ids, !request.has_skip_special_tokens() || request.skip_special_tokens());
+  if (!text.ok()) return Respond(context, call, text.status(), response, out);
+  response.set_text(*text);
+  return Respond(context, call, absl::OkStatus(), response, out);
 }
 
 grpc::ServerUnaryReactor* TriadService::ListModels(grpc::CallbackServerContext* context,
-                                                   const v1::ListModelsRequest*,
-                                                   v1::ListModelsResponse* response) {
+                                                   const grpc::ByteBuffer* in,
+                                                   grpc::ByteBuffer* out) {
+  v1::ListModelsRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
   const CallRecord call(metrics_, "", "ListModels", context);
-  for (const auto& [name, served] : models_) *response->add_models() = DescribeModel(*served);
-  return Done(context, call, absl::OkStatus());
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  v1::ListModelsResponse response;
+  for (const auto& [name, served] : models_) *response.add_models() = DescribeModel(*served);
+  return Respond(context, call, absl::OkStatus(), response, out);
 }
 
 grpc::ServerUnaryReactor* TriadService::GetModel(grpc::CallbackServerContext* context,
-                                                 const v1::GetModelRequest* request,
-                                                 v1::ModelInfo* response) {
-  const CallRecord call(metrics_, ModelLabel(request->name()), "GetModel", context);
-  if (request->name().empty()) {
-    return Done(context, call, absl::InvalidArgumentError("name: required"));
+                                                 const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+  v1::GetModelRequest request;
+  const absl::Status parsed = ParseRequest(*in, &request);
+  const CallRecord call(metrics_, ModelLabel(request.name()), "GetModel", context);
+  if (!parsed.ok()) return Refused(context, call, parsed);
+  v1::ModelInfo response;
+  if (request.name().empty()) {
+    return Respond(context, call, absl::InvalidArgumentError("name: required"), response, out);
   }
-  auto it = models_.find(request->name());
+  auto it = models_.find(request.name());
   if (it == models_.end()) {
-    return Done(context, call, absl::NotFoundError(absl::StrCat("name: no model named \"",
-                                                          request->name(), "\"")));
+    return Respond(context, call,
+                   absl::NotFoundError(absl::StrCat("name: no model named \"", request.name(), "\"")),
+                   response, out);
   }
-  *response = DescribeModel(*it->second);
-  return Done(context, call, absl::OkStatus());
+  response = DescribeModel(*it->second);
+  return Respond(context, call, absl::OkStatus(), response, out);
 }
 
 v1::ModelInfo DescribeModel(const ServedModel& served) {

@@ -18,36 +18,39 @@
 
 namespace triad {
 
-class TriadService final : public v1::Triad::CallbackService {
+// Every method takes and returns raw bytes, parsed by ParseRequest (wire.h) so that a malformed
+// request gets INVALID_ARGUMENT naming the field rather than gRPC's empty UNIMPLEMENTED.
+using RawTriadService = v1::Triad::WithRawCallbackMethod_Generate<
+    v1::Triad::WithRawCallbackMethod_GenerateStream<v1::Triad::WithRawCallbackMethod_Tokenize<
+        v1::Triad::WithRawCallbackMethod_Detokenize<v1::Triad::WithRawCallbackMethod_ListModels<
+            v1::Triad::WithRawCallbackMethod_GetModel<v1::Triad::WithRawCallbackMethod_Classify<
+                v1::Triad::WithRawCallbackMethod_ClassifyBatch<v1::Triad::Service>>>>>>>>;
+
+class TriadService final : public RawTriadService {
  public:
   // `metrics` is not null and outlives the service.
   TriadService(std::map<std::string, std::unique_ptr<ServedModel>>* models, Metrics* metrics)
       : models_(*models), metrics_(metrics) {}
 
+  // Each unary method: `in` is the encoded request, `out` receives the encoded response.
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
-                                     const v1::GenerateRequest* request,
-                                     v1::GenerateResponse* response) override;
-  grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerateStream(
-      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+                                     const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateStream(grpc::CallbackServerContext* context,
+                                                             const grpc::ByteBuffer* in) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
-                                     const v1::TokenizeRequest* request,
-                                     v1::TokenizeResponse* response) override;
+                                     const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
-                                       const v1::DetokenizeRequest* request,
-                                       v1::DetokenizeResponse* response) override;
+                                       const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
-                                       const v1::ListModelsRequest* request,
-                                       v1::ListModelsResponse* response) override;
+                                       const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
-                                     const v1::GetModelRequest* request,
-                                     v1::ModelInfo* response) override;
+                                     const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override;
   // Classification (classify_service.cc).
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
-                                     const v1::ClassifyRequest* request,
-                                     v1::ClassifyResponse* response) override;
+                                     const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* ClassifyBatch(grpc::CallbackServerContext* context,
-                                          const v1::ClassifyBatchRequest* request,
-                                          v1::ClassifyBatchResponse* response) override;
+                                          const grpc::ByteBuffer* in,
+                                          grpc::ByteBuffer* out) override;
 
  private:
   // The ready model named `name`: NOT_FOUND / UNAVAILABLE naming it otherwise.

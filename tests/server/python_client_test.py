@@ -90,6 +90,18 @@ def main():
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
             assert "sampling.temperature" in e.details(), e.details()
+
+        # Bytes that are not UTF-8 in a string field (a Python str cannot hold them, so the
+        # request goes out pre-encoded): the stream fails with INVALID_ARGUMENT naming the field.
+        encoded = request.SerializeToString().replace(b"the license", b"the \xff\xfeicense")
+        raw = channel.unary_stream("/triad.v1.Triad/GenerateStream",
+                                   response_deserializer=pb.GenerateStreamResponse.FromString)
+        try:
+            list(raw(encoded, timeout=30))
+            raise AssertionError("invalid UTF-8 was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
+            assert "text is not valid UTF-8" in e.details(), e.details()
         print("python_client_test: ok")
     finally:
         server.send_signal(signal.SIGTERM)

@@ -3,11 +3,13 @@
 // equals the model library, concurrent clients each get their solo output, bad input gets the
 // right code naming the field, deadlines, cancellation, health, Prometheus /metrics, and SIGTERM
 // drains to exit 0.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -317,13 +319,66 @@ TEST_F(Triadd, BadInputGetsItsCodeNamingTheField) {
   r.clear_token_ids();
   r.set_text("");
   expect(r, grpc::StatusCode::INVALID_ARGUMENT, "text");
-  // Invalid UTF-8 in a proto3 string never reaches the handlers: protobuf refuses to
-  // serialize/parse it (the call fails, the server stays up).
-  r.set_text("\xff\xfe");
+  r = Greedy("llama", {1, 2}, 4);
+  r.set_text("okay");
   v1::GenerateResponse out;
-  EXPECT_FALSE(Call(r, &out).ok());
+  EXPECT_TRUE(Call(r, &out).ok());
   r = Greedy("llama", std::vector<int32_t>(250, 5), 16);  // 250 + 16 > 256 positions
   expect(r, grpc::StatusCode::INVALID_ARGUMENT, "prompt");
+}
+
+// Sends `request` encoded, with the bytes of `marker` (in some string field) replaced by bytes
+// that are not UTF-8, to `method` as raw bytes (the stubs would not send them).
+grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                     const google::protobuf::Message& request, const std::string& marker) {
+  std::string bytes = request.SerializeAsString();
+  const size_t at = bytes.find(marker);
+  if (at != std::string::npos) bytes.replace(at, marker.size(), std::string(marker.size(), '\xff'));
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer in(&slice, 1), out;
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+TEST_F(Triadd, MalformedRequestsNameTheField) {
+  ASSERT_TRUE(WaitServing());
+  const auto expect = [](const grpc::Status& s, const std::string& field) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_NE(s.error_message().find(field), std::string::npos) << s.error_message();
+  };
+  v1::GenerateRequest g = Greedy("llama", {}, 4);
+  g.clear_token_ids();
+  g.set_text("hello MARK");
+  g.mutable_sampling()->add_stop("x");
+  expect(CallRaw(channel_, "/triad.v1.Triad/Generate", g, "MARK"),
+         "text is not valid UTF-8 (bad byte sequence at byte offset 6)");
+  g.mutable_sampling()->add_stop("STOP");
+  g.set_text("hello");
+  expect(CallRaw(channel_, "/triad.v1.Triad/Generate", g, "STOP"), "sampling.stop[1] is not valid UTF-8");
+  v1::TokenizeRequest t;
+  t.set_model("llaMARK");
+  t.set_text("hi");
+  expect(CallRaw(channel_, "/triad.v1.Triad/Tokenize", t, "MARK"), "model is not valid UTF-8");
+  v1::ClassifyBatchRequest c;
+  c.set_model("t5");
+  c.set_task(v1::CLASSIFY_TASK_ENTAILMENT);
+  c.add_items()->set_premise("a");
+  c.add_items()->set_premise("bMARK");
+  expect(CallRaw(channel_, "/triad.v1.Triad/ClassifyBatch", c, "MARK"),
+         "items[1].premise is not valid UTF-8");
+  // Bytes that are no protobuf at all name the message type.
+  v1::GetModelRequest m;
+  m.set_name("llama");
+  expect(CallRaw(channel_, "/triad.v1.Triad/GetModel", m, std::string("\x0a\x05", 2)),
+         "not a valid triad.v1.GetModelRequest");
+  // The server is unharmed: a good request still succeeds.
+  v1::GenerateResponse out;
+  EXPECT_TRUE(Call(Greedy("llama", {1, 2}, 2), &out).ok());
 }
 
 TEST_F(Triadd, DeadlineAndCancellation) {
