@@ -24,6 +24,7 @@ ItemTexts ToItemTexts(const v1::ClassifyItem& item) {
   t.text_b = item.text_b();
   t.context = item.context();
   t.text = item.text();
+  t.question = item.question();
   t.choices.assign(item.choices().begin(), item.choices().end());
   for (const v1::TokenIds& ids : item.segment_ids()) {
     t.segment_ids.emplace_back(ids.ids().begin(), ids.ids().end());
@@ -266,6 +267,9 @@ void DescribeClassifyTasks(const ServedModel& served, v1::ModelInfo* info) {
     t->set_task(ToProto(spec.task));
     t->set_method(ToProto(spec.method));
     for (const std::string& label : spec.labels) t->add_labels(label);
+    if (spec.task == ClassifyTaskKind::kMultipleChoice) {
+      for (const std::string& target : spec.targets) t->add_choice_targets(target);
+    }
     t->set_template_(spec.prompt_template);
     t->set_regression(spec.regression);
   }

@@ -93,9 +93,9 @@ std::vector<std::string> Placeholders(absl::string_view text) {
   return names;
 }
 
-// `text` has every placeholder of `required` and no other.
+// `text` has every placeholder of `required`, maybe those of `optional`, and no other.
 absl::Status CheckPlaceholders(absl::string_view text, const std::vector<std::string>& required,
-                               const std::string& key) {
+                               const std::vector<std::string>& optional, const std::string& key) {
   const std::vector<std::string> found = Placeholders(text);
   const std::string all = absl::StrCat("{", absl::StrJoin(required, "} {"), "}");
   for (const std::string& name : required) {
@@ -104,8 +104,11 @@ absl::Status CheckPlaceholders(absl::string_view text, const std::vector<std::st
     }
   }
   for (const std::string& name : found) {
-    if (std::find(required.begin(), required.end(), name) == required.end()) {
-      return Invalid(key, ": unknown placeholder {", name, "} (this task has ", all, ")");
+    if (std::find(required.begin(), required.end(), name) == required.end() &&
+        std::find(optional.begin(), optional.end(), name) == optional.end()) {
+      const std::string extra =
+          optional.empty() ? "" : absl::StrCat(", and optionally {", absl::StrJoin(optional, "} {"), "}");
+      return Invalid(key, ": unknown placeholder {", name, "} (this task has ", all, extra, ")");
     }
   }
   return absl::OkStatus();
@@ -127,7 +130,9 @@ std::optional<ClassifyMethod> DefaultMethod(const ModelConfig& model, ClassifyTa
   return ClassifyMethod::kLmScoring;
 }
 
-// A T5 published task: its input template and label strings (the first per task is the default).
+// A T5 published task: its input template and label strings (the first per task is the
+// default, except for multiple_choice, whose default scores the choices' texts). For
+// multiple_choice the strings are fixed targets, one per choice position.
 struct Preset {
   const char* name;
   ClassifyTaskKind task;
@@ -173,6 +178,13 @@ const std::vector<Preset>& Presets() {
        false},
       {"sst2", T::kSingle, "sst2 sentence: {text}", {"negative", "positive"}, false},
       {"cola", T::kSingle, "cola sentence: {text}", {"unacceptable", "acceptable"}, false},
+      // SuperGLUE COPA as T5 was trained on it: the features in sorted order, the answer
+      // named by its position.
+      {"copa",
+       T::kMultipleChoice,
+       "copa choice1: {choice1} choice2: {choice2} premise: {context} question: {question}",
+       {"choice1", "choice2"},
+       false},
   };
   return *presets;
 }
@@ -180,8 +192,8 @@ const std::vector<Preset>& Presets() {
 // T5's defaults for `task` with preset `name` ("" = the task's default).
 absl::StatusOr<TaskSpec> TextToTextDefault(TaskSpec spec, const std::string& name,
                                            const std::string& key) {
-  if (IsMultipleChoice(spec.task)) {
-    if (!name.empty()) return Invalid(key, ".preset: multiple_choice has no presets");
+  const bool choice = IsMultipleChoice(spec.task);
+  if (choice && name.empty()) {  // every choice's text is scored as the decoder's target
     spec.prompt_template = "{context}";
     return spec;
   }
@@ -191,7 +203,8 @@ absl::StatusOr<TaskSpec> TextToTextDefault(TaskSpec spec, const std::string& nam
     names.push_back(preset.name);
     if (!name.empty() && name != preset.name) continue;
     spec.prompt_template = preset.prompt_template;
-    spec.labels = spec.targets = preset.labels;
+    spec.targets = preset.labels;
+    if (!choice) spec.labels = preset.labels;
     spec.regression = preset.regression;
     return spec;
   }
@@ -258,9 +271,12 @@ absl::Status ApplyHeadConfig(const TaskConfig& config, const std::string& key,
 // the label itself.
 absl::Status ApplyPromptConfig(const TaskConfig& config, const std::string& key, TaskSpec* spec) {
   const bool choice = IsMultipleChoice(spec->task);
-  if (choice && (!config.labels.empty() || !config.targets.empty())) {
-    return Invalid(key, config.labels.empty() ? ".targets" : ".labels",
-                   ": multiple_choice scores the request's choices");
+  if (choice && !config.labels.empty()) {
+    return Invalid(key, ".labels: multiple_choice scores the request's choices");
+  }
+  if (choice && !config.targets.empty() && spec->method != ClassifyMethod::kTextToText) {
+    return Invalid(key, ".targets: fixed multiple_choice targets are for T5 (text-to-text); LM "
+                   "scoring scores the request's choices");
   }
   if (!config.choice_template.empty() && !(choice && spec->method == ClassifyMethod::kLmScoring)) {
     return Invalid(key, ".choice_template: only multiple_choice with LM scoring uses it");
@@ -274,7 +290,7 @@ absl::Status ApplyPromptConfig(const TaskConfig& config, const std::string& key,
     for (const std::string& label : config.labels) spec->targets.push_back(prefix + label);
   }
   if (config.targets.empty()) return absl::OkStatus();
-  if (config.targets.size() != spec->labels.size()) {
+  if (!choice && config.targets.size() != spec->labels.size()) {
     return Invalid(key, ".targets: ", config.targets.size(), " targets for ", spec->labels.size(),
                    " labels (one per label)");
   }
@@ -287,13 +303,24 @@ absl::Status CheckSpec(const TaskSpec& spec, const tokenizer::Tokenizer& tokeniz
                        const std::string& key) {
   TRIAD_RETURN_IF_ERROR(tokenizer::ValidateUtf8(spec.prompt_template, key + ".template"));
   TRIAD_RETURN_IF_ERROR(tokenizer::ValidateUtf8(spec.choice_template, key + ".choice_template"));
+  const bool choice = IsMultipleChoice(spec.task);
   if (spec.method != ClassifyMethod::kHead) {
+    std::vector<std::string> required = FieldNames(spec.task), optional;
+    if (choice) optional.push_back("question");
+    for (size_t i = 1; choice && i <= spec.targets.size(); ++i) {
+      required.push_back(absl::StrCat("choice", i));
+    }
     TRIAD_RETURN_IF_ERROR(
-        CheckPlaceholders(spec.prompt_template, FieldNames(spec.task), key + ".template"));
+        CheckPlaceholders(spec.prompt_template, required, optional, key + ".template"));
   }
-  if (IsMultipleChoice(spec.task) && spec.method == ClassifyMethod::kLmScoring) {
+  if (choice && spec.method == ClassifyMethod::kLmScoring) {
     TRIAD_RETURN_IF_ERROR(
-        CheckPlaceholders(spec.choice_template, {"choice"}, key + ".choice_template"));
+        CheckPlaceholders(spec.choice_template, {"choice"}, {}, key + ".choice_template"));
+  }
+  if (choice && !spec.targets.empty() &&
+      (spec.targets.size() < kMinChoices || spec.targets.size() > kMaxChoices)) {
+    return Invalid(key, ".targets: ", spec.targets.size(), " targets; one per choice, ",
+                   kMinChoices, "..", kMaxChoices);
   }
   if (spec.regression && IsMultipleChoice(spec.task)) {
     return Invalid(key, ".regression: multiple_choice has no numeric labels");
@@ -333,6 +360,9 @@ absl::StatusOr<std::optional<TaskSpec>> ResolveTask(const ModelConfig& model,
                             : ApplyPromptConfig(overrides, key, &spec));
   spec.length_normalize = overrides.length_normalize.value_or(false);
   spec.regression = overrides.regression.value_or(spec.regression);
+  const std::vector<std::string> placeholders = Placeholders(spec.prompt_template);
+  spec.reads_question = IsMultipleChoice(task) &&
+                        std::count(placeholders.begin(), placeholders.end(), "question") > 0;
   TRIAD_RETURN_IF_ERROR(CheckSpec(spec, tokenizer, key));
   return std::optional<TaskSpec>(std::move(spec));
 }

@@ -38,13 +38,18 @@ struct TaskSpec {
   ClassifyTaskKind task = ClassifyTaskKind::kEntailment;
   ClassifyMethod method = ClassifyMethod::kHead;
   // kLmScoring / kTextToText: the prompt (encoder input) with placeholders {premise},
-  // {hypothesis}, {text_a}, {text_b}, {context}, {text}. "" for kHead.
+  // {hypothesis}, {text_a}, {text_b}, {context}, {text}; MULTIPLE_CHOICE may also read
+  // {question}, and with fixed targets must read {choice1}..{choiceN}. "" for kHead.
   std::string prompt_template;
   // Label names in output order (kHead: the checkpoint's id2label). Empty for MULTIPLE_CHOICE,
   // whose labels are the request's choices.
   std::vector<std::string> labels;
   // kLmScoring / kTextToText: the string scored for each label (same size as labels).
+  // kTextToText MULTIPLE_CHOICE: empty (each choice's text is its decoder target), or fixed
+  // targets, one per choice position (T5's copa: "choice1", "choice2"); the item must then have
+  // exactly that many choices, which the template shows as {choice1}..{choiceN}.
   std::vector<std::string> targets;
+  bool reads_question = false;  // MULTIPLE_CHOICE: the template has {question}
   // kLmScoring MULTIPLE_CHOICE: how a choice continues the prompt ({choice} placeholder).
   std::string choice_template;
   bool length_normalize = false;  // default when the request does not say
@@ -54,6 +59,7 @@ struct TaskSpec {
 // An item as the service received it (one of the two forms; see ClassifyItem in the proto).
 struct ItemTexts {
   std::string premise, hypothesis, text_a, text_b, context, text;
+  std::string question;  // MULTIPLE_CHOICE, when the task's template reads {question}
   std::vector<std::string> choices;
   std::vector<std::vector<int32_t>> segment_ids;  // pre-tokenized pieces, in the task's order
   std::vector<std::vector<int32_t>> choice_ids;   // pre-tokenized choices
@@ -115,14 +121,17 @@ class ModelTasks {
   // Tokenizes and transforms one item. INVALID_ARGUMENT prefixed with `where` (e.g. "item." or
   // "items[3].") naming the field: an unsupported task (naming what the model supports), an
   // empty or missing text, a field the task does not read, invalid UTF-8, a token id outside
-  // the vocabulary, fewer than kMinChoices or more than kMaxChoices choices, mixed text and id
-  // forms, or a sequence longer than the model's context length.
+  // the vocabulary, fewer than kMinChoices or more than kMaxChoices choices (with fixed
+  // targets: other than one per target, text form only), a question the template does not
+  // read or a missing one it does, mixed text and id forms, or a sequence longer than the
+  // model's context length.
   absl::StatusOr<ItemWork> BuildWork(ClassifyTaskKind task, const ItemTexts& item,
                                      const std::string& where) const;
 
   // The prompt (T5: encoder input) text of `task` for `item` (text form), for Generate: the
-  // task's template with the item's texts. INVALID_ARGUMENT as BuildWork, and for
-  // MULTIPLE_CHOICE, the ids form and tasks served by a head (no prompt).
+  // task's template with the item's texts. INVALID_ARGUMENT as BuildWork, and for the ids
+  // form, tasks served by a head (no prompt) and MULTIPLE_CHOICE without fixed targets (one
+  // prompt per choice).
   absl::StatusOr<std::string> RenderPrompt(ClassifyTaskKind task, const ItemTexts& item,
                                            const std::string& where) const;
 

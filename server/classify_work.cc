@@ -35,6 +35,12 @@ std::string Render(const std::string& prompt_template, const ItemTexts& item,
   for (const TextField& field : Info(task).fields) {
     replacements.emplace_back(absl::StrCat("{", field.name, "}"), item.*field.member);
   }
+  if (IsMultipleChoice(task)) {
+    replacements.emplace_back("{question}", item.question);
+    for (size_t i = 0; i < item.choices.size(); ++i) {
+      replacements.emplace_back(absl::StrCat("{choice", i + 1, "}"), item.choices[i]);
+    }
+  }
   return absl::StrReplaceAll(prompt_template, replacements);
 }
 
@@ -64,6 +70,7 @@ absl::Status CheckUnreadFields(ClassifyTaskKind task, const ItemTexts& item,
   }
   if (!IsMultipleChoice(task) && !item.choices.empty()) unread.push_back("choices");
   if (!IsMultipleChoice(task) && !item.choice_ids.empty()) unread.push_back("choice_ids");
+  if (!IsMultipleChoice(task) && !item.question.empty()) unread.push_back("question");
   if (unread.empty()) return absl::OkStatus();
   std::vector<std::string> read = FieldNames(task);
   if (IsMultipleChoice(task)) read.push_back("choices");
@@ -74,6 +81,36 @@ absl::Status CheckUnreadFields(ClassifyTaskKind task, const ItemTexts& item,
 absl::Status CheckChoiceCount(size_t count, const std::string& where, const char* field) {
   if (count >= kMinChoices && count <= kMaxChoices) return absl::OkStatus();
   return Invalid(where, field, ": ", count, " choices; needs ", kMinChoices, "..", kMaxChoices);
+}
+
+// What a MULTIPLE_CHOICE template asks beyond the context and choices: the question when it
+// reads {question} (and none when it does not), and with fixed targets one text choice per
+// target (the template shows them).
+absl::Status CheckChoiceTemplate(const TaskSpec& spec, const ItemTexts& item,
+                                 const std::string& where) {
+  if (!IsMultipleChoice(spec.task)) return absl::OkStatus();
+  const std::string question = absl::StrCat(where, "question");
+  if (!spec.reads_question && !item.question.empty()) {
+    return Invalid(question, ": not read by this model's MULTIPLE_CHOICE",
+                   spec.method == ClassifyMethod::kHead ? " head" : " template");
+  }
+  if (spec.reads_question) {
+    if (item.question.empty()) {
+      return Invalid(question, ": empty (this model's MULTIPLE_CHOICE template reads {question})");
+    }
+    TRIAD_RETURN_IF_ERROR(tokenizer::ValidateUtf8(item.question, question));
+  }
+  if (spec.method != ClassifyMethod::kTextToText || spec.targets.empty()) return absl::OkStatus();
+  if (!item.segment_ids.empty() || !item.choice_ids.empty()) {
+    return Invalid(where, item.segment_ids.empty() ? "choice_ids" : "segment_ids",
+                   ": this model's MULTIPLE_CHOICE template shows the choices' texts; send "
+                   "context and choices as text");
+  }
+  if (item.choices.size() != spec.targets.size()) {
+    return Invalid(where, "choices: ", item.choices.size(), " choices; this model's "
+                   "MULTIPLE_CHOICE template takes exactly ", spec.targets.size());
+  }
+  return absl::OkStatus();
 }
 
 // Non-empty ids inside the model's vocabulary, widened.
@@ -166,6 +203,10 @@ std::string ChoiceName(bool ids_form, size_t i, const std::string& where) {
 
 // A choice's field, or "the target of label \"x\"".
 std::string CandidateName(const TaskSpec& spec, bool ids_form, size_t i, const std::string& where) {
+  if (IsMultipleChoice(spec.task) && !spec.targets.empty()) {
+    return absl::StrCat("the target of ", ChoiceName(ids_form, i, where), " \"",
+                        absl::CEscape(spec.targets[i]), "\"");
+  }
   if (IsMultipleChoice(spec.task)) return ChoiceName(ids_form, i, where);
   return absl::StrCat("the target of label \"", absl::CEscape(spec.labels[i]), "\"");
 }
@@ -221,7 +262,8 @@ absl::StatusOr<std::vector<Ids>> Candidates(const TaskSpec& spec, const ItemText
                                             const tokenizer::Tokenizer& tokenizer,
                                             const std::string& prompt, const Ids& context,
                                             const std::string& where) {
-  const bool choice = IsMultipleChoice(spec.task);
+  // MULTIPLE_CHOICE scores each choice, unless the task has fixed targets (T5 copa).
+  const bool choice = IsMultipleChoice(spec.task) && spec.targets.empty();
   if (choice && pieces.ids_form) return pieces.choices;
   const bool lm = spec.method == ClassifyMethod::kLmScoring;
   std::vector<Ids> candidates;
@@ -363,6 +405,7 @@ absl::StatusOr<ItemWork> ModelTasks::BuildWork(ClassifyTaskKind task, const Item
                                                const std::string& where) const {
   TRIAD_ASSIGN_OR_RETURN(const TaskSpec* spec, Served(task, where));
   TRIAD_RETURN_IF_ERROR(CheckUnreadFields(task, item, where));
+  TRIAD_RETURN_IF_ERROR(CheckChoiceTemplate(*spec, item, where));
   const bool head = spec->method == ClassifyMethod::kHead;
   TRIAD_ASSIGN_OR_RETURN(const Pieces pieces,
                          item.segment_ids.empty()
@@ -380,11 +423,14 @@ absl::StatusOr<std::string> ModelTasks::RenderPrompt(ClassifyTaskKind task, cons
     return Invalid(where, "task: ", Info(task).upper_name,
                    " is served by this model's classification head, which has no prompt");
   }
-  if (IsMultipleChoice(task)) {
-    return Invalid(where, "task: MULTIPLE_CHOICE has no single prompt to generate from");
+  if (IsMultipleChoice(task) && (spec->targets.empty() || spec->method != ClassifyMethod::kTextToText)) {
+    return Invalid(where,
+                   "task: this model's MULTIPLE_CHOICE has one prompt per choice, none to "
+                   "generate from");
   }
   if (!item.segment_ids.empty()) return Invalid(where, "segment_ids: give the texts");
   TRIAD_RETURN_IF_ERROR(CheckUnreadFields(task, item, where));
+  TRIAD_RETURN_IF_ERROR(CheckChoiceTemplate(*spec, item, where));
   TRIAD_RETURN_IF_ERROR(TextPieces(task, item, *tokenizer_, false, where).status());
   return Render(spec->prompt_template, item, task);
 }

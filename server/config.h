@@ -26,13 +26,17 @@ struct TaskConfig {
   bool enabled = true;               // false: the model does not serve this task
   std::string preset;                // T5 published task: "mnli", "rte", "cb" (entailment),
                                      // "stsb", "mrpc", "qqp" (similarity), "sst2", "cola"
-                                     // (single); "" = the family default
+                                     // (single), "copa" (multiple_choice); "" = the default
   std::string prompt_template;       // JSON key "template"; placeholders {premise} {hypothesis}
                                      // {text_a} {text_b} {context} {text}, each the task reads
-                                     // required; "" = the preset's / default
+                                     // required; multiple_choice may add {question}, and with
+                                     // fixed targets needs {choice1}..{choiceN};
+                                     // "" = the preset's / default
   std::vector<std::string> labels;   // label names; empty = default
   std::vector<std::string> targets;  // strings scored per label, same size as labels;
-                                     // empty = default (T5: the labels themselves)
+                                     // empty = default (T5: the labels themselves). T5
+                                     // multiple_choice: fixed targets, one per choice position
+                                     // (copa: "choice1", "choice2"), no labels
   std::string choice_template;       // multiple_choice with LM scoring: how a choice follows
                                      // the prompt, with {choice}; "" = " {choice}"
   std::optional<bool> length_normalize;  // unset = false

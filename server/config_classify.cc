@@ -19,8 +19,8 @@ constexpr std::initializer_list<const char*> kTaskNames = {"entailment", "simila
 constexpr std::initializer_list<const char*> kTaskKeys = {
     "enabled", "preset",          "template",         "labels",
     "targets", "choice_template", "length_normalize", "regression"};
-constexpr std::initializer_list<const char*> kPresets = {"mnli", "rte", "cb",   "stsb",
-                                                         "mrpc", "qqp", "sst2", "cola"};
+constexpr std::initializer_list<const char*> kPresets = {"mnli", "rte",  "cb",   "stsb", "mrpc",
+                                                         "qqp",  "sst2", "cola", "copa"};
 
 // --- Validation -------------------------------------------------------------------------------
 
@@ -53,7 +53,10 @@ absl::Status ValidateClassify(const std::string& source, size_t index,
         return KeyError(source, absl::StrCat(key, ".labels[", i, "]"), "must not be empty");
       }
     }
-    if (!task.targets.empty() && task.targets.size() != task.labels.size()) {
+    // multiple_choice has no labels (they are the request's choices); its targets are fixed
+    // decoder targets per choice position.
+    if (!task.targets.empty() && task.targets.size() != task.labels.size() &&
+        name != "multiple_choice") {
       return KeyError(source, key + ".targets",
                       absl::StrCat(task.targets.size(), " targets for ", task.labels.size(),
                                    " labels (one target per label; targets need labels)"));

@@ -45,7 +45,8 @@ std::vector<int32_t> Row(const at::Tensor& ids) {
 
 class Classify : public ::testing::Test {
  protected:
-  // Serves every fixture folder under its own name, plus "mixed" (llama-tiny, batch 8).
+  // Serves every fixture folder under its own name, plus "t5-copa" (t5-tiny with the copa
+  // preset) and "mixed" (llama-tiny, batch 8).
   static void SetUpTestSuite() {
     json models = json::array();
     for (const std::string& folder : testing::ModelFixtureFolders(kData + "/models")) {
@@ -53,6 +54,10 @@ class Classify : public ::testing::Test {
                         {"path", folder},
                         {"tokenizer", TokenizerFor(folder)}});
     }
+    // T5's SuperGLUE COPA format (a config preset).
+    models.push_back({{"name", "t5-copa"}, {"path", Folder("t5-tiny")},
+                      {"tokenizer", TokenizerFor(Folder("t5-tiny"))},
+                      {"classify", {{"tasks", {{"multiple_choice", {{"preset", "copa"}}}}}}}});
     models.push_back({{"name", "mixed"}, {"path", Folder("llama-tiny")},
                       {"tokenizer", TokenizerFor(Folder("llama-tiny"))}, {"max_batch_size", 8},
                       {"batch_window_ms", 5}});
@@ -386,6 +391,75 @@ TEST_F(Classify, GenerateRendersTheTaskTemplate) {
   const grpc::Status m = generate(missing, &ids);
   EXPECT_EQ(m.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(m.error_message(), ::testing::HasSubstr("task_input.hypothesis"));
+}
+
+// COPA scores T5's fixed targets "choice1" / "choice2" after a prompt showing both choices:
+// exactly what the default MULTIPLE_CHOICE computes for that prompt with those two strings as
+// the choices; the labels are the request's choices; Generate renders the same prompt.
+TEST_F(Classify, T5CopaScoresTheChoicePositions) {
+  v1::ClassifyRequest copa = TextRequest("t5-copa", v1::CLASSIFY_TASK_MULTIPLE_CHOICE);
+  copa.mutable_item()->set_context("the man lost the game");
+  copa.mutable_item()->set_question("cause");
+  copa.mutable_item()->add_choices("he was tired");
+  copa.mutable_item()->add_choices("he won");
+  const std::string prompt =
+      "copa choice1: he was tired choice2: he won premise: the man lost the game question: cause";
+  v1::ClassifyRequest plain = TextRequest("t5-tiny", v1::CLASSIFY_TASK_MULTIPLE_CHOICE);
+  plain.mutable_item()->set_context(prompt);
+  plain.mutable_item()->add_choices("choice1");
+  plain.mutable_item()->add_choices("choice2");
+  v1::ClassifyResponse a, b;
+  ASSERT_TRUE(Call(copa, &a).ok());
+  ASSERT_TRUE(Call(plain, &b).ok());
+  ASSERT_EQ(a.result().labels_size(), 2);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_NEAR(LogitOf(a.result(), k), LogitOf(b.result(), k), 1e-5) << k;
+    const v1::LabelScore& l = a.result().labels(k);
+    EXPECT_EQ(l.label(), copa.item().choices(l.index()));
+  }
+  // Three choices, or none of the question, are refused naming the field.
+  v1::ClassifyRequest three = copa;
+  three.mutable_item()->add_choices("he slept");
+  v1::ClassifyResponse out;
+  grpc::Status s = Call(three, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("item.choices: 3 choices"));
+  v1::ClassifyRequest no_question = copa;
+  no_question.mutable_item()->clear_question();
+  s = Call(no_question, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("item.question: empty"));
+
+  auto generate = [](v1::GenerateRequest r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    r.set_model("t5-copa");
+    r.mutable_sampling()->set_temperature(0);
+    r.mutable_sampling()->set_max_new_tokens(4);
+    v1::GenerateResponse out;
+    EXPECT_TRUE(stub_->Generate(&ctx, r, &out).ok());
+    return std::vector<int32_t>(out.token_ids().begin(), out.token_ids().end());
+  };
+  v1::GenerateRequest templated, text;
+  templated.set_task(v1::CLASSIFY_TASK_MULTIPLE_CHOICE);
+  *templated.mutable_task_input() = copa.item();
+  text.set_text(prompt);
+  EXPECT_EQ(generate(templated), generate(text));
+
+  grpc::ClientContext ctx;
+  v1::GetModelRequest get;
+  get.set_name("t5-copa");
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModel(&ctx, get, &info).ok());
+  bool advertised = false;
+  for (const v1::ClassifyTaskInfo& t : info.classify_tasks()) {
+    if (t.task() != v1::CLASSIFY_TASK_MULTIPLE_CHOICE) continue;
+    advertised = true;
+    EXPECT_EQ(std::vector<std::string>(t.choice_targets().begin(), t.choice_targets().end()),
+              (std::vector<std::string>{"choice1", "choice2"}));
+    EXPECT_THAT(t.template_(), ::testing::HasSubstr("{question}"));
+  }
+  EXPECT_TRUE(advertised);
 }
 
 TEST_F(Classify, ModelsAdvertiseTheirTasks) {

@@ -301,7 +301,27 @@ TEST(ClassifyTasksTest, BuildErrorsNameTheKey) {
        "models[0].classify.tasks.entailment.preset: \"stsb\" is not a preset of entailment (mnli, "
        "rte, cb)"},
       {T5(), OneTask("multiple_choice", [](TaskConfig* t) { t->preset = "mnli"; }),
-       "models[0].classify.tasks.multiple_choice.preset: multiple_choice has no presets"},
+       "models[0].classify.tasks.multiple_choice.preset: \"mnli\" is not a preset of "
+       "multiple_choice (copa)"},
+      {T5(), OneTask("multiple_choice", [](TaskConfig* t) { t->targets = {"a", "b"}; }),
+       "models[0].classify.tasks.multiple_choice.template: has no {choice1} (needs {context} "
+       "{choice1} {choice2})"},
+      {T5(),
+       OneTask("multiple_choice",
+               [](TaskConfig* t) {
+                 t->targets = {"a"};
+                 t->prompt_template = "{context} {choice1}";
+               }),
+       "models[0].classify.tasks.multiple_choice.targets: 1 targets; one per choice, 2..64"},
+      {T5(), OneTask("multiple_choice", [](TaskConfig* t) { t->prompt_template = "{context} {foo}"; }),
+       "models[0].classify.tasks.multiple_choice.template: unknown placeholder {foo} (this task "
+       "has {context}, and optionally {question})"},
+      {T5(), OneTask("multiple_choice", [](TaskConfig* t) { t->labels = {"a", "b"}; }),
+       "models[0].classify.tasks.multiple_choice.labels: multiple_choice scores the request's "
+       "choices"},
+      {Llama(), OneTask("multiple_choice", [](TaskConfig* t) { t->targets = {"a", "b"}; }),
+       "models[0].classify.tasks.multiple_choice.targets: fixed multiple_choice targets are for "
+       "T5"},
       {Llama(), OneTask("summary", [](TaskConfig*) {}),
        "models[0].classify.tasks.summary: unknown task"},
       {GptCls(), OneTask("multiple_choice", [](TaskConfig*) {}),
@@ -675,6 +695,98 @@ TEST(ClassifyTasksTest, ItemErrorsNameTheField) {
                        {kMc, Choice("a", {"b", long_text}),
                         "item.context, item.choices[1]: 404 tokens with the start"},
                    });
+}
+
+ItemTexts Copa(const std::string& premise, const std::string& question,
+               std::vector<std::string> choices) {
+  ItemTexts item = Choice(premise, std::move(choices));
+  item.question = question;
+  return item;
+}
+
+ModelTasks T5WithCopa() {
+  ClassifyConfig config;
+  config.tasks["multiple_choice"].preset = "copa";
+  return Build(T5(), config);
+}
+
+TEST(ClassifyTasksTest, T5CopaScoresFixedTargetsAfterATemplateShowingTheChoices) {
+  const Model& model = T5();
+  const ModelTasks tasks = T5WithCopa();
+  const TaskSpec& spec = *tasks.Find(kMc);
+  EXPECT_EQ(spec.prompt_template,
+            "copa choice1: {choice1} choice2: {choice2} premise: {context} question: {question}");
+  EXPECT_EQ(spec.targets, (std::vector<std::string>{"choice1", "choice2"}));
+  EXPECT_TRUE(spec.labels.empty());
+  EXPECT_TRUE(spec.reads_question);
+  const ItemTexts item = Copa("The man lost.", "cause", {"He was sabotaged.", "He won."});
+  const std::string prompt =
+      "copa choice1: He was sabotaged. choice2: He won. premise: The man lost. question: cause";
+  const ItemWork work = Work(tasks, kMc, item);
+  EXPECT_EQ(work.context, Encode(model, prompt, true));
+  EXPECT_THAT(work.candidates,
+              ElementsAre(Encode(model, "choice1", true), Encode(model, "choice2", true)));
+  // Generate can render the same prompt (T5 then answers "choice1" or "choice2").
+  EXPECT_EQ(tasks.RenderPrompt(kMc, item, "task_input.").value_or(""), prompt);
+  // The labels are the choices' texts.
+  ItemOutputs outputs;
+  outputs.candidate_logprob_sums = {-3.0, -1.0};
+  outputs.candidate_tokens = {2, 2};
+  const ItemResult result = tasks.Interpret(kMc, item, outputs, std::nullopt);
+  ASSERT_EQ(result.labels.size(), 2u);
+  EXPECT_EQ(result.labels[0].label, "He won.");
+  EXPECT_EQ(result.labels[0].index, 1);
+
+  // Any number of fixed targets, with a custom template.
+  ClassifyConfig config;
+  config.tasks["multiple_choice"].targets = {"A", "B", "C"};
+  config.tasks["multiple_choice"].prompt_template =
+      "question: {context} options: A: {choice1} B: {choice2} C: {choice3}";
+  const ModelTasks three = Build(model, config);
+  EXPECT_FALSE(three.Find(kMc)->reads_question);
+  EXPECT_EQ(Work(three, kMc, Choice("Sky?", {"blue", "red", "green"})).context,
+            Encode(model, "question: Sky? options: A: blue B: red C: green", true));
+}
+
+TEST(ClassifyTasksTest, QuestionsAreReadOnlyWhereATemplateSaysSo) {
+  // An LM-scoring template may read {question} too.
+  ClassifyConfig config;
+  config.tasks["multiple_choice"].prompt_template = "{context} What was the {question}?";
+  const Model& llama = Llama();
+  const ModelTasks lm = Build(llama, config);
+  const ItemWork work = Work(lm, kMc, Copa("It rained.", "effect", {"wet", "dry"}));
+  EXPECT_EQ(work.context, Encode(llama, "It rained. What was the effect?", true));
+
+  ItemTexts bad_utf8 = Copa("p", "ca\xffuse", {"a", "b"});
+  ItemTexts ids = Ids2({{5}}, {{6}, {7}});
+  ids.question = "cause";
+  ExpectItemErrors(T5WithCopa(),
+                   {
+                       {kMc, Copa("p", "cause", {"a", "b", "c"}),
+                        "item.choices: 3 choices; this model's MULTIPLE_CHOICE template takes "
+                        "exactly 2"},
+                       {kMc, Choice("p", {"a", "b"}),
+                        "item.question: empty (this model's MULTIPLE_CHOICE template reads "
+                        "{question})"},
+                       {kMc, bad_utf8, "item.question is not valid UTF-8"},
+                       {kMc, ids,
+                        "item.segment_ids: this model's MULTIPLE_CHOICE template shows the "
+                        "choices' texts"},
+                   });
+  ExpectItemErrors(Build(T5()), {{kMc, Copa("p", "cause", {"a", "b"}),
+                                  "item.question: not read by this model's MULTIPLE_CHOICE "
+                                  "template"}});
+  ExpectItemErrors(Build(GptMc()), {{kMc, Copa("p", "cause", {"a", "b"}),
+                                     "item.question: not read by this model's MULTIPLE_CHOICE "
+                                     "head"}});
+  ItemTexts entailment = Entailment("a", "b");
+  entailment.question = "why";
+  ExpectItemErrors(Build(T5()), {{kEnt, entailment, "item.question: not read by ENTAILMENT"}});
+  // Without fixed targets a MULTIPLE_CHOICE has one prompt per choice: nothing to generate.
+  EXPECT_THAT(std::string(Build(T5()).RenderPrompt(kMc, Choice("p", {"a", "b"}), "task_input.")
+                              .status()
+                              .message()),
+              HasSubstr("task_input.task: this model's MULTIPLE_CHOICE has one prompt per choice"));
 }
 
 TEST(ClassifyTasksTest, ScoringLengthErrors) {

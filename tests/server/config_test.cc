@@ -129,7 +129,8 @@ TEST_F(ConfigTest, ReadsTheClassifyBlock) {
           "similarity": {"preset": "mrpc", "template": "{text_a} / {text_b}",
                          "labels": ["no", "yes"], "targets": [" No", " Yes"],
                          "length_normalize": true, "regression": false},
-          "multiple_choice": {"choice_template": " -> {choice}"},
+          "multiple_choice": {"preset": "copa", "targets": ["one", "two"],
+                              "choice_template": " -> {choice}"},
           "single": {}}})"));
   ASSERT_TRUE(config.ok()) << config.status();
   const ModelServingConfig& model = config->models[0];
@@ -148,7 +149,10 @@ TEST_F(ConfigTest, ReadsTheClassifyBlock) {
   EXPECT_EQ(similarity.targets, (std::vector<std::string>{" No", " Yes"}));
   EXPECT_EQ(similarity.length_normalize, std::optional<bool>(true));
   EXPECT_EQ(similarity.regression, std::optional<bool>(false));
+  // multiple_choice targets are fixed per choice position, without labels.
+  EXPECT_EQ(classify.tasks.at("multiple_choice").preset, "copa");
   EXPECT_EQ(classify.tasks.at("multiple_choice").choice_template, " -> {choice}");
+  EXPECT_EQ(classify.tasks.at("multiple_choice").targets, (std::vector<std::string>{"one", "two"}));
   const TaskConfig& single = classify.tasks.at("single");
   EXPECT_TRUE(single.enabled);
   EXPECT_EQ(single.preset, "");
@@ -330,7 +334,7 @@ TEST_F(ConfigTest, RejectionsNameTheFileAndTheKeyPath) {
       {Config("", R"(, "classify": {"tasks": {"single": {"targets": [" a"]}}})"),
        "models[0].classify.tasks.single.targets", "1 targets for 0 labels"},
       {Config("", R"(, "classify": {"tasks": {"entailment": {"preset": "snli"}}})"),
-       "models[0].classify.tasks.entailment.preset", "unknown \"snli\" (mnli, rte, cb, stsb"},
+       "models[0].classify.tasks.entailment.preset", "unknown \"snli\" (mnli, rte, cb, stsb, mrpc, qqp, sst2, cola, copa)"},
   };
   for (const Rejection& rejection : rejections) {
     SCOPED_TRACE(rejection.json);
