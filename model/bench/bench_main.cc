@@ -9,6 +9,9 @@
 // exactly one load. --write-only stops after writing and prints the folders as JSON, e.g. for
 // triadd to serve them (`--models gpt1-cls,t5-small --dtypes float32` for the Classify load
 // test; gpt1-cls is GPT-1 with a 3-label classification head, not measured by default).
+// Besides the padded-batch decode figures, `decode_ragged8` runs batch 8 through
+// Model::ForwardChunks, the path triadd's scheduler uses (a cache per sequence, attention per
+// sequence), as a fraction of `decode_batch8` in the same run.
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -97,6 +100,27 @@ double DecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t 
   return static_cast<double>(batch * steps) / Seconds(start);
 }
 
+// Decode tokens/s of `batch` sequences through ForwardChunks, the scheduler's ragged path:
+// prompts of 16..16+batch-1 tokens, each with its own cache, one token per sequence per step.
+double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t batch,
+                                   int64_t steps) {
+  std::vector<std::unique_ptr<SequenceState>> states;
+  std::vector<SequenceChunk> chunks;
+  for (int64_t i = 0; i < batch; ++i) {
+    const at::Tensor prompt = RandomIds(1, 16 + i, spec.vocab_size)[0];
+    states.push_back(Check(model.NewSequence(spec.encoder_decoder ? &prompt : nullptr)));
+    states.back()->Reserve(16 + batch + steps + 4);
+    chunks.push_back({states.back().get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
+  }
+  Clock::time_point start;
+  for (int64_t i = 0; i < steps + 2; ++i) {
+    if (i == 2) start = Clock::now();
+    const at::Tensor next = Check(model.ForwardChunks(chunks)).argmax(-1).to(at::kCPU);
+    for (int64_t b = 0; b < batch; ++b) chunks[static_cast<size_t>(b)].input_ids = next.narrow(0, b, 1);
+  }
+  return static_cast<double>(batch * steps) / Seconds(start);
+}
+
 // Prefill tokens/s: a 512-token prompt (decoder-only) or the 128-token encoder pass plus the
 // cross-attention projections (T5). Best of two.
 double PrefillTokensPerSecond(const Model& model, const ModelSpec& spec) {
@@ -148,6 +172,11 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
     r[key] = {{"tokens_per_s", tps}, {"read_bandwidth_gbs", gbs},
               {"roofline_tokens_per_s", roofline}, {"fraction_of_roofline", tps / roofline}};
   }
+  // The scheduler's path (ragged caches, attention per sequence) at batch 8, against
+  // decode_batch8 (one padded batch) in the same run.
+  const double ragged = RaggedDecodeTokensPerSecond(*model, spec, 8, steps);
+  r["decode_ragged8"] = {{"tokens_per_s", ragged},
+                         {"fraction_of_batch8", ragged / r["decode_batch8"]["tokens_per_s"].get<double>()}};
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer).
   r["load_peak_rss_bytes"] = load_peak_rss;
   r["peak_rss_bytes"] = std::max(serving_peak_rss, PeakRssBytes());

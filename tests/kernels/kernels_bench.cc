@@ -82,7 +82,7 @@ std::map<std::string, double> MeasureShape(const Shape& shape, const Options& op
     const double seconds = BestSecondsPerCall(num_copies, options.min_seconds, call);
     gbs[name + "/" + std::to_string(rows)] = weight_bytes / seconds / 1e9;
   };
-  for (int64_t rows : {1, 8}) {
+  for (int64_t rows : {1, 8, 16}) {
     const at::Tensor x = at::randn({rows, in});
     const at::Tensor x_bf16 = x.to(at::kBFloat16);
     at::Tensor y = at::empty({rows, out});
