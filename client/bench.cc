@@ -16,8 +16,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // One request of the schedule: draws its ids from the worker's `rng`; `due` is its arrival
-// time (queueing in the client counts towards its latency).
-using RequestFn = std::function<void(std::mt19937_64& rng, Clock::time_point due)>;
+// time (queueing in the client counts towards its latency); `opening` marks a closed-loop
+// worker's first request, which arrives with every other worker's at the start (a burst).
+using RequestFn =
+    std::function<void(std::mt19937_64& rng, Clock::time_point due, bool opening)>;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -56,7 +58,7 @@ double RunSchedule(const BenchOptions& o, const RequestFn& one) {
   }
   auto worker = [&](int w) {
     std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(w));
-    for (;;) {
+    for (bool opening = o.rate <= 0;; opening = false) {
       const int64_t i = next.fetch_add(1);
       if (i >= planned || (o.rate > 0 && i >= static_cast<int64_t>(arrivals.size()))) return;
       Clock::time_point due = Clock::now();
@@ -65,7 +67,7 @@ double RunSchedule(const BenchOptions& o, const RequestFn& one) {
         std::this_thread::sleep_until(due);
       }
       if (o.num_requests == 0 && Clock::now() >= stop_at) return;
-      one(rng, due);
+      one(rng, due, opening);
     }
   };
   std::vector<std::thread> workers;
@@ -80,6 +82,7 @@ double RunSchedule(const BenchOptions& o, const RequestFn& one) {
 struct Results {
   std::mutex mu;
   std::vector<double> ttft_ms, itl_ms;
+  std::vector<double> steady_ttft_ms;  // closed loop: without each worker's opening request
   int64_t ok = 0, errors = 0, generated = 0;
   std::string first_error;
 };
@@ -97,7 +100,7 @@ v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab, std::mt199
 
 // Streams one request that was due at `due`.
 void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time_point due,
-            Results& results) {
+            bool opening, Results& results) {
   std::vector<double> itl;
   double ttft = -1;
   int64_t tokens = 0;
@@ -125,6 +128,7 @@ void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time
   ++results.ok;
   results.generated += tokens;
   if (ttft >= 0) results.ttft_ms.push_back(ttft);
+  if (ttft >= 0 && !opening) results.steady_ttft_ms.push_back(ttft);
   results.itl_ms.insert(results.itl_ms.end(), itl.begin(), itl.end());
 }
 
@@ -144,13 +148,15 @@ nlohmann::json CommonReport(const BenchOptions& o, int64_t ok, int64_t errors,
 
 nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
   Results results;
-  const double wall = RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due) {
-    RunOne(client, MakeRequest(o, vocab_size, rng), due, results);
-  });
+  const double wall =
+      RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool opening) {
+        RunOne(client, MakeRequest(o, vocab_size, rng), due, opening, results);
+      });
   nlohmann::json report = CommonReport(o, results.ok, results.errors, results.first_error, wall);
   report.update({{"output_tokens", o.output_tokens},
                  {"generated_tokens_per_s", results.generated / wall},
                  {"ttft_ms", Percentiles(results.ttft_ms)},
+                 {"steady_ttft_ms", Percentiles(results.steady_ttft_ms)},
                  {"itl_ms", Percentiles(results.itl_ms)}});
   return report;
 }
@@ -160,7 +166,8 @@ std::string FormatGenerateTable(const nlohmann::json& r) {
   std::snprintf(buf, sizeof(buf),
                 "model %s  concurrency %d  rate %.2f/s  prompt %d  output %d\n"
                 "requests ok %lld  failed %lld  wall %.2f s  %.2f req/s  %.1f generated tok/s\n"
-                "%-22s %10s %10s %10s\n%-22s %10.1f %10.1f %10.1f\n%-22s %10.1f %10.1f %10.1f\n",
+                "%-22s %10s %10s %10s\n%-22s %10.1f %10.1f %10.1f\n%-22s %10.1f %10.1f %10.1f\n"
+                "%-22s %10.1f %10.1f %10.1f\n",
                 r["model"].get<std::string>().c_str(), r["concurrency"].get<int>(),
                 r["rate"].get<double>(), r["prompt_tokens"].get<int>(),
                 r["output_tokens"].get<int>(), static_cast<long long>(r["requests_ok"].get<int64_t>()),
@@ -169,6 +176,8 @@ std::string FormatGenerateTable(const nlohmann::json& r) {
                 r["generated_tokens_per_s"].get<double>(), "latency (ms)", "p50", "p90", "p99",
                 "time to first token", r["ttft_ms"]["p50"].get<double>(),
                 r["ttft_ms"]["p90"].get<double>(), r["ttft_ms"]["p99"].get<double>(),
+                "  after the opening", r["steady_ttft_ms"]["p50"].get<double>(),
+                r["steady_ttft_ms"]["p90"].get<double>(), r["steady_ttft_ms"]["p99"].get<double>(),
                 "inter-token", r["itl_ms"]["p50"].get<double>(), r["itl_ms"]["p90"].get<double>(),
                 r["itl_ms"]["p99"].get<double>());
   return buf;
@@ -255,7 +264,7 @@ nlohmann::json RunClassifyBench(TriadClient& client, const BenchOptions& o, int6
   // [3, vocab - 3): small vocabularies keep special tokens at both ends.
   const int32_t high = static_cast<int32_t>(std::max<int64_t>(3, vocab_size - 4));
   ClassifyResults results;
-  const double wall = RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due) {
+  const double wall = RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool) {
     std::uniform_int_distribution<int32_t> id(3, high);
     ClassifyOne(client, o, task, id, rng, due, results);
   });

@@ -34,6 +34,8 @@ echo "$creport" | grep -q '"classifications_per_second"' || fail "classify bench
 report=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 4 --json)
 echo "$report" | grep -q '"requests_ok": 8' || fail "bench: $report"
 echo "$report" | grep -q '"ttft_ms"' || fail "bench percentiles: $report"
+# 8 requests on 4 workers: 4 openings, 4 after them.
+echo "$report" | tr -d ' \n' | grep -q '"steady_ttft_ms":{"count":4' || fail "bench steady TTFT: $report"
 set +e
 "$TRIAD" generate $S --model nope --prompt x > /dev/null 2> "$WORK/err"
 rc=$?

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The generation serving benchmark (README "triad (client)"): writes the random-weight 110M-Llama
+# and T5-small checkpoints (build/model/triad-bench --write-only), starts triadd with
+# deploy/bench-generate.json on a free port, and runs `triad bench` (closed loop, random prompt
+# ids, fixed output length) at concurrency 1, 4 and 16 for each. Prints one JSON report per run
+# and a summary per model: throughput at 16 / at 1, and the p99 time to first token at 16
+# (all requests, and after each client's opening request) against the median TTFT at
+# concurrency 1 (one prompt's prefill alone). Needs a build (scripts/test.sh or scripts/run.sh).
+# Env: BUILD_DIR (build), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+PROMPT=${PROMPT_TOKENS:-64}
+OUTPUT=${OUTPUT_TOKENS:-64}
+ROUNDS=${ROUNDS:-4}
+PORT=${PORT:-50072}
+
+"$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
+"$BUILD_DIR/server/triadd" --config deploy/bench-generate.json --listen "127.0.0.1:$PORT" \
+  --metrics-port 0 >/tmp/triad-bench-generate.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  "$BUILD_DIR/client/triad" health --server "127.0.0.1:$PORT" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+run() {  # model concurrency requests
+  "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --concurrency "$2" \
+    --requests "$3" --prompt-tokens "$PROMPT" --output-tokens "$OUTPUT" --json | tr -d '\n '
+  echo
+}
+for model in llama-110m t5-small; do
+  run "$model" 4 8 >/dev/null  # first-touch of the weights, allocator warm-up
+  reports=()
+  for c in 1 4 16; do
+    reports+=("$(run "$model" "$c" $((ROUNDS * c > 8 ? ROUNDS * c : 8)))")
+    echo "${reports[-1]}"
+  done
+  printf '%s\n' "${reports[@]}" | python3 -c '
+import json, sys
+r = [json.loads(line) for line in sys.stdin]
+one, many = r[0], r[-1]
+prefill = one["ttft_ms"]["p50"]
+print(json.dumps({"model": sys.argv[1], "tokens_per_s": [x["generated_tokens_per_s"] for x in r],
+                  "throughput_16_over_1": many["generated_tokens_per_s"] / one["generated_tokens_per_s"],
+                  "ttft_1_p50_ms": prefill,
+                  "ttft_16_p99_over_prefill": many["ttft_ms"]["p99"] / prefill,
+                  "steady_ttft_16_p99_over_prefill": many["steady_ttft_ms"]["p99"] / prefill}))
+' "$model"
+done
