@@ -8,6 +8,7 @@
 # REQUESTS_BATCHED (256).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-serve.sh
 BUILD_DIR=${BUILD_DIR:-build}
 SEGMENT=${SEGMENT_TOKENS:-16}
 SOLO=${REQUESTS_SOLO:-16}
@@ -15,14 +16,7 @@ BATCHED=${REQUESTS_BATCHED:-256}
 PORT=${PORT:-50071}
 
 "$BUILD_DIR/model/triad-bench" --models gpt1-cls,t5-small --dtypes float32 --write-only >/dev/null
-"$BUILD_DIR/server/triadd" --config deploy/bench-classify.json --listen "127.0.0.1:$PORT" \
-  --metrics-port 0 >/tmp/triad-bench-classify.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  "$BUILD_DIR/client/triad" health --server "127.0.0.1:$PORT" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+start_triadd deploy/bench-classify.json
 
 run() {  # model task concurrency requests
   "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --task "$2" \

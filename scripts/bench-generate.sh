@@ -9,6 +9,7 @@
 # Env: BUILD_DIR (build), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-serve.sh
 BUILD_DIR=${BUILD_DIR:-build}
 PROMPT=${PROMPT_TOKENS:-64}
 OUTPUT=${OUTPUT_TOKENS:-64}
@@ -16,14 +17,7 @@ ROUNDS=${ROUNDS:-4}
 PORT=${PORT:-50072}
 
 "$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
-"$BUILD_DIR/server/triadd" --config deploy/bench-generate.json --listen "127.0.0.1:$PORT" \
-  --metrics-port 0 >/tmp/triad-bench-generate.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  "$BUILD_DIR/client/triad" health --server "127.0.0.1:$PORT" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+start_triadd deploy/bench-generate.json
 
 run() {  # model concurrency requests
   "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --concurrency "$2" \
