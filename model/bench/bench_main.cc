@@ -2,7 +2,11 @@
 // beside the machine's measured read bandwidth (the decode roofline), printed as JSON.
 //
 //   triad-bench [--models gpt1,t5-small,llama-110m,tinyllama-1.1b] [--dtypes float32,bfloat16]
-//               [--threads N] [--decode-steps 24] [--workdir /tmp/triad-bench] [--write-only]
+//               [--device cpu|cuda|cuda:N] [--threads N] [--decode-steps 24]
+//               [--workdir /tmp/triad-bench] [--write-only]
+//
+// --dtypes also takes float16. On an accelerator the roofline's bandwidth is a sum over a
+// 1 GiB tensor in its memory, and the peak-RSS figures cover host memory only.
 //
 // The parent writes each random checkpoint once, to WORKDIR/MODEL-DTYPE, then measures every
 // (model, dtype) in a child process (itself with --child), so each peak-RSS figure covers
@@ -53,6 +57,26 @@ int64_t PeakRssBytes() {
 
 // Resets VmHWM (Linux clear_refs "5"), so the bandwidth probe's buffer is not counted.
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+// Waits for the work queued on `device` (a no-op on the CPU): a tiny reduction queued after it
+// on the same stream, read back.
+void Sync(const at::Device& device) {
+  if (!device.is_cpu()) at::ones({1}, at::TensorOptions().device(device)).sum().item<float>();
+}
+
+// Read bandwidth of `device`'s memory in GB/s: the CPU's multi-threaded streaming probe, or a
+// sum over a 1 GiB tensor on an accelerator (best of 3).
+double ReadBandwidthGBs(const at::Device& device, int threads) {
+  if (device.is_cpu()) return kernels::MeasureReadBandwidthGBs(size_t{1} << 30, threads, 3);
+  const at::Tensor t = at::ones({int64_t{1} << 28}, at::TensorOptions().device(device));
+  double best = 0;
+  for (int rep = 0; rep < 4; ++rep) {
+    const auto start = Clock::now();
+    t.sum().item<float>();
+    if (rep > 0) best = std::max(best, static_cast<double>(t.nbytes()) / Seconds(start) / 1e9);
+  }
+  return best;
+}
 
 at::Tensor RandomIds(int64_t batch, int64_t len, int64_t vocab) {
   return at::randint(10, vocab, {batch, len}, at::kLong);
@@ -132,30 +156,33 @@ double PrefillTokensPerSecond(const Model& model, const ModelSpec& spec) {
     if (spec.encoder_decoder) {
       EncoderInput enc{ids, at::Tensor()};
       Check(model.NewState(1, &enc));
+      Sync(model.placement().device);
     } else {
       auto state = Check(model.NewState(1, nullptr));
       StepInput step;
       step.input_ids = ids;
       step.last_logits_only = true;
-      Check(model.Forward(step, *state));
+      Check(model.Forward(step, *state)).to(at::kCPU);
     }
     best = std::max(best, static_cast<double>(len) / Seconds(start));
   }
   return best;
 }
 
-Json MeasureOne(const std::string& name, const std::string& dtype, const std::string& dir,
-                int threads, int64_t steps) {
+Json MeasureOne(const std::string& name, const std::string& dtype, const std::string& device,
+                const std::string& dir, int threads, int64_t steps) {
   const ModelSpec spec = BenchmarkModel(name);
   LoadOptions options;
   options.dtype = dtype;
+  options.device = device;
   const auto load_start = Clock::now();
   auto model = Check(LoadModel(dir, options));
   const double load_seconds = Seconds(load_start);
   const int64_t load_peak_rss = PeakRssBytes();
-  const int64_t element = dtype == "float32" ? 4 : 2;
+  const int64_t element = dtype == "float32" ? 4 : 2;  // bfloat16 and float16
   const int64_t streamed = StreamedBytes(spec, element);
-  Json r = {{"model", name}, {"dtype", dtype}, {"threads", threads},
+  const at::Device where = model->placement().device;
+  Json r = {{"model", name}, {"dtype", dtype}, {"device", device}, {"threads", threads},
             {"weight_bytes", model->weight_bytes()}, {"streamed_bytes_per_step", streamed},
             {"load_seconds", load_seconds}, {"kernel_isa", std::string(kernels::KernelIsa())}};
   r["prefill_tokens_per_s"] = PrefillTokensPerSecond(*model, spec);
@@ -163,7 +190,7 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
   for (const int64_t batch : {1, 8}) {
     // The bandwidth is measured right before each decode figure: it drifts on shared machines.
     const int64_t peak_before_probe = PeakRssBytes();
-    const double gbs = kernels::MeasureReadBandwidthGBs(size_t{1} << 30, threads, 3);
+    const double gbs = ReadBandwidthGBs(where, threads);
     ResetPeakRss();
     serving_peak_rss = std::max(serving_peak_rss, peak_before_probe);
     const double tps = DecodeTokensPerSecond(*model, spec, batch, steps);
@@ -177,7 +204,8 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
   const double ragged = RaggedDecodeTokensPerSecond(*model, spec, 8, steps);
   r["decode_ragged8"] = {{"tokens_per_s", ragged},
                          {"fraction_of_batch8", ragged / r["decode_batch8"]["tokens_per_s"].get<double>()}};
-  // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer).
+  // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
+  // host memory only (an accelerator's memory is not counted).
   r["load_peak_rss_bytes"] = load_peak_rss;
   r["peak_rss_bytes"] = std::max(serving_peak_rss, PeakRssBytes());
   r["peak_rss_limit_bytes"] = static_cast<int64_t>(1.2 * model->weight_bytes()) + 300'000'000;
@@ -235,7 +263,7 @@ std::vector<Target> Targets(const std::map<std::string, std::string>& flags,
       std::exit(2);
     }
     for (const std::string& dtype : dtypes) {
-      if (dtype != "float32" && dtype != "bfloat16") {
+      if (dtype != "float32" && dtype != "bfloat16" && dtype != "float16") {
         std::cerr << "triad-bench: unsupported dtype " << dtype << "\n";
         std::exit(2);
       }
@@ -246,11 +274,12 @@ std::vector<Target> Targets(const std::map<std::string, std::string>& flags,
 }
 
 // Measures `target` (already written) in a child process; exits 1 when the child fails.
-Json MeasureInChild(const char* self, const Target& target, int threads, int64_t steps) {
+Json MeasureInChild(const char* self, const Target& target, const std::string& device, int threads,
+                    int64_t steps) {
   const std::string& name = target.spec.name;
   const std::string cmd = std::string(self) + " --child " + name + " --dtype " + target.dtype +
-                          " --dir " + target.dir + " --threads " + std::to_string(threads) +
-                          " --decode-steps " + std::to_string(steps);
+                          " --device " + device + " --dir " + target.dir + " --threads " +
+                          std::to_string(threads) + " --decode-steps " + std::to_string(steps);
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -275,7 +304,9 @@ int Main(int argc, char** argv) {
   const std::string workdir = Flag(flags, "workdir", "/tmp/triad-bench");
   if (flags.count("child")) {
     const std::string dtype = Flag(flags, "dtype", "float32");
-    std::cout << MeasureOne(flags.at("child"), dtype, Flag(flags, "dir", ""), threads, steps).dump()
+    std::cout << MeasureOne(flags.at("child"), dtype, Flag(flags, "device", "cpu"),
+                            Flag(flags, "dir", ""), threads, steps)
+                     .dump()
               << std::endl;
     return 0;
   }
@@ -288,7 +319,7 @@ int Main(int argc, char** argv) {
           {{"model", target.spec.name}, {"dtype", target.dtype}, {"dir", target.dir}});
       continue;
     }
-    results.push_back(MeasureInChild(argv[0], target, threads, steps));
+    results.push_back(MeasureInChild(argv[0], target, Flag(flags, "device", "cpu"), threads, steps));
     std::cerr << results.back().dump() << "\n";
   }
   if (write_only) {

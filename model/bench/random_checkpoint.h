@@ -34,8 +34,9 @@ ModelSpec BenchmarkModel(const std::string& name);
 // The shapes triad-bench measures by default (every name but "gpt1-cls").
 std::vector<std::string> BenchmarkModelNames();
 
-// Writes `spec` into `dir` with weights stored as `dtype` ("float32" or "bfloat16"), unless
-// `dir` already holds a complete copy. Deterministic (fixed seed).
+// Writes `spec` into `dir` with weights stored as bfloat16 when `dtype` is "bfloat16" and as
+// float32 otherwise (a float16 run converts them at load), unless `dir` already holds a
+// complete copy. Deterministic (fixed seed).
 absl::Status WriteRandomCheckpoint(const ModelSpec& spec, const std::string& dtype,
                                    const std::string& dir);
 
