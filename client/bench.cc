@@ -78,13 +78,27 @@ double RunSchedule(const BenchOptions& o, const RequestFn& one) {
 
 // --- Generation ---------------------------------------------------------------------------
 
-// What all generation workers record.
-struct Results {
+// What every worker records about its calls, guarded by `mu`.
+struct Tally {
   std::mutex mu;
+  int64_t ok = 0, errors = 0;
+  std::string first_error;
+  // Counts one finished call (the caller holds mu); true when it succeeded.
+  bool CountLocked(const grpc::Status& status) {
+    if (status.ok()) {
+      ++ok;
+    } else if (++errors == 1) {
+      first_error = status.error_message();
+    }
+    return status.ok();
+  }
+};
+
+// What all generation workers record.
+struct Results : Tally {
   std::vector<double> ttft_ms, itl_ms;
   std::vector<double> steady_ttft_ms;  // closed loop: without each worker's opening request
-  int64_t ok = 0, errors = 0, generated = 0;
-  std::string first_error;
+  int64_t generated = 0;
 };
 
 v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab, std::mt19937_64& rng) {
@@ -120,12 +134,7 @@ void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time
       },
       std::chrono::minutes(10));
   std::lock_guard<std::mutex> lock(results.mu);
-  if (!status.ok()) {
-    ++results.errors;
-    if (results.first_error.empty()) results.first_error = status.error_message();
-    return;
-  }
-  ++results.ok;
+  if (!results.CountLocked(status)) return;
   results.generated += tokens;
   if (ttft >= 0) results.ttft_ms.push_back(ttft);
   if (ttft >= 0 && !opening) results.steady_ttft_ms.push_back(ttft);
@@ -133,17 +142,16 @@ void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time
 }
 
 // The keys both modes report.
-nlohmann::json CommonReport(const BenchOptions& o, int64_t ok, int64_t errors,
-                            const std::string& first_error, double wall) {
+nlohmann::json CommonReport(const BenchOptions& o, const Tally& tally, double wall) {
   return {{"model", o.model},
           {"concurrency", o.concurrency},
           {"rate", o.rate},
           {"prompt_tokens", o.prompt_tokens},
-          {"requests_ok", ok},
-          {"requests_failed", errors},
-          {"first_error", first_error},
+          {"requests_ok", tally.ok},
+          {"requests_failed", tally.errors},
+          {"first_error", tally.first_error},
           {"wall_seconds", wall},
-          {"requests_per_s", static_cast<double>(ok) / wall}};
+          {"requests_per_s", static_cast<double>(tally.ok) / wall}};
 }
 
 nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
@@ -152,7 +160,7 @@ nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int6
       RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool opening) {
         RunOne(client, MakeRequest(o, vocab_size, rng), due, opening, results);
       });
-  nlohmann::json report = CommonReport(o, results.ok, results.errors, results.first_error, wall);
+  nlohmann::json report = CommonReport(o, results, wall);
   report.update({{"output_tokens", o.output_tokens},
                  {"generated_tokens_per_s", results.generated / wall},
                  {"ttft_ms", Percentiles(results.ttft_ms)},
@@ -186,14 +194,11 @@ std::string FormatGenerateTable(const nlohmann::json& r) {
 // --- Classification -----------------------------------------------------------------------
 
 // What all classification workers record.
-struct ClassifyResults {
-  std::mutex mu;
+struct ClassifyResults : Tally {
   std::vector<double> latency_ms;
-  int64_t ok = 0, errors = 0;
   int64_t items = 0;          // classified items (a batch call counts each)
   int64_t prompt_tokens = 0;  // the server's usage.prompt_tokens
   double queue_seconds = 0;   // sum of the server's timings.queue_seconds
-  std::string first_error;
 };
 
 void AddRandomIds(int n, std::uniform_int_distribution<int32_t>& id, std::mt19937_64& rng,
@@ -222,12 +227,7 @@ void Record(const grpc::Status& status, Clock::time_point due, int64_t items,
             const v1::Usage& usage, const v1::Timings& timings, ClassifyResults& results) {
   const double latency = Ms(Clock::now() - due);
   std::lock_guard<std::mutex> lock(results.mu);
-  if (!status.ok()) {
-    ++results.errors;
-    if (results.first_error.empty()) results.first_error = status.error_message();
-    return;
-  }
-  ++results.ok;
+  if (!results.CountLocked(status)) return;
   results.items += items;
   results.prompt_tokens += usage.prompt_tokens();
   results.queue_seconds += timings.queue_seconds();
@@ -268,7 +268,7 @@ nlohmann::json RunClassifyBench(TriadClient& client, const BenchOptions& o, int6
     std::uniform_int_distribution<int32_t> id(3, high);
     ClassifyOne(client, o, task, id, rng, due, results);
   });
-  nlohmann::json report = CommonReport(o, results.ok, results.errors, results.first_error, wall);
+  nlohmann::json report = CommonReport(o, results, wall);
   report.update({
       {"task", o.task},
       {"requests", o.num_requests},

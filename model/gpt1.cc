@@ -15,6 +15,13 @@ struct Gpt1Block {
   at::Tensor ln1_w, ln1_b, ln2_w, ln2_b;
 };
 
+// Row n of `h` [N, T, D] at position index[n] (int64 [N], any device): [N, D], what a head
+// reads.
+at::Tensor AtPositions(const at::Tensor& h, const at::Tensor& index) {
+  const at::Tensor at = index.to(h.device(), at::kLong);
+  return h.index({at::arange(h.size(0), at.options()), at});
+}
+
 class Gpt1Model : public CausalModel {
  public:
   Gpt1Model(const ModelConfig& config, const Placement& placement)
@@ -67,8 +74,7 @@ class Gpt1Model : public CausalModel {
     if (config().pad_token_id >= 0) {
       rows_end = at::remainder(ids.eq(config().pad_token_id).to(at::kInt).argmax(-1) - 1, steps);
     }
-    const at::Tensor pooled = h.index({at::arange(ids.size(0), ids.options()), rows_end});
-    return score_(pooled).to(at::kFloat);
+    return score_(AtPositions(h, rows_end)).to(at::kFloat);
   }
 
   MultipleChoiceOutput MultipleChoiceImpl(const at::Tensor& input_ids,
@@ -78,10 +84,10 @@ class Gpt1Model : public CausalModel {
     const int64_t batch = input_ids.size(0), choices = input_ids.size(1), steps = input_ids.size(2);
     const at::Tensor ids = input_ids.to(device).reshape({batch * choices, steps});
     const at::Tensor h = HiddenOnce(ids, at::Tensor());
-    const at::Tensor at_token = mc_token_ids.to(device).reshape({batch * choices});
-    const at::Tensor pooled = h.index({at::arange(batch * choices, ids.options()), at_token});
     MultipleChoiceOutput out;
-    out.mc_logits = mc_head_(pooled).to(at::kFloat).view({batch, choices});
+    out.mc_logits = mc_head_(AtPositions(h, mc_token_ids.reshape({batch * choices})))
+                        .to(at::kFloat)
+                        .view({batch, choices});
     out.lm_logits = lm_head_(h).to(at::kFloat).view({batch, choices, steps, -1});
     return out;
   }
@@ -92,9 +98,7 @@ class Gpt1Model : public CausalModel {
     if (!head.weight.defined()) throw Unsupported{"the checkpoint has no classification head"};
     const at::Tensor ids = input_ids.to(placement().device);
     // Right padding needs no mask: causal attention never lets a real token see a later pad.
-    const at::Tensor h = HiddenOnce(ids, at::Tensor());
-    const at::Tensor rows = at::arange(ids.size(0), ids.options());
-    return head(h.index({rows, read_index.to(ids.device())})).to(at::kFloat);
+    return head(AtPositions(HiddenOnce(ids, at::Tensor()), read_index)).to(at::kFloat);
   }
 
   at::Tensor Hidden(const at::Tensor& ids, const at::Tensor& positions,
