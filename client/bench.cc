@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <mutex>
@@ -107,7 +108,9 @@ v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab, std::mt199
   std::uniform_int_distribution<int32_t> id(3, static_cast<int32_t>(vocab - 1));
   for (int i = 0; i < o.prompt_tokens; ++i) r.mutable_token_ids()->add_ids(id(rng));
   r.mutable_sampling()->set_temperature(0);
-  r.mutable_sampling()->set_max_new_tokens(o.output_tokens);
+  const int shortest = static_cast<int>(std::lround((1 - o.output_spread) * o.output_tokens));
+  r.mutable_sampling()->set_max_new_tokens(
+      std::uniform_int_distribution<int>(std::max(1, shortest), o.output_tokens)(rng));
   r.mutable_sampling()->set_ignore_eos(true);
   return r;
 }
@@ -162,6 +165,8 @@ nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int6
       });
   nlohmann::json report = CommonReport(o, results, wall);
   report.update({{"output_tokens", o.output_tokens},
+                 {"output_spread", o.output_spread},
+                 {"generated_tokens", results.generated},
                  {"generated_tokens_per_s", results.generated / wall},
                  {"ttft_ms", Percentiles(results.ttft_ms)},
                  {"steady_ttft_ms", Percentiles(results.steady_ttft_ms)},
@@ -322,6 +327,7 @@ std::string BenchOptions::Validate() const {
   }
   if (prompt_tokens < 1) return "--prompt-tokens must be >= 1";
   if (output_tokens < 1) return "--output-tokens must be >= 1";
+  if (!(output_spread >= 0 && output_spread < 1)) return "--output-spread must be in [0, 1)";
   if (rate < 0) return "--rate must be >= 0";
   v1::ClassifyTask parsed;
   if (classify() && !ParseClassifyTask(task, &parsed)) {

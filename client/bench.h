@@ -1,5 +1,5 @@
 // The `triad bench` load generator. Generation mode streams synthetic Generate requests (random
-// token-id prompts, fixed output length with ignore_eos) and reports throughput, time to first
+// token-id prompts, fixed or spread output length with ignore_eos) and reports throughput, time to first
 // token and inter-token latency percentiles. Classification mode (a task given) sends synthetic
 // Classify (or ClassifyBatch) requests whose texts are pre-tokenized random segments, so their
 // lengths are exact, and reports classifications/s, latency percentiles, the server's queue time
@@ -27,6 +27,9 @@ struct BenchOptions {
   // and hypothesis, text_a and text_b, the context, or the single text). In tokens, >= 1.
   int prompt_tokens = 32;
   int output_tokens = 64;       // generated tokens per request (ignore_eos), >= 1
+  // Each request's output length is drawn uniformly from [(1 - spread) x output_tokens,
+  // output_tokens], so closed-loop clients do not stay in lockstep; in [0, 1), 0 = fixed.
+  double output_spread = 0;
   double rate = 0;              // Poisson arrivals per second; 0 = closed loop
   uint64_t seed = 1;            // token ids and arrivals
   // Classification mode: "entailment", "similarity", "multiple_choice" or "single" (the

@@ -6,7 +6,9 @@
 # and a summary per model: throughput at 16 / at 1, and the p99 time to first token at 16
 # (all requests, and after each client's opening request) against the median TTFT at
 # concurrency 1 (one prompt's prefill alone). Needs a build (scripts/test.sh or scripts/run.sh).
-# Env: BUILD_DIR (build), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client).
+# Env: BUILD_DIR (build), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client),
+# SPREAD (0: every output OUTPUT_TOKENS long; e.g. 0.5 draws lengths from [32, 64] so the
+# closed-loop clients fall out of lockstep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -14,6 +16,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PROMPT=${PROMPT_TOKENS:-64}
 OUTPUT=${OUTPUT_TOKENS:-64}
 ROUNDS=${ROUNDS:-4}
+SPREAD=${SPREAD:-0}
 PORT=${PORT:-50072}
 
 "$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null

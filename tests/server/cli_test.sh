@@ -36,7 +36,15 @@ echo "$report" | grep -q '"requests_ok": 8' || fail "bench: $report"
 echo "$report" | grep -q '"ttft_ms"' || fail "bench percentiles: $report"
 # 8 requests on 4 workers: 4 openings, 4 after them.
 echo "$report" | tr -d ' \n' | grep -q '"steady_ttft_ms":{"count":4' || fail "bench steady TTFT: $report"
+# Output lengths drawn from [4, 8]: 8 requests generate 32..64 tokens, all 8 each only by a
+# 1-in-390625 chance.
+spread=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 8 --output-spread 0.5 --json | tr -d ' \n')
+generated=$(echo "$spread" | sed -n 's/.*"generated_tokens":\([0-9]*\).*/\1/p')
+[[ -n "$generated" && $generated -ge 32 && $generated -lt 64 ]] || fail "bench --output-spread: $spread"
 set +e
+"$TRIAD" bench $S --model llama --requests 2 --output-spread 1 > /dev/null 2> "$WORK/err"
+rc=$?
+[[ $rc == 2 ]] && grep -q -- "--output-spread must be in" "$WORK/err" || fail "bad --output-spread: rc=$rc $(cat "$WORK/err")"
 "$TRIAD" generate $S --model nope --prompt x > /dev/null 2> "$WORK/err"
 rc=$?
 set -e
