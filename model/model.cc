@@ -162,6 +162,25 @@ absl::StatusOr<std::unique_ptr<SequenceState>> Model::NewSequence(
   return Guard("NewSequence", [&] { return NewSequenceImpl(encoder_ids); });
 }
 
+absl::StatusOr<std::vector<std::unique_ptr<SequenceState>>> Model::NewSequences(
+    const std::vector<const at::Tensor*>& encoder_ids) const {
+  for (size_t i = 0; i < encoder_ids.size() && config_.is_encoder_decoder(); ++i) {
+    if (encoder_ids[i] == nullptr) {
+      return absl::InvalidArgumentError("encoder input_ids are required for encoder-decoder models");
+    }
+    const std::string field = absl::StrCat("encoder input_ids[", i, "]");
+    TRIAD_RETURN_IF_ERROR(CheckIds(*encoder_ids[i], 1, field.c_str(), config_.vocab_size));
+  }
+  return Guard("NewSequences", [&] { return NewSequencesImpl(encoder_ids); });
+}
+
+std::vector<std::unique_ptr<SequenceState>> Model::NewSequencesImpl(
+    const std::vector<const at::Tensor*>& encoder_ids) const {
+  std::vector<std::unique_ptr<SequenceState>> out;
+  for (const at::Tensor* ids : encoder_ids) out.push_back(NewSequenceImpl(ids));
+  return out;
+}
+
 absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>& chunks) const {
   if (chunks.empty()) return absl::InvalidArgumentError("chunks: empty");
   std::vector<const SequenceState*> seen;

@@ -106,6 +106,12 @@ class Model {
   absl::StatusOr<at::Tensor> Forward(const StepInput& input, DecoderState& state) const;
   // Continuous batching. A new sequence (T5: `encoder_ids` [S] is required and encoded now).
   absl::StatusOr<std::unique_ptr<SequenceState>> NewSequence(const at::Tensor* encoder_ids) const;
+  // NewSequence for several sequences at once (one `encoder_ids` entry each, null for
+  // decoder-only models). T5 runs their encoders as one padded batch, equal to encoding each
+  // alone (to rounding); each sequence keeps only its own positions' cross-attention keys and
+  // values. An error covers the whole call.
+  absl::StatusOr<std::vector<std::unique_ptr<SequenceState>>> NewSequences(
+      const std::vector<const at::Tensor*>& encoder_ids) const;
   // Runs every chunk as one ragged batch: the linear layers see all tokens at once, attention
   // runs per sequence over its own cache. Returns float32 logits [num_chunks, V] of each
   // chunk's last token. Equal (to rounding) to running each sequence alone.
@@ -136,6 +142,9 @@ class Model {
                                                      const EncoderInput* encoder) const = 0;
   virtual at::Tensor ForwardImpl(const StepInput& input, DecoderState& state) const = 0;
   virtual std::unique_ptr<SequenceState> NewSequenceImpl(const at::Tensor* encoder_ids) const = 0;
+  // Default: NewSequenceImpl for each.
+  virtual std::vector<std::unique_ptr<SequenceState>> NewSequencesImpl(
+      const std::vector<const at::Tensor*>& encoder_ids) const;
   virtual at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const = 0;
   virtual at::Tensor EncodeImpl(const EncoderInput& input) const;
   virtual at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,

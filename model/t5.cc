@@ -1,5 +1,6 @@
 // T5 (v1.0 ReLU / v1.1 gated-GELU): RMSNorm pre-norm encoder and decoder, unscaled attention
 // with bucketed relative position bias, cross-attention keys/values computed once per batch.
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -136,6 +137,39 @@ class T5Model : public Model {
     auto seq = std::make_unique<T5Sequence>(config().num_decoder_layers);
     ProjectEncoder(hidden, seq->cross_keys, seq->cross_values);
     return seq;
+  }
+
+  std::vector<std::unique_ptr<SequenceState>> NewSequencesImpl(
+      const std::vector<const at::Tensor*>& encoder_ids) const override {
+    std::vector<std::unique_ptr<SequenceState>> out;
+    if (encoder_ids.size() <= 1) {
+      for (const at::Tensor* ids : encoder_ids) out.push_back(NewSequenceImpl(ids));
+      return out;
+    }
+    // One right-padded encoder pass (padding masked), then each sequence's own positions.
+    int64_t longest = 0;
+    for (const at::Tensor* ids : encoder_ids) longest = std::max(longest, ids->numel());
+    const int64_t batch = static_cast<int64_t>(encoder_ids.size());
+    at::Tensor ids = at::zeros({batch, longest}, at::kLong);
+    at::Tensor mask = at::zeros({batch, longest}, at::kLong);
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t len = encoder_ids[static_cast<size_t>(b)]->numel();
+      ids[b].narrow(0, 0, len).copy_(encoder_ids[static_cast<size_t>(b)]->reshape({-1}));
+      mask[b].narrow(0, 0, len).fill_(1);
+    }
+    const at::Tensor hidden = EncodeImpl(EncoderInput{ids, mask});
+    std::vector<at::Tensor> keys, values;  // [B, H, S, d_kv] per layer
+    ProjectEncoder(hidden, keys, values);
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t len = encoder_ids[static_cast<size_t>(b)]->numel();
+      auto seq = std::make_unique<T5Sequence>(config().num_decoder_layers);
+      for (size_t l = 0; l < keys.size(); ++l) {
+        seq->cross_keys.push_back(keys[l].narrow(0, b, 1).narrow(2, 0, len).contiguous());
+        seq->cross_values.push_back(values[l].narrow(0, b, 1).narrow(2, 0, len).contiguous());
+      }
+      out.push_back(std::move(seq));
+    }
+    return out;
   }
 
   at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const override {

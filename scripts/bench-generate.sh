@@ -24,7 +24,8 @@ start_triadd deploy/bench-generate.json
 
 run() {  # model concurrency requests
   "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --concurrency "$2" \
-    --requests "$3" --prompt-tokens "$PROMPT" --output-tokens "$OUTPUT" --json | tr -d '\n '
+    --requests "$3" --prompt-tokens "$PROMPT" --output-tokens "$OUTPUT" --output-spread "$SPREAD" \
+    --json | tr -d '\n '
   echo
 }
 for model in llama-110m t5-small; do

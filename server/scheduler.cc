@@ -208,7 +208,12 @@ void Scheduler::Admit(SteadyClock::time_point now) {
         ++it;
       }
     }
-    // First come, first served: the head waits until its reservation fits.
+    // First come, first served: the head waits until its reservation fits. T5 runs a
+    // newcomer's encoder at admission, so one admission encodes at most prefill_chunk_tokens
+    // prompt tokens (at least one sequence): a burst of long prompts cannot stall the running
+    // sequences' decoding for more than about one chunked-prefill step.
+    const bool encodes = model_.config().is_encoder_decoder();
+    int64_t encoder_tokens = 0;
     while (!queue_.empty() &&
            static_cast<int64_t>(running_.size() + admitted.size()) < options_.max_batch_size) {
       const int64_t need = queue_.front()->reservation;
@@ -216,6 +221,11 @@ void Scheduler::Admit(SteadyClock::time_point now) {
           stats_.kv_reserved_bytes + need > options_.kv_budget_bytes) {
         break;
       }
+      const int64_t prompt = static_cast<int64_t>(queue_.front()->request.prompt_ids.size());
+      if (encodes && !admitted.empty() && encoder_tokens + prompt > options_.prefill_chunk_tokens) {
+        break;
+      }
+      encoder_tokens += prompt;
       stats_.kv_reserved_bytes += need;
       stats_.kv_peak_reserved_bytes =
           std::max(stats_.kv_peak_reserved_bytes, stats_.kv_reserved_bytes);
@@ -228,10 +238,25 @@ void Scheduler::Admit(SteadyClock::time_point now) {
     Finish(*seq, seq->handle->cancelled() ? FinishReason::kCancelled : FinishReason::kDeadline);
   }
   const ModelConfig& c = model_.config();
+  // The newcomers' states in one call (T5: one batched encoder pass); should that fail, each
+  // alone, so that one bad sequence fails only itself.
+  std::vector<at::Tensor> prompts;
+  std::vector<const at::Tensor*> encoder_ids;
+  prompts.reserve(admitted.size());
   for (auto& seq : admitted) {
+    if (!c.is_encoder_decoder()) {
+      encoder_ids.push_back(nullptr);
+      continue;
+    }
+    prompts.push_back(at::tensor(seq->request.prompt_ids, at::kLong));
+    encoder_ids.push_back(&prompts.back());
+  }
+  auto states = model_.NewSequences(encoder_ids);
+  for (size_t i = 0; i < admitted.size(); ++i) {
+    auto& seq = admitted[i];
     seq->admitted = now;
-    const at::Tensor prompt = at::tensor(seq->request.prompt_ids, at::kLong);
-    auto state = model_.NewSequence(c.is_encoder_decoder() ? &prompt : nullptr);
+    absl::StatusOr<std::unique_ptr<SequenceState>> state =
+        states.ok() ? std::move((*states)[i]) : model_.NewSequence(encoder_ids[i]);
     std::vector<int64_t> eos = seq->request.sampling.ignore_eos ? std::vector<int64_t>()
                                                                  : c.eos_token_ids;
     seq->sampler = std::make_unique<Sampler>(seq->request.sampling, eos);

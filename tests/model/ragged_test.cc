@@ -68,6 +68,49 @@ TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
   }
 }
 
+// NewSequences (T5: one padded encoder batch) gives each sequence what NewSequence gives it.
+TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
+  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
+    SCOPED_TRACE(folder);
+    auto model = LoadModel(folder, LoadOptions());
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Model& m = **model;
+    const bool t5 = m.config().is_encoder_decoder();
+    const int64_t vocab = m.config().vocab_size;
+    std::vector<at::Tensor> encoders, tokens;
+    std::vector<const at::Tensor*> encoder_ids;
+    for (int64_t s = 0; s < 3; ++s) {
+      encoders.push_back(Ids(5 + 3 * s, vocab, 30 + s));
+      tokens.push_back(Ids(4, vocab, 40 + s));
+    }
+    for (const at::Tensor& e : encoders) encoder_ids.push_back(t5 ? &e : nullptr);
+    auto together = m.NewSequences(encoder_ids);
+    ASSERT_TRUE(together.ok()) << together.status();
+    ASSERT_EQ(together->size(), 3u);
+    std::vector<SequenceChunk> batched, single;
+    std::vector<std::unique_ptr<SequenceState>> alone;
+    for (size_t s = 0; s < 3; ++s) {
+      auto seq = m.NewSequence(encoder_ids[s]);
+      ASSERT_TRUE(seq.ok()) << seq.status();
+      alone.push_back(*std::move(seq));
+      batched.push_back({(*together)[s].get(), tokens[s]});
+      single.push_back({alone[s].get(), tokens[s]});
+      EXPECT_EQ((*together)[s]->cache_bytes(), alone[s]->cache_bytes()) << s;
+    }
+    auto a = m.ForwardChunks(batched), b = m.ForwardChunks(single);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_LE(testing::MaxAbsDiff(*a, *b), testing::FixtureTolerance(*b));
+  }
+  auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
+  ASSERT_TRUE(t5.ok());
+  const at::Tensor good = Ids(3, 100, 1), bad = at::tensor({5, 100000}, at::kLong);
+  auto missing = (*t5)->NewSequences({&good, nullptr});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  auto outside = (*t5)->NewSequences({&good, &bad});
+  EXPECT_NE(outside.status().message().find("encoder input_ids[1]"), std::string::npos)
+      << outside.status();
+}
+
 TEST(RaggedTest, BadChunksNameTheField) {
   auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
   ASSERT_TRUE(model.ok()) << model.status();
