@@ -84,29 +84,35 @@ absl::Status CheckChoiceCount(size_t count, const std::string& where, const char
 }
 
 // What a MULTIPLE_CHOICE template asks beyond the context and choices: the question when it
-// reads {question} (and none when it does not), and with fixed targets one text choice per
-// target (the template shows them).
+// reads {question} (and none when it does not, nor in the ids form, which applies no
+// template), and with fixed targets the text form with one choice per target (the template
+// shows them).
 absl::Status CheckChoiceTemplate(const TaskSpec& spec, const ItemTexts& item,
                                  const std::string& where) {
   if (!IsMultipleChoice(spec.task)) return absl::OkStatus();
+  const bool fixed_targets = spec.method == ClassifyMethod::kTextToText && !spec.targets.empty();
+  const bool ids_form = !item.segment_ids.empty();
+  if (fixed_targets && (ids_form || !item.choice_ids.empty())) {
+    return Invalid(where, ids_form ? "segment_ids" : "choice_ids",
+                   ": this model's MULTIPLE_CHOICE template shows the choices' texts; send "
+                   "context and choices as text");
+  }
   const std::string question = absl::StrCat(where, "question");
+  if (ids_form && !item.question.empty()) {
+    return Invalid(question, ": the ids form applies no template; put the question's tokens in "
+                   "segment_ids");
+  }
   if (!spec.reads_question && !item.question.empty()) {
     return Invalid(question, ": not read by this model's MULTIPLE_CHOICE",
                    spec.method == ClassifyMethod::kHead ? " head" : " template");
   }
-  if (spec.reads_question) {
+  if (spec.reads_question && !ids_form) {
     if (item.question.empty()) {
       return Invalid(question, ": empty (this model's MULTIPLE_CHOICE template reads {question})");
     }
     TRIAD_RETURN_IF_ERROR(tokenizer::ValidateUtf8(item.question, question));
   }
-  if (spec.method != ClassifyMethod::kTextToText || spec.targets.empty()) return absl::OkStatus();
-  if (!item.segment_ids.empty() || !item.choice_ids.empty()) {
-    return Invalid(where, item.segment_ids.empty() ? "choice_ids" : "segment_ids",
-                   ": this model's MULTIPLE_CHOICE template shows the choices' texts; send "
-                   "context and choices as text");
-  }
-  if (item.choices.size() != spec.targets.size()) {
+  if (fixed_targets && item.choices.size() != spec.targets.size()) {
     return Invalid(where, "choices: ", item.choices.size(), " choices; this model's "
                    "MULTIPLE_CHOICE template takes exactly ", spec.targets.size());
   }

@@ -776,6 +776,11 @@ TEST(ClassifyTasksTest, QuestionsAreReadOnlyWhereATemplateSaysSo) {
   ExpectItemErrors(Build(T5()), {{kMc, Copa("p", "cause", {"a", "b"}),
                                   "item.question: not read by this model's MULTIPLE_CHOICE "
                                   "template"}});
+  // The ids form applies no template: a question there is an error, and none is needed.
+  ItemTexts lm_ids = Ids2({{5, 6}}, {{7}, {8}});
+  EXPECT_EQ(Work(lm, kMc, lm_ids).context, (Ids{5, 6}));
+  lm_ids.question = "cause";
+  ExpectItemErrors(lm, {{kMc, lm_ids, "item.question: the ids form applies no template"}});
   ExpectItemErrors(Build(GptMc()), {{kMc, Copa("p", "cause", {"a", "b"}),
                                      "item.question: not read by this model's MULTIPLE_CHOICE "
                                      "head"}});
