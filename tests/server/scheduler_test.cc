@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "model/generation.h"
@@ -208,6 +209,43 @@ TEST(SchedulerTest, QueueBoundAndKvBudget) {
   for (auto& a : accepted) EXPECT_EQ(a.done.get().token_ids.size(), 40u);
   EXPECT_LE(scheduler.stats().kv_peak_reserved_bytes, options.kv_budget_bytes);
   EXPECT_GT(scheduler.stats().kv_peak_reserved_bytes, 0);
+}
+
+// T5 encodes newcomers at admission: one admission takes at most prefill_chunk_tokens prompt
+// tokens (always one sequence), so a burst joins over several steps instead of stalling the
+// running sequence for every encoder at once.
+TEST(SchedulerTest, T5AdmissionEncodesAtMostAChunkOfPromptTokens) {
+  auto model = Load("t5-tiny");
+  SchedulerOptions options;
+  options.max_batch_size = 8;
+  options.prefill_chunk_tokens = 10;
+  std::mutex mu;
+  std::vector<int64_t> sizes;
+  std::promise<void> entered, release;
+  std::shared_future<void> go = release.get_future().share();
+  bool first = true;  // only the loop thread touches it
+  options.on_step = [&](int64_t n) {
+    if (first) {  // hold the loop after its first step until the burst is queued
+      first = false;
+      entered.set_value();
+      go.wait();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    sizes.push_back(n);
+  };
+  Scheduler scheduler(*model, options);
+  SamplingParams p = Greedy(8);
+  p.ignore_eos = true;
+  std::vector<Pending> pending;
+  pending.push_back(Submit(scheduler, Prompt(3, 1), p));
+  entered.get_future().wait();
+  for (int i = 0; i < 3; ++i) pending.push_back(Submit(scheduler, Prompt(6, 2 + i), p));
+  release.set_value();
+  for (Pending& r : pending) EXPECT_EQ(r.done.get().token_ids.size(), 8u);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(sizes.size(), 4u);
+  // 6 + 6 > 10: the three newcomers join one per step.
+  EXPECT_EQ(std::vector<int64_t>(sizes.begin(), sizes.begin() + 4), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
 // Memory reserved beside the loop (beam search) shares the KV budget: what does not fit is
