@@ -77,13 +77,19 @@ absl::Status FindInvalidUtf8(const std::string& bytes, const Descriptor& type) {
 }
 
 absl::Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out) {
-  const std::string bytes = Flatten(in);
   {
+    // Parsed straight from the buffer's slices (the copy shares them; the reader consumes it).
     // Protobuf would log an ERROR line for every invalid-UTF-8 request; the caller gets the
     // error instead (clients cannot fill the server's log).
     const google::protobuf::LogSilencer quiet;
-    if (out->ParseFromString(bytes)) return absl::OkStatus();
+    grpc::ByteBuffer shared(in);
+    if (grpc::GenericDeserialize<grpc::ProtoBufferReader, google::protobuf::Message>(&shared, out)
+            .ok()) {
+      return absl::OkStatus();
+    }
   }
+  // Only a refused request is flattened, for the walk that names its field.
+  const std::string bytes = Flatten(in);
   const absl::Status utf8 = FindInvalidUtf8(bytes, *out->GetDescriptor());
   if (!utf8.ok()) {
     return absl::InvalidArgumentError(
