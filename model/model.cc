@@ -151,25 +151,32 @@ int64_t SequenceKvBytes(const ModelConfig& c, at::ScalarType dtype, int64_t prom
 }
 
 
+namespace {
+
+// A continuous-batching sequence's encoder input: required (and [S], in the vocabulary) for
+// encoder-decoder models, ignored otherwise.
+absl::Status CheckEncoderIds(const ModelConfig& config, const at::Tensor* encoder_ids,
+                             const std::string& field) {
+  if (!config.is_encoder_decoder()) return absl::OkStatus();
+  if (encoder_ids == nullptr) {
+    return absl::InvalidArgumentError("encoder input_ids are required for encoder-decoder models");
+  }
+  return CheckIds(*encoder_ids, 1, field.c_str(), config.vocab_size);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SequenceState>> Model::NewSequence(
     const at::Tensor* encoder_ids) const {
-  if (config_.is_encoder_decoder()) {
-    if (encoder_ids == nullptr) {
-      return absl::InvalidArgumentError("encoder input_ids are required for encoder-decoder models");
-    }
-    TRIAD_RETURN_IF_ERROR(CheckIds(*encoder_ids, 1, "encoder input_ids", config_.vocab_size));
-  }
+  TRIAD_RETURN_IF_ERROR(CheckEncoderIds(config_, encoder_ids, "encoder input_ids"));
   return Guard("NewSequence", [&] { return NewSequenceImpl(encoder_ids); });
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<SequenceState>>> Model::NewSequences(
     const std::vector<const at::Tensor*>& encoder_ids) const {
-  for (size_t i = 0; i < encoder_ids.size() && config_.is_encoder_decoder(); ++i) {
-    if (encoder_ids[i] == nullptr) {
-      return absl::InvalidArgumentError("encoder input_ids are required for encoder-decoder models");
-    }
-    const std::string field = absl::StrCat("encoder input_ids[", i, "]");
-    TRIAD_RETURN_IF_ERROR(CheckIds(*encoder_ids[i], 1, field.c_str(), config_.vocab_size));
+  for (size_t i = 0; i < encoder_ids.size(); ++i) {
+    TRIAD_RETURN_IF_ERROR(
+        CheckEncoderIds(config_, encoder_ids[i], absl::StrCat("encoder input_ids[", i, "]")));
   }
   return Guard("NewSequences", [&] { return NewSequencesImpl(encoder_ids); });
 }

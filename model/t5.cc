@@ -141,11 +141,8 @@ class T5Model : public Model {
 
   std::vector<std::unique_ptr<SequenceState>> NewSequencesImpl(
       const std::vector<const at::Tensor*>& encoder_ids) const override {
+    if (encoder_ids.size() <= 1) return Model::NewSequencesImpl(encoder_ids);
     std::vector<std::unique_ptr<SequenceState>> out;
-    if (encoder_ids.size() <= 1) {
-      for (const at::Tensor* ids : encoder_ids) out.push_back(NewSequenceImpl(ids));
-      return out;
-    }
     // One right-padded encoder pass (padding masked), then each sequence's own positions.
     int64_t longest = 0;
     for (const at::Tensor* ids : encoder_ids) longest = std::max(longest, ids->numel());
