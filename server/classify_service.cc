@@ -213,10 +213,9 @@ class ClassifyReactor : public UnaryReply<Response> {
   std::shared_ptr<ClassifyState> state_;
 };
 
-std::optional<bool> LengthNormalize(const v1::ClassifyRequest& r) {
-  return r.has_length_normalize() ? std::optional<bool>(r.length_normalize()) : std::nullopt;
-}
-std::optional<bool> LengthNormalize(const v1::ClassifyBatchRequest& r) {
+// The request's length_normalize, unset when it has none (Classify or ClassifyBatch).
+template <typename Request>
+std::optional<bool> LengthNormalize(const Request& r) {
   return r.has_length_normalize() ? std::optional<bool>(r.length_normalize()) : std::nullopt;
 }
 
