@@ -571,17 +571,18 @@ TEST(TriaddLoading, NotServingWhileModelsLoad) {
                {{"TRIADD_TEST_LOAD_DELAY_MS", "3000"}});
   auto stub = v1::Triad::NewStub(server.channel);
   auto check = [&](const std::string& service) { return server.Health(service); };
-  ASSERT_TRUE(server.WaitListening());  // the loader sleeps 3 s before loading
-  EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  EXPECT_EQ(check("llama"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  {
+  auto state = [&] {  // GetModel("llama").state
     grpc::ClientContext ctx;
     v1::GetModelRequest r;
     r.set_name("llama");
     v1::ModelInfo info;
-    ASSERT_TRUE(stub->GetModel(&ctx, r, &info).ok());
-    EXPECT_EQ(info.state(), v1::MODEL_STATE_LOADING);
-  }
+    EXPECT_TRUE(stub->GetModel(&ctx, r, &info).ok());
+    return info.state();
+  };
+  ASSERT_TRUE(server.WaitListening());  // the loader sleeps 3 s before loading
+  EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(check("llama"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(state(), v1::MODEL_STATE_LOADING);
   {
     grpc::ClientContext ctx;
     v1::GenerateRequest r;
@@ -592,12 +593,7 @@ TEST(TriaddLoading, NotServingWhileModelsLoad) {
   }
   ASSERT_TRUE(server.WaitServing());
   EXPECT_EQ(check("llama"), grpc::health::v1::HealthCheckResponse::SERVING);
-  grpc::ClientContext ctx;
-  v1::GetModelRequest r;
-  r.set_name("llama");
-  v1::ModelInfo info;
-  ASSERT_TRUE(stub->GetModel(&ctx, r, &info).ok());
-  EXPECT_EQ(info.state(), v1::MODEL_STATE_READY);
+  EXPECT_EQ(state(), v1::MODEL_STATE_READY);
   server.Stop();
 }
 
