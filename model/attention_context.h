@@ -2,8 +2,10 @@
 // architecture writes its layer loop once and runs it over either
 //  - a padded batch advancing together (BatchAttention: one KvCache, one additive mask), or
 //  - a ragged batch (RaggedAttention): the concatenated tokens of several independent
-//    sequences, each with its own cache and length, as a continuous-batching scheduler builds
-//    them. The linear layers then see every token at once; attention runs per sequence.
+//    sequences, each with its own paged cache and length, as a continuous-batching scheduler
+//    builds them. The linear layers then see every token at once; attention runs per
+//    sequence, and on CPU the single-token (decode) queries of a step run as one
+//    PagedDecodeAttention call reading the pool blocks in place.
 // A context lives for one forward call, on the thread that makes it.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include <functional>
 #include <vector>
 
+#include "model/kv_pool.h"
 #include "model/layers.h"
 
 namespace triad {
@@ -50,12 +53,12 @@ class BatchAttention : public AttentionContext {
   at::Tensor cross_mask_;
 };
 
-// One sequence of a ragged batch.
+// One sequence of a ragged batch: its paged keys/values (appended to) and, for T5, its
+// encoder's.
 struct RaggedSequence {
-  KvCache* cache;                                      // batch dimension 1
-  int64_t num_tokens;                                  // tokens of this sequence in the step
-  const std::vector<at::Tensor>* cross_keys = nullptr;  // T5: [1, H, S, D] per layer
-  const std::vector<at::Tensor>* cross_values = nullptr;
+  PagedKv* kv;                     // self-attention keys/values
+  int64_t num_tokens;              // tokens of this sequence in the step
+  const PagedKv* cross = nullptr;  // T5: cross-attention keys/values of its encoder positions
 };
 
 class RaggedAttention : public AttentionContext {
@@ -70,6 +73,10 @@ class RaggedAttention : public AttentionContext {
   at::Tensor CrossAttend(int64_t layer, const at::Tensor& q, double scale) override;
 
  private:
+  // Attention of each sequence's queries over its self (cross = false) or encoder keys, the
+  // new keys already written; decode queries on CPU through PagedDecodeAttention.
+  at::Tensor Attend(int64_t layer, const at::Tensor& q, double scale, bool cross) const;
+
   std::vector<RaggedSequence> sequences_;
   BiasFn bias_;
 };

@@ -50,7 +50,7 @@ at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chun
     const int64_t steps = chunk.input_ids.size(0), past = seq->length();
     ids.push_back(chunk.input_ids.to(at::kLong));
     positions.push_back(at::arange(past, past + steps, at::kLong));
-    sequences.push_back({&seq->cache, steps});
+    sequences.push_back({&seq->kv, steps});
     offset += steps;
     last.push_back(offset - 1);
   }
@@ -60,7 +60,7 @@ at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chun
   const at::Tensor h = Hidden(at::cat(ids).to(p.device).unsqueeze(0),
                               at::cat(positions).to(p.device).unsqueeze(0), ctx);
   for (const SequenceChunk& chunk : chunks) {
-    static_cast<CausalSequence*>(chunk.state)->cache.Advance(chunk.input_ids.size(0));
+    static_cast<CausalSequence*>(chunk.state)->kv.Advance(chunk.input_ids.size(0));
   }
   const at::Tensor picked = h[0].index_select(0, at::tensor(last, at::kLong).to(p.device));
   return LmHead(picked).to(at::kFloat);

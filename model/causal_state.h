@@ -39,11 +39,11 @@ class CausalState : public DecoderState {
 
 class CausalSequence : public SequenceState {
  public:
-  explicit CausalSequence(int64_t num_layers) : cache(num_layers) {}
-  int64_t length() const override { return cache.length(); }
-  int64_t cache_bytes() const override { return cache.CapacityBytes(); }
-  void Reserve(int64_t num_tokens) override { cache.Reserve(num_tokens); }
-  KvCache cache;  // batch dimension 1
+  explicit CausalSequence(KvPool& pool) : kv(pool) {}
+  int64_t length() const override { return kv.length(); }
+  int64_t blocks_held() const override { return static_cast<int64_t>(kv.blocks().size()); }
+  bool Reserve(int64_t num_tokens) override { return kv.Reserve(kv.length() + num_tokens); }
+  PagedKv kv;
 };
 
 // What a decoder-only forward needs for one batch step, derived once from the inputs and the
@@ -73,8 +73,8 @@ class CausalModel : public Model {
     return std::make_unique<CausalState>(config().num_layers, batch_size);
   }
   at::Tensor ForwardImpl(const StepInput& in, DecoderState& state) const override;
-  std::unique_ptr<SequenceState> NewSequenceImpl(const at::Tensor*) const override {
-    return std::make_unique<CausalSequence>(config().num_layers);
+  std::unique_ptr<SequenceState> NewSequenceImpl(KvPool& pool, const at::Tensor*) const override {
+    return std::make_unique<CausalSequence>(pool);
   }
   at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const override;
 

@@ -64,6 +64,7 @@ at::Tensor WidenedBf16Linear(const at::Tensor& x, const at::Tensor& weight, cons
 }  // namespace
 
 void SetUseCpuKernels(bool enabled) { g_use_cpu_kernels = enabled; }
+bool UseCpuKernels() { return g_use_cpu_kernels; }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
   if (KernelApplies(x, weight)) return KernelLinear(x, weight, bias);

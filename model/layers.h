@@ -23,8 +23,10 @@ struct Linear {
 // makes one pass over the input and one kernel call instead of several.
 Linear ConcatLinears(const std::vector<Linear>& parts);
 
-// Enables or disables the CPU small-batch kernels (on by default; tests compare both paths).
+// Enables or disables the CPU kernels (small-batch linear layers and paged decode attention;
+// on by default; tests compare both paths).
 void SetUseCpuKernels(bool enabled);
+bool UseCpuKernels();
 
 at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                      double eps);

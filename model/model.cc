@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -27,6 +28,8 @@ auto Guard(const char* what, Fn&& fn) -> absl::StatusOr<decltype(fn())> {
     return absl::InternalError(absl::StrCat(what, ": ", msg));
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  } catch (const KvPoolExhausted& e) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", e.what()));
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(what, ": ", e.what()));
   }
@@ -164,27 +167,65 @@ absl::Status CheckEncoderIds(const ModelConfig& config, const at::Tensor* encode
   return CheckIds(*encoder_ids, 1, field.c_str(), config.vocab_size);
 }
 
+// The pool a sequence is given must be one this model could have made.
+absl::Status CheckPool(const KvPool& pool, const KvPoolShape& want, const Placement& placement) {
+  const KvPoolShape& got = pool.shape();
+  const at::Tensor& keys = pool.keys(0);
+  if (got.num_layers != want.num_layers || got.num_kv_heads != want.num_kv_heads ||
+      got.head_dim != want.head_dim || keys.scalar_type() != placement.dtype ||
+      keys.device() != placement.device) {
+    return absl::InvalidArgumentError("pool: the KV pool was not made for this model");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
+KvPoolShape Model::PoolShape() const {
+  KvPoolShape shape;
+  shape.num_layers = config_.is_encoder_decoder() ? config_.num_decoder_layers : config_.num_layers;
+  shape.num_kv_heads = config_.num_kv_heads;
+  shape.head_dim = config_.head_dim;
+  return shape;
+}
+
+absl::StatusOr<std::unique_ptr<KvPool>> Model::NewKvPool(int64_t num_blocks,
+                                                         int64_t block_size) const {
+  if (num_blocks < 1 || num_blocks > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_blocks: ", num_blocks, " is outside [1, 2^31)"));
+  }
+  if (block_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("block_size: ", block_size, " must be >= 1"));
+  }
+  KvPoolShape shape = PoolShape();
+  shape.block_size = block_size;
+  return Guard("NewKvPool", [&] {
+    return std::make_unique<KvPool>(shape, num_blocks, placement_.dtype, placement_.device);
+  });
+}
+
 absl::StatusOr<std::unique_ptr<SequenceState>> Model::NewSequence(
-    const at::Tensor* encoder_ids) const {
+    KvPool& pool, const at::Tensor* encoder_ids) const {
+  TRIAD_RETURN_IF_ERROR(CheckPool(pool, PoolShape(), placement_));
   TRIAD_RETURN_IF_ERROR(CheckEncoderIds(config_, encoder_ids, "encoder input_ids"));
-  return Guard("NewSequence", [&] { return NewSequenceImpl(encoder_ids); });
+  return Guard("NewSequence", [&] { return NewSequenceImpl(pool, encoder_ids); });
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<SequenceState>>> Model::NewSequences(
-    const std::vector<const at::Tensor*>& encoder_ids) const {
+    KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const {
+  TRIAD_RETURN_IF_ERROR(CheckPool(pool, PoolShape(), placement_));
   for (size_t i = 0; i < encoder_ids.size(); ++i) {
     TRIAD_RETURN_IF_ERROR(
         CheckEncoderIds(config_, encoder_ids[i], absl::StrCat("encoder input_ids[", i, "]")));
   }
-  return Guard("NewSequences", [&] { return NewSequencesImpl(encoder_ids); });
+  return Guard("NewSequences", [&] { return NewSequencesImpl(pool, encoder_ids); });
 }
 
 std::vector<std::unique_ptr<SequenceState>> Model::NewSequencesImpl(
-    const std::vector<const at::Tensor*>& encoder_ids) const {
+    KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const {
   std::vector<std::unique_ptr<SequenceState>> out;
-  for (const at::Tensor* ids : encoder_ids) out.push_back(NewSequenceImpl(ids));
+  for (const at::Tensor* ids : encoder_ids) out.push_back(NewSequenceImpl(pool, ids));
   return out;
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/config.h"
+#include "model/kv_pool.h"
 
 namespace triad {
 
@@ -40,18 +41,20 @@ class DecoderState {
   virtual void SelectRows(const at::Tensor& index) = 0;
 };
 
-// One sequence's decoding state for continuous batching: its own KV cache (T5: and its
-// encoder keys/values), advancing independently of every other sequence.
+// One sequence's decoding state for continuous batching: its keys and values in a KvPool's
+// blocks (T5: and its encoder's), advancing independently of every other sequence. Destroying
+// it returns its blocks to the pool.
 class SequenceState {
  public:
   virtual ~SequenceState() = default;
   // Decoder positions already in the cache.
   virtual int64_t length() const = 0;
-  // Bytes the cache holds (capacity, not length): what a KV budget accounts.
-  virtual int64_t cache_bytes() const = 0;
-  // Sizes the cache for `num_tokens` decoder positions up front, so a sequence that stays
-  // within them never reallocates (and never exceeds what a scheduler reserved for it).
-  virtual void Reserve(int64_t num_tokens) = 0;
+  // Pool blocks this sequence holds (T5: its encoder keys/values included).
+  virtual int64_t blocks_held() const = 0;
+  // Makes room for `num_tokens` more decoder positions, taking blocks from the pool; false
+  // (taking none) when the pool has too few free. ForwardChunks takes what it needs itself,
+  // so a scheduler calls this first only to learn, before the step, that the pool is short.
+  virtual bool Reserve(int64_t num_tokens) = 0;
 };
 
 // KV-cache bytes per decoder position of one sequence (keys + values, every layer), and for
@@ -104,17 +107,26 @@ class Model {
   // Runs `input` through the decoder, appending to `state`; returns float32 logits [B, T, V]
   // on the model's device.
   absl::StatusOr<at::Tensor> Forward(const StepInput& input, DecoderState& state) const;
-  // Continuous batching. A new sequence (T5: `encoder_ids` [S] is required and encoded now).
-  absl::StatusOr<std::unique_ptr<SequenceState>> NewSequence(const at::Tensor* encoder_ids) const;
+  // Continuous batching. The pool of KV blocks that this model's sequences share:
+  // `num_blocks` blocks of `block_size` positions in the serving dtype on the model's device.
+  absl::StatusOr<std::unique_ptr<KvPool>> NewKvPool(int64_t num_blocks,
+                                                    int64_t block_size = 16) const;
+  // A new sequence with its KV in `pool` (made by NewKvPool of this model). T5: `encoder_ids`
+  // [S] is required and encoded now, its cross-attention keys/values taking
+  // ceil(S / block_size) blocks; RESOURCE_EXHAUSTED when the pool cannot hold them.
+  absl::StatusOr<std::unique_ptr<SequenceState>> NewSequence(KvPool& pool,
+                                                             const at::Tensor* encoder_ids) const;
   // NewSequence for several sequences at once (one `encoder_ids` entry each, null for
   // decoder-only models). T5 runs their encoders as one padded batch, equal to encoding each
   // alone (to rounding); each sequence keeps only its own positions' cross-attention keys and
   // values. An error covers the whole call.
   absl::StatusOr<std::vector<std::unique_ptr<SequenceState>>> NewSequences(
-      const std::vector<const at::Tensor*>& encoder_ids) const;
+      KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const;
   // Runs every chunk as one ragged batch: the linear layers see all tokens at once, attention
   // runs per sequence over its own cache. Returns float32 logits [num_chunks, V] of each
-  // chunk's last token. Equal (to rounding) to running each sequence alone.
+  // chunk's last token. Equal (to rounding) to running each sequence alone. Takes the blocks
+  // the new positions need; RESOURCE_EXHAUSTED when the pool runs out (the sequences'
+  // lengths are then unchanged, but blocks taken stay with their sequences).
   absl::StatusOr<at::Tensor> ForwardChunks(const std::vector<SequenceChunk>& chunks) const;
   // T5: encoder last_hidden_state [B, S, d_model] in the serving dtype.
   absl::StatusOr<at::Tensor> Encode(const EncoderInput& input) const;
@@ -141,10 +153,11 @@ class Model {
   virtual std::unique_ptr<DecoderState> NewStateImpl(int64_t batch_size,
                                                      const EncoderInput* encoder) const = 0;
   virtual at::Tensor ForwardImpl(const StepInput& input, DecoderState& state) const = 0;
-  virtual std::unique_ptr<SequenceState> NewSequenceImpl(const at::Tensor* encoder_ids) const = 0;
+  virtual std::unique_ptr<SequenceState> NewSequenceImpl(KvPool& pool,
+                                                         const at::Tensor* encoder_ids) const = 0;
   // Default: NewSequenceImpl for each.
   virtual std::vector<std::unique_ptr<SequenceState>> NewSequencesImpl(
-      const std::vector<const at::Tensor*>& encoder_ids) const;
+      KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const;
   virtual at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const = 0;
   virtual at::Tensor EncodeImpl(const EncoderInput& input) const;
   virtual at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,
@@ -153,6 +166,9 @@ class Model {
                                                   const at::Tensor& mc_token_ids) const;
   virtual at::Tensor HeadLogitsImpl(const at::Tensor& input_ids,
                                     const at::Tensor& read_index) const;
+
+  // The shape of this model's KV pool (block size aside).
+  KvPoolShape PoolShape() const;
 
   // Thrown by the *Impl defaults; turned into UNIMPLEMENTED by the public wrappers.
   struct Unsupported {

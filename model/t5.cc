@@ -53,18 +53,19 @@ class T5State : public DecoderState {
 // A continuous-batching sequence: its self-attention cache and its encoder keys/values.
 class T5Sequence : public SequenceState {
  public:
-  explicit T5Sequence(int64_t num_layers) : cache(num_layers) {}
-  int64_t length() const override { return cache.length(); }
-  int64_t cache_bytes() const override {
-    int64_t bytes = cache.CapacityBytes();
-    for (size_t i = 0; i < cross_keys.size(); ++i) {
-      bytes += cross_keys[i].nbytes() + cross_values[i].nbytes();
-    }
-    return bytes;
+  explicit T5Sequence(KvPool& pool) : self(pool), cross(pool) {}
+  int64_t length() const override { return self.length(); }
+  int64_t blocks_held() const override {
+    return static_cast<int64_t>(self.blocks().size() + cross.blocks().size());
   }
-  void Reserve(int64_t num_tokens) override { cache.Reserve(num_tokens); }
-  KvCache cache;
-  std::vector<at::Tensor> cross_keys, cross_values;  // [1, H, S, d_kv] per layer
+  bool Reserve(int64_t num_tokens) override { return self.Reserve(self.length() + num_tokens); }
+  // Stores the encoder keys/values [H, S, d_kv] per layer (throws KvPoolExhausted).
+  void SetCross(const std::vector<at::Tensor>& keys, const std::vector<at::Tensor>& values) {
+    for (size_t l = 0; l < keys.size(); ++l) cross.Write(static_cast<int64_t>(l), keys[l], values[l]);
+    cross.Advance(keys.at(0).size(1));
+  }
+  PagedKv self;   // decoder self-attention
+  PagedKv cross;  // the encoder's projected keys/values, written once
 };
 
 class T5Model : public Model {
@@ -132,16 +133,21 @@ class T5Model : public Model {
     return LmHead(h);
   }
 
-  std::unique_ptr<SequenceState> NewSequenceImpl(const at::Tensor* encoder_ids) const override {
+  std::unique_ptr<SequenceState> NewSequenceImpl(KvPool& pool,
+                                                 const at::Tensor* encoder_ids) const override {
     const at::Tensor hidden = EncodeImpl(EncoderInput{encoder_ids->view({1, -1}), at::Tensor()});
-    auto seq = std::make_unique<T5Sequence>(config().num_decoder_layers);
-    ProjectEncoder(hidden, seq->cross_keys, seq->cross_values);
+    std::vector<at::Tensor> keys, values;  // [1, H, S, d_kv] per layer
+    ProjectEncoder(hidden, keys, values);
+    for (auto& t : keys) t = t[0];
+    for (auto& t : values) t = t[0];
+    auto seq = std::make_unique<T5Sequence>(pool);
+    seq->SetCross(keys, values);
     return seq;
   }
 
   std::vector<std::unique_ptr<SequenceState>> NewSequencesImpl(
-      const std::vector<const at::Tensor*>& encoder_ids) const override {
-    if (encoder_ids.size() <= 1) return Model::NewSequencesImpl(encoder_ids);
+      KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const override {
+    if (encoder_ids.size() <= 1) return Model::NewSequencesImpl(pool, encoder_ids);
     std::vector<std::unique_ptr<SequenceState>> out;
     // One right-padded encoder pass (padding masked), then each sequence's own positions.
     int64_t longest = 0;
@@ -159,11 +165,13 @@ class T5Model : public Model {
     ProjectEncoder(hidden, keys, values);
     for (int64_t b = 0; b < batch; ++b) {
       const int64_t len = encoder_ids[static_cast<size_t>(b)]->numel();
-      auto seq = std::make_unique<T5Sequence>(config().num_decoder_layers);
+      std::vector<at::Tensor> own_keys, own_values;
       for (size_t l = 0; l < keys.size(); ++l) {
-        seq->cross_keys.push_back(keys[l].narrow(0, b, 1).narrow(2, 0, len).contiguous());
-        seq->cross_values.push_back(values[l].narrow(0, b, 1).narrow(2, 0, len).contiguous());
+        own_keys.push_back(keys[l][b].narrow(1, 0, len));
+        own_values.push_back(values[l][b].narrow(1, 0, len));
       }
+      auto seq = std::make_unique<T5Sequence>(pool);
+      seq->SetCross(own_keys, own_values);
       out.push_back(std::move(seq));
     }
     return out;
@@ -178,7 +186,7 @@ class T5Model : public Model {
       auto* seq = static_cast<T5Sequence*>(chunk.state);
       const int64_t steps = chunk.input_ids.size(0);
       ids.push_back(chunk.input_ids.to(at::kLong));
-      sequences.push_back({&seq->cache, steps, &seq->cross_keys, &seq->cross_values});
+      sequences.push_back({&seq->self, steps, &seq->cross});
       offset += steps;
       last.push_back(offset - 1);
     }
@@ -187,7 +195,7 @@ class T5Model : public Model {
     const at::Device device = placement().device;
     const at::Tensor h = DecoderHidden(at::cat(ids).to(device).unsqueeze(0), ctx);
     for (const SequenceChunk& chunk : chunks) {
-      static_cast<T5Sequence*>(chunk.state)->cache.Advance(chunk.input_ids.size(0));
+      static_cast<T5Sequence*>(chunk.state)->self.Advance(chunk.input_ids.size(0));
     }
     return LmHead(h[0].index_select(0, at::tensor(last, at::kLong).to(device)));
   }

@@ -72,6 +72,7 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "max_batch_size",
                                                            "max_context",
                                                            "kv_budget_mb",
+                                                           "kv_block_size",
                                                            "max_queue",
                                                            "batch_window_ms",
                                                            "prefill_chunk_tokens",
@@ -202,6 +203,8 @@ absl::Status ValidateModelLimits(const std::string& source, size_t index,
     TRIAD_RETURN_IF_ERROR(
         CheckRange(source, ModelKey(index, limit.key), limit.value, limit.min, kNoMax));
   }
+  TRIAD_RETURN_IF_ERROR(
+      CheckRange(source, ModelKey(index, "kv_block_size"), model.kv_block_size, 1, 1024));
   return absl::OkStatus();
 }
 
@@ -259,6 +262,7 @@ absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string
   TRIAD_RETURN_IF_ERROR(reader.Read("max_batch_size", &model.max_batch_size));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_context", &model.max_context));
   TRIAD_RETURN_IF_ERROR(reader.Read("kv_budget_mb", &model.kv_budget_mb));
+  TRIAD_RETURN_IF_ERROR(reader.Read("kv_block_size", &model.kv_block_size));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_queue", &model.max_queue));
   TRIAD_RETURN_IF_ERROR(reader.Read("batch_window_ms", &model.batch_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefill_chunk_tokens", &model.prefill_chunk_tokens));

@@ -63,7 +63,11 @@ struct ModelServingConfig {
   int64_t max_batch_size = 8;          // sequences decoding together, >= 1
   int64_t max_context = 0;             // positions per sequence (prompt + generated), >= 0;
                                        // 0 = the model's own limit
-  int64_t kv_budget_mb = 0;            // KV-cache memory budget in MiB, >= 0; 0 = unlimited
+  int64_t kv_budget_mb = 0;            // KV-cache pool in MiB, >= 0: paged blocks shared by the
+                                       // model's sequences (T5: encoder keys too); 0 = room for
+                                       // max_batch_size sequences at the full context (2048
+                                       // positions where the model has no limit)
+  int64_t kv_block_size = 16;          // positions per KV-cache block, 1..1024
   int64_t max_queue = 64;              // waiting requests before RESOURCE_EXHAUSTED, >= 0
                                        // (0 = no waiting: a request that cannot start is refused)
   int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;

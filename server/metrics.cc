@@ -95,12 +95,16 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
       deadline_exceeded_(Build(prometheus::BuildCounter(),
                                "triad_requests_deadline_exceeded_total",
                                "Calls that ended DEADLINE_EXCEEDED.", *registry_)),
+      preemptions_(Build(prometheus::BuildCounter(), "triad_preemptions_total",
+                         "Running sequences preempted (KV blocks freed, recomputed later) "
+                         "because the KV pool ran out.",
+                         *registry_)),
       queue_depth_(Build(prometheus::BuildGauge(), "triad_queue_depth",
                          "Requests waiting for admission.", *registry_)),
       running_(Build(prometheus::BuildGauge(), "triad_running_sequences",
                      "Sequences in the running batch.", *registry_)),
       kv_usage_(Build(prometheus::BuildGauge(), "triad_kv_cache_usage_ratio",
-                      "Reserved KV-cache bytes over the budget; 0 when unlimited.", *registry_)),
+                      "KV-cache pool blocks in use over the pool's blocks.", *registry_)),
       load_seconds_(Build(prometheus::BuildGauge(), "triad_model_load_seconds",
                           "Time the model took to load.", *registry_)) {
   Build(prometheus::BuildGauge(), "triad_build_info", "triadd build; the value is 1.", *registry_)
@@ -151,6 +155,10 @@ void Metrics::RecordBatch(const std::string& model, int64_t batch_size) {
   batch_size_.Add({{"model", model}}, BatchBuckets()).Observe(static_cast<double>(batch_size));
 }
 
+void Metrics::RecordPreemption(const std::string& model) {
+  preemptions_.Add({{"model", model}}).Increment();
+}
+
 void Metrics::SetLoadSeconds(const std::string& model, double seconds) {
   load_seconds_.Add({{"model", model}}).Set(seconds);
 }
@@ -164,6 +172,7 @@ void Metrics::AddGaugeSource(const std::string& model, std::function<ModelGauges
   queue_depth_.Add({{"model", model}});
   running_.Add({{"model", model}});
   kv_usage_.Add({{"model", model}});
+  preemptions_.Add({{"model", model}});
 }
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {

@@ -42,7 +42,7 @@ struct GenerationSample {
 struct ModelGauges {
   int64_t queued = 0;           // requests waiting for admission
   int64_t running = 0;          // sequences in the running batch
-  double kv_usage_ratio = 0;    // reserved KV bytes / budget; 0 when the budget is unlimited
+  double kv_usage_ratio = 0;    // KV pool blocks in use / the pool's blocks
 };
 
 class Metrics final : public prometheus::Collectable {
@@ -67,6 +67,8 @@ class Metrics final : public prometheus::Collectable {
   void RecordScoringBatch(const std::string& model, int64_t items);
   // Sequences in one scheduler step (triad_batch_size).
   void RecordBatch(const std::string& model, int64_t batch_size);
+  // A running sequence preempted for lack of KV blocks (triad_preemptions_total).
+  void RecordPreemption(const std::string& model);
   void SetLoadSeconds(const std::string& model, double seconds);
   // Registers the source of `model`'s gauges, called at every Collect().
   void AddGaugeSource(const std::string& model, std::function<ModelGauges()> source);
@@ -94,6 +96,7 @@ class Metrics final : public prometheus::Collectable {
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Family<prometheus::Counter>& cancelled_;
   prometheus::Family<prometheus::Counter>& deadline_exceeded_;
+  prometheus::Family<prometheus::Counter>& preemptions_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& running_;
   prometheus::Family<prometheus::Gauge>& kv_usage_;

@@ -21,7 +21,6 @@ struct Scheduler::Sequence {
   std::unique_ptr<Sampler> sampler;
   std::vector<int64_t> context;  // what repetition penalties see: decoder ids so far
   std::vector<int64_t> pending;  // decoder tokens not yet fed (prompt chunks, then the last token)
-  int64_t reservation = 0;       // KV bytes reserved against the budget
   Completion completion;
   SteadyClock::time_point submitted, admitted;
   bool done = false;
@@ -31,6 +30,7 @@ absl::Status SchedulerOptions::Validate() const {
   if (max_batch_size < 1) return absl::InvalidArgumentError("max_batch_size must be >= 1");
   if (max_queue < 0) return absl::InvalidArgumentError("max_queue must be >= 0");
   if (kv_budget_bytes < 0) return absl::InvalidArgumentError("kv_budget_bytes must be >= 0");
+  if (kv_block_size < 1) return absl::InvalidArgumentError("kv_block_size must be >= 1");
   if (prefill_chunk_tokens < 1) {
     return absl::InvalidArgumentError("prefill_chunk_tokens must be >= 1");
   }
@@ -46,6 +46,25 @@ void RequestHandle::Cancel() {
 
 Scheduler::Scheduler(const Model& model, SchedulerOptions options)
     : model_(model), options_(std::move(options)) {
+  const ModelConfig& c = model_.config();
+  const int64_t block = std::max<int64_t>(1, options_.kv_block_size);
+  int64_t blocks;
+  if (options_.kv_budget_bytes > 0) {
+    const int64_t block_bytes = block * KvBytesPerToken(c, model_.placement().dtype);
+    blocks = std::max<int64_t>(1, options_.kv_budget_bytes / block_bytes);
+  } else {
+    const int64_t context = c.max_positions > 0 ? c.max_positions : 2048;
+    const int64_t per_sequence = (context + block - 1) / block * (c.is_encoder_decoder() ? 2 : 1);
+    blocks = std::max<int64_t>(1, options_.max_batch_size) * per_sequence;
+  }
+  auto pool = model_.NewKvPool(blocks, block);
+  if (pool.ok()) {
+    pool_ = *std::move(pool);
+    stats_.kv_capacity_bytes = pool_->num_blocks() * pool_->block_bytes();
+  } else {
+    pool_status_ = absl::Status(pool.status().code(),
+                                absl::StrCat("KV pool of ", blocks, " blocks: ", pool.status().message()));
+  }
   loop_ = std::thread([this] { Loop(); });
 }
 
@@ -83,14 +102,16 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
         " prompt tokens + max_new_tokens ", request.sampling.max_new_tokens,
         " exceed the context length ", c.max_positions));
   }
-  auto seq = std::make_unique<Sequence>();
-  seq->reservation = SequenceKvBytes(c, model_.placement().dtype, prompt,
-                                     request.sampling.max_new_tokens);
-  if (options_.kv_budget_bytes > 0 && seq->reservation > options_.kv_budget_bytes) {
+  TRIAD_RETURN_IF_ERROR(pool_status_);
+  // A request that could not complete even alone in the pool is refused now.
+  const int64_t most = pool_->BlocksFor(decoder_len) +
+                       (c.is_encoder_decoder() ? pool_->BlocksFor(prompt) : 0);
+  if (most > pool_->num_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "the request needs ", seq->reservation, " bytes of KV cache; the model's budget is ",
-        options_.kv_budget_bytes));
+        "the request needs up to ", most * pool_->block_bytes(), " bytes of KV cache (", most,
+        " blocks); the model's KV pool holds ", pool_->num_blocks() * pool_->block_bytes()));
   }
+  auto seq = std::make_unique<Sequence>();
   seq->handle = NewHandle();
   seq->request = std::move(request);
   seq->submitted = SteadyClock::now();
@@ -118,30 +139,51 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
 }
 
 absl::StatusOr<std::unique_ptr<Scheduler::Reservation>> Scheduler::ReserveKv(int64_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return absl::UnavailableError("the server is shutting down");
-  if (options_.kv_budget_bytes > 0 && stats_.kv_reserved_bytes + bytes > options_.kv_budget_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the request needs ", bytes, " bytes of KV cache; ",
-        options_.kv_budget_bytes - stats_.kv_reserved_bytes, " of the model's budget of ",
-        options_.kv_budget_bytes, " are free"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("the server is shutting down");
   }
-  stats_.kv_reserved_bytes += bytes;
-  stats_.kv_peak_reserved_bytes = std::max(stats_.kv_peak_reserved_bytes, stats_.kv_reserved_bytes);
-  return std::make_unique<Reservation>(this, bytes);
+  TRIAD_RETURN_IF_ERROR(pool_status_);
+  const int64_t block_bytes = pool_->block_bytes();
+  const int64_t blocks = (bytes + block_bytes - 1) / block_bytes;
+  if (!pool_->Hold(blocks)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request needs ", bytes, " bytes of KV cache (", blocks, " blocks); ",
+        pool_->free_blocks(), " of the model's ", pool_->num_blocks(), " blocks of ",
+        block_bytes, " bytes are free"));
+  }
+  return std::make_unique<Reservation>(this, blocks);
 }
 
 Scheduler::Reservation::~Reservation() {
+  owner_->pool_->Unhold(blocks_);
   {
-    std::lock_guard<std::mutex> lock(owner_->mu_);
-    owner_->stats_.kv_reserved_bytes -= bytes_;
+    std::lock_guard<std::mutex> lock(owner_->mu_);  // waiting requests may fit now
   }
-  owner_->cv_.notify_all();  // waiting requests may fit now
+  owner_->cv_.notify_all();
 }
 
 SchedulerStats Scheduler::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  SchedulerStats stats;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats = stats_;
+  }
+  if (pool_ != nullptr) {
+    stats.kv_used_bytes = pool_->used_blocks() * pool_->block_bytes();
+    stats.kv_peak_used_bytes = pool_->peak_used_blocks() * pool_->block_bytes();
+  }
+  return stats;
+}
+
+int64_t Scheduler::AdmissionBlocks(const Sequence& seq) const {
+  const bool t5 = model_.config().is_encoder_decoder();
+  const int64_t prompt = static_cast<int64_t>(seq.request.prompt_ids.size());
+  // Decoder positions to compute: the prompt (T5: the start token), plus what a preempted
+  // sequence had generated.
+  const int64_t positions = seq.context.empty() ? (t5 ? 1 : prompt)
+                                                : static_cast<int64_t>(seq.context.size());
+  return pool_->BlocksFor(positions + 1) + (t5 ? pool_->BlocksFor(prompt) : 0);
 }
 
 void Scheduler::Loop() {
@@ -166,13 +208,9 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
     const SteadyClock::time_point now = SteadyClock::now();
     SteadyClock::time_point wake = SteadyClock::time_point::max();
     if (!queue_.empty()) {
-      const int64_t need = queue_.front()->reservation;
-      if (options_.kv_budget_bytes == 0 ||
-          stats_.kv_reserved_bytes + need <= options_.kv_budget_bytes) {
-        break;
-      }
+      if (AdmissionBlocks(*queue_.front()) <= pool_->free_blocks()) break;
       // Nothing runs, yet the head does not fit: a KV reservation beside the loop (beam search)
-      // holds the budget. Its release wakes us; look again shortly for cancels and deadlines.
+      // holds the pool. Its release wakes us; look again shortly for cancels and deadlines.
       wake = now + std::chrono::milliseconds(10);
     }
     if (!scoring_queue_.empty()) {
@@ -212,23 +250,23 @@ void Scheduler::Admit(SteadyClock::time_point now) {
     // newcomer's encoder at admission, so one admission encodes at most prefill_chunk_tokens
     // prompt tokens (at least one sequence): a burst of long prompts cannot stall the running
     // sequences' decoding for more than about one chunked-prefill step.
+    // Blocks are promised to the admitted sequences' prompts now and taken below; one block of
+    // headroom per running sequence is left free so that the next steps' growth does not
+    // preempt a newcomer straight away.
     const bool encodes = model_.config().is_encoder_decoder();
     int64_t encoder_tokens = 0;
+    int64_t promised = 0;
     while (!queue_.empty() &&
            static_cast<int64_t>(running_.size() + admitted.size()) < options_.max_batch_size) {
-      const int64_t need = queue_.front()->reservation;
-      if (options_.kv_budget_bytes > 0 &&
-          stats_.kv_reserved_bytes + need > options_.kv_budget_bytes) {
-        break;
-      }
+      const int64_t need = AdmissionBlocks(*queue_.front());
+      const int64_t headroom = static_cast<int64_t>(running_.size() + admitted.size());
+      if (promised + need + headroom > pool_->free_blocks()) break;
       const int64_t prompt = static_cast<int64_t>(queue_.front()->request.prompt_ids.size());
       if (encodes && !admitted.empty() && encoder_tokens + prompt > options_.prefill_chunk_tokens) {
         break;
       }
       encoder_tokens += prompt;
-      stats_.kv_reserved_bytes += need;
-      stats_.kv_peak_reserved_bytes =
-          std::max(stats_.kv_peak_reserved_bytes, stats_.kv_reserved_bytes);
+      promised += need;
       admitted.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -251,22 +289,32 @@ void Scheduler::Admit(SteadyClock::time_point now) {
     prompts.push_back(at::tensor(seq->request.prompt_ids, at::kLong));
     encoder_ids.push_back(&prompts.back());
   }
-  auto states = model_.NewSequences(encoder_ids);
+  auto states = model_.NewSequences(*pool_, encoder_ids);
+  std::vector<std::unique_ptr<Sequence>> requeue;
   for (size_t i = 0; i < admitted.size(); ++i) {
     auto& seq = admitted[i];
-    seq->admitted = now;
     absl::StatusOr<std::unique_ptr<SequenceState>> state =
-        states.ok() ? std::move((*states)[i]) : model_.NewSequence(encoder_ids[i]);
-    std::vector<int64_t> eos = seq->request.sampling.ignore_eos ? std::vector<int64_t>()
-                                                                 : c.eos_token_ids;
-    seq->sampler = std::make_unique<Sampler>(seq->request.sampling, eos);
-    if (c.is_encoder_decoder()) {
-      seq->pending = {c.decoder_start_token_id};
-    } else {
-      seq->pending = seq->request.prompt_ids;
+        states.ok() ? std::move((*states)[i]) : model_.NewSequence(*pool_, encoder_ids[i]);
+    if (seq->context.empty()) {  // first admission (a preempted sequence keeps its own)
+      seq->admitted = now;
+      std::vector<int64_t> eos = seq->request.sampling.ignore_eos ? std::vector<int64_t>()
+                                                                   : c.eos_token_ids;
+      seq->sampler = std::make_unique<Sampler>(seq->request.sampling, eos);
+      seq->context = c.is_encoder_decoder() ? std::vector<int64_t>{c.decoder_start_token_id}
+                                            : seq->request.prompt_ids;
+      seq->completion.prompt_tokens = static_cast<int64_t>(seq->request.prompt_ids.size());
     }
-    seq->context = seq->pending;
-    seq->completion.prompt_tokens = static_cast<int64_t>(seq->request.prompt_ids.size());
+    // Everything not in the cache: the prompt (T5: the start token) and what was generated.
+    seq->pending = seq->context;
+    const bool pool_short =
+        state.ok() ? !(*state)->Reserve(static_cast<int64_t>(seq->pending.size()) + 1)
+                   : state.status().code() == absl::StatusCode::kResourceExhausted &&
+                         pool_->free_blocks() < AdmissionBlocks(*seq);
+    if (pool_short) {
+      // A reservation beside the loop took the blocks meanwhile: wait at the head again.
+      requeue.push_back(std::move(seq));
+      continue;
+    }
     running_.push_back(std::move(seq));
     Sequence& added = *running_.back();
     if (!state.ok()) {
@@ -274,10 +322,28 @@ void Scheduler::Admit(SteadyClock::time_point now) {
       continue;
     }
     added.state = *std::move(state);
-    added.state->Reserve((c.is_encoder_decoder() ? 1 : added.completion.prompt_tokens) +
-                         added.request.sampling.max_new_tokens);
+  }
+  if (!requeue.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) queue_.push_front(std::move(*it));
+    stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
   RetireFinished();
+}
+
+void Scheduler::Preempt(size_t index) {
+  std::unique_ptr<Sequence> seq = std::move(running_[index]);
+  running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(index));
+  seq->state.reset();  // its blocks return to the pool now
+  seq->pending.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_front(std::move(seq));
+    stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
+    stats_.running = static_cast<int64_t>(running_.size());
+    ++stats_.preemptions;
+  }
+  if (options_.on_preempt) options_.on_preempt();
 }
 
 bool Scheduler::Step() {
@@ -293,24 +359,33 @@ bool Scheduler::Step() {
   RetireFinished();
   if (running_.empty()) return false;
 
-  // One decode token per prefilled sequence, prompt chunks within the per-step budget.
+  // One decode token per prefilled sequence, prompt chunks within the per-step budget. Oldest
+  // first: when the pool cannot hold a sequence's new tokens, the newest sequences are
+  // preempted until it can (or the sequence itself, when it is the newest).
   std::vector<SequenceChunk> chunks;
   std::vector<Sequence*> members;
   std::vector<int64_t> fed;
   int64_t budget = options_.prefill_chunk_tokens;
-  for (auto& seq : running_) {
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Sequence* seq = running_[i].get();
     int64_t n = static_cast<int64_t>(seq->pending.size());
     if (n > 1) {
       if (budget <= 0) continue;
       n = std::min(n, budget);
-      budget -= n;
     }
+    while (!seq->state->Reserve(n) && running_.size() > i + 1) Preempt(running_.size() - 1);
+    if (!seq->state->Reserve(n)) {
+      Preempt(i--);
+      continue;
+    }
+    if (n > 1) budget -= n;
     chunks.push_back({seq->state.get(),
                       at::tensor(std::vector<int64_t>(seq->pending.begin(), seq->pending.begin() + n),
                                  at::kLong)});
-    members.push_back(seq.get());
+    members.push_back(seq);
     fed.push_back(n);
   }
+  if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
   auto logits = model_.ForwardChunks(chunks);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -365,17 +440,14 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
 }
 
 void Scheduler::RetireFinished() {
-  int64_t released = 0;
   for (auto it = running_.begin(); it != running_.end();) {
     if ((*it)->done) {
-      released += (*it)->reservation;
-      it = running_.erase(it);  // frees the sequence's KV cache now
+      it = running_.erase(it);  // returns the sequence's KV blocks now
     } else {
       ++it;
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
-  stats_.kv_reserved_bytes -= released;
   stats_.running = static_cast<int64_t>(running_.size());
 }
 

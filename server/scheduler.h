@@ -1,8 +1,12 @@
 // Scheduler: one per resident model. A single loop thread owns every sequence and its KV
 // state and runs continuous (iteration-level) batching over Model::ForwardChunks: new requests
-// join at the next step once their KV reservation fits the budget, prompts are prefilled in
-// chunks alongside the running sequences' decode tokens, and a finished, cancelled or expired
-// sequence leaves at once. Scoring (classification) requests share the loop and the weights:
+// join at the next step once the blocks their prompt needs are free in the model's paged KV
+// pool (sized by the KV budget), prompts are prefilled in chunks alongside the running
+// sequences' decode tokens, and a finished, cancelled or expired sequence leaves at once,
+// returning its blocks. Sequences take blocks as they grow; when the pool runs dry the most
+// recently admitted sequence is preempted (its blocks freed, its tokens kept) and re-queued at
+// the head, to recompute its cache when blocks free up (vLLM's recompute preemption). A
+// preempted sequence's output is unchanged: its sampler and generated tokens carry over. Scoring (classification) requests share the loop and the weights:
 // they wait up to a batching window, then run as one batch of items (GPT-1 head sequences and
 // scored contexts with their candidates) between two generation steps; while generations run a
 // batch is capped at one prefill chunk's worth of tokens, so neither kind stalls the other for
@@ -38,7 +42,12 @@ inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point 
 struct SchedulerOptions {
   int64_t max_batch_size = 8;          // sequences decoding together; >= 1
   int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
-  int64_t kv_budget_bytes = 0;         // KV reservations of running sequences; 0 = unlimited
+  // The KV pool's size in bytes (keys and values of every sequence; T5: with its encoder's
+  // cross-attention keys/values); 0 = enough for max_batch_size sequences at the model's
+  // full context (2048 positions where the model has no limit; on CPU pages are committed
+  // only as blocks are first written).
+  int64_t kv_budget_bytes = 0;
+  int64_t kv_block_size = 16;          // positions per KV block; >= 1
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
   // Scoring items (a GPT-1 head sequence, or a scored context with all its candidates) run in
   // one batch at most; >= 1.
@@ -52,6 +61,8 @@ struct SchedulerOptions {
   // Called on the loop thread after each engine step with the number of sequences it ran;
   // must not block (metrics observe it). Unset = not called.
   std::function<void(int64_t batch_size)> on_step;
+  // Called on the loop thread each time a sequence is preempted; must not block.
+  std::function<void()> on_preempt;
   absl::Status Validate() const;
 };
 
@@ -120,15 +131,20 @@ class RequestHandle {
 struct SchedulerStats {
   int64_t queued = 0;
   int64_t running = 0;
-  int64_t kv_reserved_bytes = 0;
-  int64_t kv_peak_reserved_bytes = 0;
+  int64_t kv_used_bytes = 0;       // pool blocks held by sequences and ReserveKv
+  int64_t kv_peak_used_bytes = 0;
+  int64_t kv_capacity_bytes = 0;   // the whole pool (0 when it could not be made)
   int64_t steps = 0;
+  int64_t preemptions = 0;
 };
 
 class Scheduler {
  public:
+  // Makes the model's KV pool; should that fail (no device memory), status() says why and
+  // every Submit returns it.
   Scheduler(const Model& model, SchedulerOptions options);
   ~Scheduler();  // Shutdown(0) and join
+  const absl::Status& status() const { return pool_status_; }
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -144,19 +160,19 @@ class Scheduler {
   void Shutdown(std::chrono::milliseconds grace);
   SchedulerStats stats() const;
 
-  // KV memory used beside the loop (beam search) counted against the same budget; released
-  // when the returned object is destroyed. RESOURCE_EXHAUSTED at once when `bytes` does not fit
-  // what the running sequences leave free (it never waits).
+  // KV memory used beside the loop (beam search) counted against the same pool: `bytes`
+  // rounded up to whole blocks, held until the returned object is destroyed.
+  // RESOURCE_EXHAUSTED at once when that many blocks are not free (it never waits).
   class Reservation {
    public:
-    Reservation(Scheduler* owner, int64_t bytes) : owner_(owner), bytes_(bytes) {}
+    Reservation(Scheduler* owner, int64_t blocks) : owner_(owner), blocks_(blocks) {}
     Reservation(const Reservation&) = delete;
     Reservation& operator=(const Reservation&) = delete;
     ~Reservation();
 
    private:
     Scheduler* owner_;
-    int64_t bytes_;
+    int64_t blocks_;
   };
   absl::StatusOr<std::unique_ptr<Reservation>> ReserveKv(int64_t bytes);
 
@@ -179,6 +195,11 @@ class Scheduler {
   void FinishScoring(ScoringJob& job, absl::Status status);
   void CancelScoringLocked();  // force-cancel at the end of the grace period (mu_ held)
   void Admit(SteadyClock::time_point now);
+  // Pool blocks `seq` needs to be admitted: its encoder's (T5) and its decoder positions so far
+  // plus the next one.
+  int64_t AdmissionBlocks(const Sequence& seq) const;
+  // Frees the blocks of running_[index] and puts it back at the head of the queue.
+  void Preempt(size_t index);
   bool Step();
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
   void RetireFinished();
@@ -189,6 +210,8 @@ class Scheduler {
 
   const Model& model_;
   const SchedulerOptions options_;
+  std::unique_ptr<KvPool> pool_;  // null when it could not be made (pool_status_)
+  absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Sequence>> queue_;  // guarded by mu_

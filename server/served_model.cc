@@ -39,6 +39,7 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.max_batch_size = config.max_batch_size;
   scheduling.max_queue = config.max_queue;
   scheduling.kv_budget_bytes = config.kv_budget_mb * (int64_t{1} << 20);
+  scheduling.kv_block_size = config.kv_block_size;
   scheduling.prefill_chunk_tokens = config.prefill_chunk_tokens;
   scheduling.max_scoring_batch = config.max_classify_batch;
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
@@ -48,19 +49,26 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.on_scoring_batch = [metrics, name = config.name](int64_t items) {
     metrics->RecordScoringBatch(name, items);
   };
+  scheduling.on_preempt = [metrics, name = config.name] { metrics->RecordPreemption(name); };
   served->scheduler = std::make_unique<Scheduler>(*served->model, scheduling);
+  if (!served->scheduler->status().ok()) {
+    served->error = absl::StrCat("kv_budget_mb: ", served->scheduler->status().message());
+    served->scheduler.reset();
+    return false;
+  }
   served->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics->SetLoadSeconds(config.name, served->load_seconds);
   const Scheduler* scheduler = served->scheduler.get();
-  const int64_t budget = scheduling.kv_budget_bytes;
-  metrics->AddGaugeSource(config.name, [scheduler, budget] {
+  metrics->AddGaugeSource(config.name, [scheduler] {
     const SchedulerStats stats = scheduler->stats();
     ModelGauges gauges;
     gauges.queued = stats.queued;
     gauges.running = stats.running;
-    gauges.kv_usage_ratio =
-        budget > 0 ? static_cast<double>(stats.kv_reserved_bytes) / static_cast<double>(budget) : 0;
+    gauges.kv_usage_ratio = stats.kv_capacity_bytes > 0
+                                ? static_cast<double>(stats.kv_used_bytes) /
+                                      static_cast<double>(stats.kv_capacity_bytes)
+                                : 0;
     return gauges;
   });
   return true;

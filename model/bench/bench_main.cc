@@ -125,15 +125,18 @@ double DecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t 
 }
 
 // Decode tokens/s of `batch` sequences through ForwardChunks, the scheduler's ragged path:
-// prompts of 16..16+batch-1 tokens, each with its own cache, one token per sequence per step.
+// prompts of 16..16+batch-1 tokens, each with its own paged cache, one token per sequence per
+// step.
 double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t batch,
                                    int64_t steps) {
+  const int64_t block = 16;
+  const int64_t per_sequence = 2 * ((16 + batch + steps + 4) / block + 1);  // self (+ T5 cross)
+  auto pool = Check(model.NewKvPool(batch * per_sequence, block));
   std::vector<std::unique_ptr<SequenceState>> states;
   std::vector<SequenceChunk> chunks;
   for (int64_t i = 0; i < batch; ++i) {
     const at::Tensor prompt = RandomIds(1, 16 + i, spec.vocab_size)[0];
-    states.push_back(Check(model.NewSequence(spec.encoder_decoder ? &prompt : nullptr)));
-    states.back()->Reserve(16 + batch + steps + 4);
+    states.push_back(Check(model.NewSequence(*pool, spec.encoder_decoder ? &prompt : nullptr)));
     chunks.push_back({states.back().get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
   }
   Clock::time_point start;

@@ -36,13 +36,16 @@ TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
     // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed.
     const std::vector<std::vector<std::pair<int, int64_t>>> schedule = {
         {{0, 4}, {1, 3}, {2, 5}}, {{2, 6}, {0, 3}, {1, 1}}, {{0, 1}, {2, 1}}, {{2, 1}, {0, 1}}};
+    // Blocks of 4 positions: the sequences cross block boundaries mid-chunk.
+    auto pool = m.NewKvPool(64, 4);
+    ASSERT_TRUE(pool.ok()) << pool.status();
     std::vector<at::Tensor> tokens, encoders, reference;
     std::vector<std::unique_ptr<SequenceState>> states;
     for (size_t s = 0; s < lengths.size(); ++s) {
       tokens.push_back(Ids(lengths[s], vocab, 10 + s));
       encoders.push_back(Ids(5 + 3 * s, vocab, 20 + s));
       reference.push_back(Alone(m, tokens[s], encoders[s]));
-      auto seq = m.NewSequence(m.config().is_encoder_decoder() ? &encoders[s] : nullptr);
+      auto seq = m.NewSequence(**pool, m.config().is_encoder_decoder() ? &encoders[s] : nullptr);
       ASSERT_TRUE(seq.ok()) << seq.status();
       states.push_back(*std::move(seq));
     }
@@ -64,7 +67,13 @@ TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
         EXPECT_EQ(states[s]->length(), done[s]);
       }
     }
-    EXPECT_GT(states[0]->cache_bytes(), 0);
+    // Sequence 0 holds 11 positions: 3 blocks (T5: + 2 for its 5 encoder positions).
+    EXPECT_EQ(states[0]->blocks_held(), m.config().is_encoder_decoder() ? 5 : 3);
+    int64_t held = 0;
+    for (const auto& state : states) held += state->blocks_held();
+    EXPECT_EQ((*pool)->used_blocks(), held);
+    states.clear();
+    EXPECT_EQ((*pool)->used_blocks(), 0);  // finished sequences return their blocks
   }
 }
 
@@ -84,18 +93,20 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
       tokens.push_back(Ids(4, vocab, 40 + s));
     }
     for (const at::Tensor& e : encoders) encoder_ids.push_back(t5 ? &e : nullptr);
-    auto together = m.NewSequences(encoder_ids);
+    auto pool = m.NewKvPool(64);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    auto together = m.NewSequences(**pool, encoder_ids);
     ASSERT_TRUE(together.ok()) << together.status();
     ASSERT_EQ(together->size(), 3u);
     std::vector<SequenceChunk> batched, single;
     std::vector<std::unique_ptr<SequenceState>> alone;
     for (size_t s = 0; s < 3; ++s) {
-      auto seq = m.NewSequence(encoder_ids[s]);
+      auto seq = m.NewSequence(**pool, encoder_ids[s]);
       ASSERT_TRUE(seq.ok()) << seq.status();
       alone.push_back(*std::move(seq));
       batched.push_back({(*together)[s].get(), tokens[s]});
       single.push_back({alone[s].get(), tokens[s]});
-      EXPECT_EQ((*together)[s]->cache_bytes(), alone[s]->cache_bytes()) << s;
+      EXPECT_EQ((*together)[s]->blocks_held(), alone[s]->blocks_held()) << s;
     }
     auto a = m.ForwardChunks(batched), b = m.ForwardChunks(single);
     ASSERT_TRUE(a.ok() && b.ok());
@@ -104,9 +115,11 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
   auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
   ASSERT_TRUE(t5.ok());
   const at::Tensor good = Ids(3, 100, 1), bad = at::tensor({5, 100000}, at::kLong);
-  auto missing = (*t5)->NewSequences({&good, nullptr});
+  auto pool = (*t5)->NewKvPool(8);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto missing = (*t5)->NewSequences(**pool, {&good, nullptr});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
-  auto outside = (*t5)->NewSequences({&good, &bad});
+  auto outside = (*t5)->NewSequences(**pool, {&good, &bad});
   EXPECT_NE(outside.status().message().find("encoder input_ids[1]"), std::string::npos)
       << outside.status();
 }
@@ -114,7 +127,9 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
 TEST(RaggedTest, BadChunksNameTheField) {
   auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
   ASSERT_TRUE(model.ok()) << model.status();
-  auto seq = (*model)->NewSequence(nullptr);
+  auto pool = (*model)->NewKvPool(64);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto seq = (*model)->NewSequence(**pool, nullptr);
   ASSERT_TRUE(seq.ok());
   const at::Tensor ids = Ids(3, 1000, 1);
   auto twice = (*model)->ForwardChunks({{seq->get(), ids}, {seq->get(), ids}});
@@ -129,7 +144,50 @@ TEST(RaggedTest, BadChunksNameTheField) {
   EXPECT_EQ((*seq)->length(), 0);  // rejected chunks leave the sequence untouched
   auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
   ASSERT_TRUE(t5.ok());
-  EXPECT_EQ((*t5)->NewSequence(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+  auto t5_pool = (*t5)->NewKvPool(8);
+  ASSERT_TRUE(t5_pool.ok()) << t5_pool.status();
+  EXPECT_EQ((*t5)->NewSequence(**t5_pool, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A pool made for another model is refused, naming it.
+  auto foreign = (*t5)->NewSequence(**pool, &ids);
+  EXPECT_EQ(foreign.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(foreign.status().message().find("pool"), std::string::npos) << foreign.status();
+  EXPECT_EQ((*model)->NewKvPool(0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*model)->NewKvPool(8, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A pool that runs out: ForwardChunks answers RESOURCE_EXHAUSTED naming the pool and leaves
+// the sequence's length alone; Reserve says so up front without taking blocks; freeing a
+// sequence makes room again. T5: the encoder's keys need blocks at NewSequence.
+TEST(RaggedTest, ExhaustedPoolIsAClearError) {
+  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto pool = (*model)->NewKvPool(3, 4);  // 12 positions
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto a = (*model)->NewSequence(**pool, nullptr);
+  auto b = (*model)->NewSequence(**pool, nullptr);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*model)->ForwardChunks({{a->get(), Ids(8, 1000, 1)}}).ok());
+  EXPECT_EQ((**pool).free_blocks(), 1);
+  EXPECT_FALSE((*b)->Reserve(5));  // needs 2 blocks
+  EXPECT_EQ((**pool).free_blocks(), 1);
+  EXPECT_TRUE((*b)->Reserve(4));
+  auto full = (*model)->ForwardChunks({{b->get(), Ids(6, 1000, 2)}});
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.status().message().find("KV cache pool"), std::string::npos) << full.status();
+  EXPECT_EQ((*b)->length(), 0);
+  a->reset();
+  EXPECT_TRUE((*model)->ForwardChunks({{b->get(), Ids(6, 1000, 2)}}).ok());
+  EXPECT_EQ((*b)->length(), 6);
+
+  auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
+  ASSERT_TRUE(t5.ok());
+  auto small = (*t5)->NewKvPool(2, 4);
+  ASSERT_TRUE(small.ok()) << small.status();
+  const at::Tensor encoder = Ids(9, 100, 3);  // 3 blocks of encoder keys
+  auto seq = (*t5)->NewSequence(**small, &encoder);
+  EXPECT_EQ(seq.status().code(), absl::StatusCode::kResourceExhausted) << seq.status();
+  EXPECT_EQ((**small).free_blocks(), 2);  // nothing leaked
 }
 
 }  // namespace

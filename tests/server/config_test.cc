@@ -166,7 +166,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
       Config(R"("listen": "[::1]:7000", "metrics_port": 0, "threads": 4, "shutdown_grace_ms": 0,)",
              R"(, "tokenizer": "tok", "device": "cuda:1", "dtype": "bfloat16", "max_batch_size": 1,
       "max_context": 0, "kv_budget_mb": 64, "max_queue": 0, "batch_window_ms": 0,
-      "prefill_chunk_tokens": 1)"));
+      "prefill_chunk_tokens": 1, "kv_block_size": 32)"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "[::1]:7000");
   EXPECT_EQ(config->metrics_port, 0);
@@ -178,6 +178,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
   EXPECT_EQ(model.dtype, "bfloat16");
   EXPECT_EQ(model.max_batch_size, 1);
   EXPECT_EQ(model.kv_budget_mb, 64);
+  EXPECT_EQ(model.kv_block_size, 32);
   EXPECT_EQ(model.max_queue, 0);
   EXPECT_EQ(model.batch_window_ms, 0);
   EXPECT_EQ(model.prefill_chunk_tokens, 1);
@@ -267,6 +268,8 @@ TEST_F(ConfigTest, RejectionsNameTheFileAndTheKeyPath) {
       {Config("", R"(, "max_batch_size": 0)"), "models[0].max_batch_size", "must be >= 1"},
       {Config("", R"(, "max_context": -1)"), "models[0].max_context", "must be >= 0"},
       {Config("", R"(, "kv_budget_mb": -1)"), "models[0].kv_budget_mb", "must be >= 0"},
+      {Config("", R"(, "kv_block_size": 0)"), "models[0].kv_block_size", "must be 1..1024"},
+      {Config("", R"(, "kv_block_size": 4096)"), "models[0].kv_block_size", "1024"},
       {Config("", R"(, "max_queue": -1)"), "models[0].max_queue", "must be >= 0"},
       {Config("", R"(, "batch_window_ms": -1)"), "models[0].batch_window_ms", "must be >= 0"},
       {Config("", R"(, "prefill_chunk_tokens": 0)"), "models[0].prefill_chunk_tokens",

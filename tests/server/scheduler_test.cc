@@ -63,7 +63,7 @@ bool Drained(const Scheduler& s) {
   const auto until = SteadyClock::now() + 2s;
   while (SteadyClock::now() < until) {
     const SchedulerStats st = s.stats();
-    if (st.running == 0 && st.kv_reserved_bytes == 0) return true;
+    if (st.running == 0 && st.kv_used_bytes == 0) return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;
@@ -180,7 +180,7 @@ TEST(SchedulerTest, QueueBoundAndKvBudget) {
   SchedulerOptions options;
   options.max_batch_size = 8;
   options.max_queue = 3;
-  options.kv_budget_bytes = 2 * (8 + 40) * per_token;  // two of the requests below at a time
+  options.kv_budget_bytes = 2 * (8 + 40) * per_token;  // 6 blocks of 16 positions
   Scheduler scheduler(*model, options);
   // Larger than the whole budget: refused at once.
   GenerationRequest huge;
@@ -207,8 +207,9 @@ TEST(SchedulerTest, QueueBoundAndKvBudget) {
   }
   EXPECT_GT(refused, 0);
   for (auto& a : accepted) EXPECT_EQ(a.done.get().token_ids.size(), 40u);
-  EXPECT_LE(scheduler.stats().kv_peak_reserved_bytes, options.kv_budget_bytes);
-  EXPECT_GT(scheduler.stats().kv_peak_reserved_bytes, 0);
+  EXPECT_LE(scheduler.stats().kv_peak_used_bytes, options.kv_budget_bytes);
+  EXPECT_GT(scheduler.stats().kv_peak_used_bytes, 0);
+  EXPECT_EQ(scheduler.stats().kv_capacity_bytes, 6 * 16 * per_token);
 }
 
 // T5 encodes newcomers at admission: one admission takes at most prefill_chunk_tokens prompt
@@ -248,30 +249,89 @@ TEST(SchedulerTest, T5AdmissionEncodesAtMostAChunkOfPromptTokens) {
   EXPECT_EQ(std::vector<int64_t>(sizes.begin(), sizes.begin() + 4), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
-// Memory reserved beside the loop (beam search) shares the KV budget: what does not fit is
-// refused at once, and a queued generation waits for the reservation's release.
-TEST(SchedulerTest, ExternalKvReservationsShareTheBudget) {
+// Memory reserved beside the loop (beam search) shares the KV pool, in whole blocks: what
+// does not fit is refused at once. A generation that cannot grow beside the reservation is
+// preempted and waits at the head of the queue; once the reservation is released it completes
+// with the output it would have had alone.
+TEST(SchedulerTest, ExternalKvReservationsShareThePool) {
   auto model = Load("llama-tiny");
   const int64_t per_token = KvBytesPerToken(model->config(), at::kFloat);
+  const int64_t block = 16 * per_token;
   SchedulerOptions options;
-  options.kv_budget_bytes = 100 * per_token;
+  options.kv_budget_bytes = 100 * per_token;  // 6 blocks
   Scheduler scheduler(*model, options);
-  auto held = scheduler.ReserveKv(70 * per_token);
+  auto held = scheduler.ReserveKv(70 * per_token);  // 5 blocks
   ASSERT_TRUE(held.ok()) << held.status();
-  EXPECT_EQ(scheduler.stats().kv_reserved_bytes, 70 * per_token);
-  EXPECT_EQ(scheduler.ReserveKv(31 * per_token).status().code(),
-            absl::StatusCode::kResourceExhausted);
-  // 8 + 40 positions do not fit beside the 70 reserved: the request waits in the queue.
+  EXPECT_EQ(scheduler.stats().kv_used_bytes, 5 * block);
+  const absl::Status refused = scheduler.ReserveKv(17 * per_token).status();  // 2 blocks
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("1 of the model's 6 blocks"), std::string::npos) << refused;
+  // 8 + 40 positions: the first 16 fit in the one free block, then it cannot grow.
   SamplingParams p = Greedy(40);
   p.ignore_eos = true;
-  Pending waiting = Submit(scheduler, Prompt(8, 3), p);
-  std::this_thread::sleep_for(100ms);
+  const std::vector<int64_t> prompt = Prompt(8, 3);
+  Pending waiting = Submit(scheduler, prompt, p);
+  const auto until = SteadyClock::now() + 5s;
+  while (scheduler.stats().preemptions == 0 && SteadyClock::now() < until) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_GE(scheduler.stats().preemptions, 1);
+  std::this_thread::sleep_for(50ms);
   EXPECT_EQ(waiting.done.wait_for(0ms), std::future_status::timeout);
   EXPECT_EQ(scheduler.stats().queued, 1);
-  held->reset();  // released: the request is admitted and completes
-  EXPECT_EQ(waiting.done.get().token_ids.size(), 40u);
+  EXPECT_EQ(scheduler.stats().kv_used_bytes, 5 * block);  // its block went back to the pool
+  held->reset();  // released: the request is admitted again and completes
+  const Completion c = waiting.done.get();
+  EXPECT_EQ(c.token_ids, Solo(*model, prompt, 40));
   EXPECT_TRUE(Drained(scheduler));
-  EXPECT_EQ(scheduler.stats().kv_reserved_bytes, 0);
+  EXPECT_EQ(scheduler.stats().kv_used_bytes, 0);
+}
+
+// Paged KV: sequences hold blocks for what they have written, not for max_new_tokens, so a
+// pool that fits only a few whole requests runs more at once; when it runs dry the newest
+// sequences are preempted and recomputed later. Every output, greedy or seeded, equals the
+// output the request gets alone in an ample pool, for every family.
+TEST(SchedulerTest, PreemptedSequencesKeepTheirOutputs) {
+  for (const char* name : {"llama-tiny", "t5-tiny", "gpt1-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = Load(name);
+    std::vector<std::vector<int64_t>> prompts;
+    std::vector<SamplingParams> params;
+    for (int i = 0; i < 6; ++i) {
+      prompts.push_back(Prompt(5 + 3 * i, 300 + i));
+      SamplingParams p = Greedy(30 + 2 * i);
+      if (i % 2 == 1) {
+        p.temperature = 0.8;
+        p.has_seed = true;
+        p.seed = 77 + i;
+      }
+      p.ignore_eos = true;
+      params.push_back(p);
+    }
+    std::vector<std::vector<int64_t>> alone;
+    {
+      Scheduler ample(*model, SchedulerOptions());
+      for (int i = 0; i < 6; ++i) alone.push_back(Submit(ample, prompts[i], params[i]).done.get().token_ids);
+    }
+    SchedulerOptions tight;
+    tight.max_batch_size = 6;
+    tight.kv_block_size = 4;
+    // 24 blocks of 4: each request alone needs at most 16 (T5: with its encoder's blocks).
+    tight.kv_budget_bytes = 24 * 4 * KvBytesPerToken(model->config(), at::kFloat);
+    Scheduler scheduler(*model, tight);
+    std::vector<Pending> pending;
+    for (int i = 0; i < 6; ++i) pending.push_back(Submit(scheduler, prompts[i], params[i]));
+    for (int i = 0; i < 6; ++i) {
+      const Completion c = pending[i].done.get();
+      EXPECT_TRUE(c.status.ok()) << c.status;
+      EXPECT_EQ(c.token_ids, alone[i]) << "request " << i;
+      EXPECT_EQ(c.token_ids.size(), static_cast<size_t>(params[i].max_new_tokens));
+    }
+    const SchedulerStats stats = scheduler.stats();
+    EXPECT_GT(stats.preemptions, 0);
+    EXPECT_LE(stats.kv_peak_used_bytes, tight.kv_budget_bytes);
+    EXPECT_TRUE(Drained(scheduler));
+  }
 }
 
 TEST(SchedulerTest, BadRequestsNameTheField) {

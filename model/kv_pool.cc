@@ -1,0 +1,208 @@
+#include "model/kv_pool.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace triad {
+
+KvPool::KvPool(KvPoolShape shape, int64_t num_blocks, at::ScalarType dtype, at::Device device)
+    : shape_(shape), num_blocks_(num_blocks) {
+  if (num_blocks < 1 || num_blocks > std::numeric_limits<int32_t>::max() ||
+      shape.block_size < 1 || shape.num_layers < 1 || shape.num_kv_heads < 1 ||
+      shape.head_dim < 1) {
+    throw std::invalid_argument("KvPool: bad shape or block count " + std::to_string(num_blocks));
+  }
+  const auto options = at::TensorOptions().dtype(dtype).device(device);
+  for (int64_t l = 0; l < shape.num_layers; ++l) {
+    keys_.push_back(at::empty({shape.num_kv_heads, num_blocks, shape.block_size, shape.head_dim},
+                              options));
+    values_.push_back(at::empty_like(keys_.back()));
+  }
+  free_.reserve(static_cast<size_t>(num_blocks));
+  for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+}
+
+int64_t KvPool::block_bytes() const {
+  return 2 * shape_.num_layers * shape_.num_kv_heads * shape_.block_size * shape_.head_dim *
+         static_cast<int64_t>(keys_[0].element_size());
+}
+
+int64_t KvPool::free_blocks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(free_.size()) - held_;
+}
+
+int64_t KvPool::peak_used_blocks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peak_used_;
+}
+
+bool KvPool::Allocate(int64_t n, std::vector<int32_t>& blocks) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (n > static_cast<int64_t>(free_.size()) - held_) return false;
+  for (int64_t i = 0; i < n; ++i) {
+    blocks.push_back(free_.back());
+    free_.pop_back();
+  }
+  peak_used_ = std::max(peak_used_, num_blocks_ - static_cast<int64_t>(free_.size()) + held_);
+  return true;
+}
+
+void KvPool::Free(std::vector<int32_t>& blocks) {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.insert(free_.end(), blocks.rbegin(), blocks.rend());
+  blocks.clear();
+}
+
+bool KvPool::Hold(int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (n > static_cast<int64_t>(free_.size()) - held_) return false;
+  held_ += n;
+  peak_used_ = std::max(peak_used_, num_blocks_ - static_cast<int64_t>(free_.size()) + held_);
+  return true;
+}
+
+void KvPool::Unhold(int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  held_ -= std::min(n, held_);
+}
+
+bool PagedKv::Reserve(int64_t positions) {
+  const int64_t need = pool_->BlocksFor(positions) - static_cast<int64_t>(blocks_.size());
+  return need <= 0 || pool_->Allocate(need, blocks_);
+}
+
+void PagedKv::Write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
+  const int64_t steps = k.size(1), bs = pool_->block_size();
+  if (!Reserve(length_ + steps)) {
+    throw KvPoolExhausted("the KV cache pool has no free block (" +
+                          std::to_string(pool_->num_blocks()) + " blocks of " +
+                          std::to_string(bs) + " positions)");
+  }
+  const at::Tensor& keys = pool_->keys(layer);
+  const at::Tensor& values = pool_->values(layer);
+  for (int64_t t = 0; t < steps;) {
+    const int64_t pos = length_ + t, offset = pos % bs;
+    const int64_t n = std::min(bs - offset, steps - t);
+    const int64_t block = blocks_[static_cast<size_t>(pos / bs)];
+    keys.select(1, block).narrow(1, offset, n).copy_(k.narrow(1, t, n));
+    values.select(1, block).narrow(1, offset, n).copy_(v.narrow(1, t, n));
+    t += n;
+  }
+}
+
+std::pair<at::Tensor, at::Tensor> PagedKv::Gather(int64_t layer, int64_t positions) const {
+  const int64_t num_blocks = pool_->BlocksFor(positions);
+  const at::Tensor& keys = pool_->keys(layer);
+  const at::Tensor index =
+      at::tensor(std::vector<int64_t>(blocks_.begin(), blocks_.begin() + num_blocks), at::kLong)
+          .to(keys.device());
+  const KvPoolShape& s = pool_->shape();
+  auto gather = [&](const at::Tensor& pool) {
+    return pool.index_select(1, index)
+        .view({1, s.num_kv_heads, num_blocks * s.block_size, s.head_dim})
+        .narrow(2, 0, positions);
+  };
+  return {gather(keys), gather(pool_->values(layer))};
+}
+
+namespace {
+
+// Rounds a float32 intermediate to the serving dtype, as the eager ATen path stores it.
+template <typename T>
+inline float Round(float x) {
+  return static_cast<float>(static_cast<T>(x));
+}
+
+template <typename T>
+void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries,
+                     const at::Tensor& keys, const at::Tensor& values, float scale,
+                     at::Tensor& out) {
+  const int64_t num_heads = q.size(1), head_dim = q.size(2);
+  const int64_t kv_heads = keys.size(0), pool_blocks = keys.size(1), bs = keys.size(2);
+  const int64_t group = num_heads / kv_heads;
+  const T* qp = q.data_ptr<T>();
+  const T* kp = keys.data_ptr<T>();
+  const T* vp = values.data_ptr<T>();
+  T* op = out.data_ptr<T>();
+  const int64_t tasks = static_cast<int64_t>(queries.size()) * num_heads;
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> qf(static_cast<size_t>(head_dim)), acc(static_cast<size_t>(head_dim));
+    std::vector<float> scores;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t i = task / num_heads, h = task % num_heads, kvh = h / group;
+      const PagedQuery& query = queries[static_cast<size_t>(i)];
+      const std::vector<int32_t>& blocks = query.kv->blocks();
+      const int64_t length = query.length;
+      const float* bias = query.bias.defined() ? query.bias.data_ptr<float>() + h * length : nullptr;
+      const T* qrow = qp + (i * num_heads + h) * head_dim;
+      for (int64_t d = 0; d < head_dim; ++d) qf[static_cast<size_t>(d)] = static_cast<float>(qrow[d]);
+      scores.resize(static_cast<size_t>(length));
+      float max_score = -std::numeric_limits<float>::infinity();
+      for (int64_t t = 0; t < length; ++t) {
+        const int64_t block = blocks[static_cast<size_t>(t / bs)];
+        const T* krow = kp + ((kvh * pool_blocks + block) * bs + t % bs) * head_dim;
+        float dot = 0;
+        for (int64_t d = 0; d < head_dim; ++d) dot += qf[static_cast<size_t>(d)] * static_cast<float>(krow[d]);
+        float s = Round<T>(dot);
+        if (scale != 1.0f) s = Round<T>(s * scale);
+        if (bias != nullptr) s = Round<T>(s + bias[t]);
+        scores[static_cast<size_t>(t)] = s;
+        max_score = std::max(max_score, s);
+      }
+      float sum = 0;
+      for (float& s : scores) {
+        s = std::exp(s - max_score);
+        sum += s;
+      }
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t t = 0; t < length; ++t) {
+        const float p = Round<T>(scores[static_cast<size_t>(t)] / sum);
+        const int64_t block = blocks[static_cast<size_t>(t / bs)];
+        const T* vrow = vp + ((kvh * pool_blocks + block) * bs + t % bs) * head_dim;
+        for (int64_t d = 0; d < head_dim; ++d) acc[static_cast<size_t>(d)] += p * static_cast<float>(vrow[d]);
+      }
+      T* orow = op + (i * num_heads + h) * head_dim;
+      for (int64_t d = 0; d < head_dim; ++d) orow[d] = static_cast<T>(acc[static_cast<size_t>(d)]);
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor PagedDecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries,
+                                int64_t layer, double scale) {
+  if (queries.empty()) return at::empty({0, q.size(1), q.size(2)}, q.options());
+  const KvPool& pool = queries[0].kv->pool();
+  const at::Tensor& keys = pool.keys(layer);
+  const at::Tensor& values = pool.values(layer);
+  TORCH_CHECK(q.device().is_cpu() && keys.device().is_cpu(), "PagedDecodeAttention is CPU only");
+  TORCH_CHECK(q.dim() == 3 && q.size(0) == static_cast<int64_t>(queries.size()) &&
+                  q.size(2) == keys.size(3) && q.size(1) % keys.size(0) == 0,
+              "PagedDecodeAttention: q must be [queries, heads, head_dim]");
+  TORCH_CHECK(q.scalar_type() == keys.scalar_type(), "PagedDecodeAttention: dtype mismatch");
+  for (const PagedQuery& query : queries) {
+    TORCH_CHECK(&query.kv->pool() == &pool && query.length >= 1 &&
+                    query.length <= query.kv->capacity(),
+                "PagedDecodeAttention: query outside its sequence's blocks");
+    TORCH_CHECK(!query.bias.defined() ||
+                    (query.bias.scalar_type() == at::kFloat && query.bias.is_contiguous() &&
+                     query.bias.numel() == q.size(1) * query.length),
+                "PagedDecodeAttention: bias must be float32 [heads, length]");
+  }
+  const at::Tensor qc = q.contiguous();
+  at::Tensor out = at::empty_like(qc);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, qc.scalar_type(),
+                                  "PagedDecodeAttention", [&] {
+                                    DecodeAttention<scalar_t>(qc, queries, keys, values,
+                                                              static_cast<float>(scale), out);
+                                  });
+  return out;
+}
+
+}  // namespace triad

@@ -1,0 +1,129 @@
+// Paged key/value storage for continuous batching (the vLLM scheme): one pool of fixed-size
+// blocks per resident model, allocated once, and per sequence a block table (PagedKv) that
+// grows a block at a time as the sequence does. A sequence holds only the blocks its tokens
+// fill, so a KV budget is spent on what sequences have written rather than on what they might
+// write, and freeing a finished sequence returns its blocks at once with no copying.
+//
+// Layout, per layer: keys and values [num_kv_heads, num_blocks, block_size, head_dim] in the
+// serving dtype on the model's device. Gathering one sequence's blocks (index_select along the
+// block axis) yields a contiguous [num_kv_heads, positions, head_dim] with a single copy; the
+// CPU decode kernel (PagedDecodeAttention) reads the blocks where they lie.
+//
+// Thread contract: block accounting (Allocate, Free, Hold, Unhold, the counters) is
+// thread-safe; the storage tensors are written only by the thread that runs the sequences.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace triad {
+
+// Thrown (inside the model library, turned into RESOURCE_EXHAUSTED by Model's public
+// methods) when a sequence needs a block and the pool has none free.
+class KvPoolExhausted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct KvPoolShape {
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 16;  // positions per block
+};
+
+class KvPool {
+ public:
+  // Allocates the storage (on CPU the pages are committed only when first written).
+  KvPool(KvPoolShape shape, int64_t num_blocks, at::ScalarType dtype, at::Device device);
+  KvPool(const KvPool&) = delete;
+  KvPool& operator=(const KvPool&) = delete;
+
+  const KvPoolShape& shape() const { return shape_; }
+  int64_t block_size() const { return shape_.block_size; }
+  int64_t num_blocks() const { return num_blocks_; }
+  // Bytes of one block over every layer, keys and values.
+  int64_t block_bytes() const;
+  // Blocks needed for `positions` positions.
+  int64_t BlocksFor(int64_t positions) const {
+    return (positions + shape_.block_size - 1) / shape_.block_size;
+  }
+  int64_t free_blocks() const;
+  // Blocks in use: allocated to sequences or held.
+  int64_t used_blocks() const { return num_blocks_ - free_blocks(); }
+  int64_t peak_used_blocks() const;
+
+  // Appends `n` free block ids to `blocks`; false (taking none) when fewer than `n` are free.
+  bool Allocate(int64_t n, std::vector<int32_t>& blocks);
+  // Returns `blocks` to the pool and clears it.
+  void Free(std::vector<int32_t>& blocks);
+  // Counts `n` blocks as used without handing out storage: KV memory that lives elsewhere
+  // (beam search's own caches) but shares the budget. False (holding none) when too few free.
+  bool Hold(int64_t n);
+  void Unhold(int64_t n);
+
+  const at::Tensor& keys(int64_t layer) const { return keys_[static_cast<size_t>(layer)]; }
+  const at::Tensor& values(int64_t layer) const { return values_[static_cast<size_t>(layer)]; }
+
+ private:
+  KvPoolShape shape_;
+  int64_t num_blocks_;
+  std::vector<at::Tensor> keys_, values_;
+  mutable std::mutex mu_;
+  std::vector<int32_t> free_;  // guarded by mu_; a stack, so recently freed blocks are reused first
+  int64_t held_ = 0;           // guarded by mu_
+  int64_t peak_used_ = 0;      // guarded by mu_
+};
+
+// One sequence's keys and values in a KvPool: its block table and length. Releases its blocks
+// when destroyed.
+class PagedKv {
+ public:
+  explicit PagedKv(KvPool& pool) : pool_(&pool) {}
+  ~PagedKv() { pool_->Free(blocks_); }
+  PagedKv(const PagedKv&) = delete;
+  PagedKv& operator=(const PagedKv&) = delete;
+
+  KvPool& pool() const { return *pool_; }
+  int64_t length() const { return length_; }
+  int64_t capacity() const { return static_cast<int64_t>(blocks_.size()) * pool_->block_size(); }
+  const std::vector<int32_t>& blocks() const { return blocks_; }
+  // Makes room for `positions` positions in all; false (taking no block) when the pool is short.
+  bool Reserve(int64_t positions);
+  // Writes k, v [num_kv_heads, T, head_dim] of `layer` at positions length()..length()+T-1,
+  // taking blocks as needed (throws KvPoolExhausted when the pool is short).
+  void Write(int64_t layer, const at::Tensor& k, const at::Tensor& v);
+  // Call once every layer has written the step's T positions.
+  void Advance(int64_t num_tokens) { length_ += num_tokens; }
+  // Keys and values of `layer` at positions 0..positions-1 as [1, num_kv_heads, positions,
+  // head_dim] (a copy; positions <= capacity()).
+  std::pair<at::Tensor, at::Tensor> Gather(int64_t layer, int64_t positions) const;
+
+ private:
+  KvPool* pool_;
+  std::vector<int32_t> blocks_;
+  int64_t length_ = 0;
+};
+
+// One single-token query of PagedDecodeAttention.
+struct PagedQuery {
+  const PagedKv* kv = nullptr;
+  int64_t length = 0;  // attends to positions 0..length-1 of `kv`
+  // Additive float32 bias [num_heads, length] (contiguous, CPU), or undefined.
+  at::Tensor bias;
+};
+
+// softmax(q k^T * scale + bias) v for single-token queries reading their keys and values
+// straight from the pool blocks of `layer` (CPU only, no copy of the cache): q [n, H, D] in
+// the pool's dtype, one row per query; returns [n, H, D]. Scores and softmax in float32.
+// H must be a multiple of the pool's num_kv_heads (query head h reads kv head h / (H / Hkv)).
+at::Tensor PagedDecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries,
+                                int64_t layer, double scale);
+
+}  // namespace triad

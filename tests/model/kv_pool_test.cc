@@ -1,0 +1,102 @@
+// The paged KV pool: block accounting, writes that cross block boundaries, gathers, and the
+// CPU decode kernel against the eager ATen attention over the same keys and values.
+// Tolerances: float32 1e-5 (summation order); bfloat16 2e-2 of max|expected| (both paths
+// round scores and probabilities to bf16 at the same points, but sum in different orders).
+#include <gtest/gtest.h>
+
+#include "model/kv_pool.h"
+#include "model/layers.h"
+
+namespace triad {
+namespace {
+
+KvPoolShape Shape(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t block) {
+  KvPoolShape s;
+  s.num_layers = layers;
+  s.num_kv_heads = kv_heads;
+  s.head_dim = head_dim;
+  s.block_size = block;
+  return s;
+}
+
+TEST(KvPoolTest, BlocksAreCountedTakenAndReturned) {
+  KvPool pool(Shape(2, 2, 8, 4), 5, at::kFloat, at::kCPU);
+  EXPECT_EQ(pool.block_bytes(), 2 * 2 * 2 * 4 * 8 * 4);
+  EXPECT_EQ(pool.BlocksFor(0), 0);
+  EXPECT_EQ(pool.BlocksFor(4), 1);
+  EXPECT_EQ(pool.BlocksFor(5), 2);
+  std::vector<int32_t> a, b;
+  EXPECT_TRUE(pool.Allocate(3, a));
+  EXPECT_FALSE(pool.Allocate(3, b));  // all or nothing
+  EXPECT_TRUE(b.empty());
+  EXPECT_TRUE(pool.Hold(1));
+  EXPECT_FALSE(pool.Hold(2));
+  EXPECT_EQ(pool.free_blocks(), 1);
+  EXPECT_EQ(pool.used_blocks(), 4);
+  pool.Unhold(1);
+  pool.Free(a);
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(pool.free_blocks(), 5);
+  EXPECT_EQ(pool.peak_used_blocks(), 4);
+  EXPECT_THROW(KvPool(Shape(2, 2, 8, 4), 0, at::kFloat, at::kCPU), std::invalid_argument);
+}
+
+TEST(KvPoolTest, WritesAcrossBlocksGatherBackInOrder) {
+  KvPool pool(Shape(1, 2, 3, 4), 8, at::kFloat, at::kCPU);
+  PagedKv kv(pool);
+  std::vector<int32_t> other;
+  ASSERT_TRUE(pool.Allocate(1, other));  // so the sequence's blocks are not 0, 1, 2
+  const at::Tensor k = at::randn({2, 10, 3}), v = at::randn({2, 10, 3});
+  kv.Write(0, k.narrow(1, 0, 3), v.narrow(1, 0, 3));  // positions 0-2
+  kv.Advance(3);
+  kv.Write(0, k.narrow(1, 3, 7), v.narrow(1, 3, 7));  // 3-9: crosses two block boundaries
+  kv.Advance(7);
+  EXPECT_EQ(kv.blocks().size(), 3u);
+  const auto [keys, values] = kv.Gather(0, 10);
+  EXPECT_TRUE(at::equal(keys[0], k));
+  EXPECT_TRUE(at::equal(values[0], v));
+  EXPECT_FALSE(kv.Reserve(100));
+  EXPECT_EQ(kv.blocks().size(), 3u);
+}
+
+// Several single-token queries of different lengths, GQA (4 query heads over 2 KV heads), a
+// bias on some, through the kernel and through Gather + Attention.
+void CompareDecodeKernel(at::ScalarType dtype, double tolerance) {
+  const int64_t heads = 4, kv_heads = 2, dim = 16, block = 4;
+  KvPool pool(Shape(2, kv_heads, dim, block), 32, dtype, at::kCPU);
+  const std::vector<int64_t> lengths = {1, 4, 9, 23};
+  std::vector<std::unique_ptr<PagedKv>> seqs;
+  std::vector<PagedQuery> queries;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    seqs.push_back(std::make_unique<PagedKv>(pool));
+    for (int64_t layer = 0; layer < 2; ++layer) {
+      seqs.back()->Write(layer, at::randn({kv_heads, lengths[i], dim}).to(dtype),
+                         at::randn({kv_heads, lengths[i], dim}).to(dtype));
+    }
+    seqs.back()->Advance(lengths[i]);
+    at::Tensor bias = i % 2 == 1 ? at::randn({heads, lengths[i]}) : at::Tensor();
+    queries.push_back({seqs.back().get(), lengths[i], bias});
+  }
+  const at::Tensor q = at::randn({static_cast<int64_t>(lengths.size()), heads, dim}).to(dtype);
+  const at::Tensor out = PagedDecodeAttention(q, queries, /*layer=*/1, 0.25);
+  ASSERT_EQ(out.sizes(), q.sizes());
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    const auto [k, v] = seqs[i]->Gather(1, lengths[i]);
+    const at::Tensor bias = queries[i].bias.defined()
+                                ? queries[i].bias.to(dtype).view({1, heads, 1, lengths[i]})
+                                : at::Tensor();
+    const at::Tensor expected =
+        Attention(q[static_cast<int64_t>(i)].view({1, heads, 1, dim}), k, v, bias, 0.25)
+            .view({heads, dim}).to(at::kFloat);
+    const double diff =
+        (out[static_cast<int64_t>(i)].to(at::kFloat) - expected).abs().max().item<double>();
+    EXPECT_LE(diff, tolerance * std::max(1.0, expected.abs().max().item<double>()))
+        << "query " << i << " of length " << lengths[i];
+  }
+}
+
+TEST(KvPoolTest, DecodeKernelEqualsAttentionFloat32) { CompareDecodeKernel(at::kFloat, 1e-5); }
+TEST(KvPoolTest, DecodeKernelEqualsAttentionBfloat16) { CompareDecodeKernel(at::kBFloat16, 2e-2); }
+
+}  // namespace
+}  // namespace triad
