@@ -32,43 +32,125 @@ at::Tensor RaggedAttention::CrossAttend(int64_t layer, const at::Tensor& q, doub
   return Attend(layer, q, scale, /*cross=*/true);
 }
 
-at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double scale,
-                                   bool cross) const {
+void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) const {
   const int64_t num_heads = q.size(1);
-  const bool kernel = q.device().is_cpu() && UseCpuKernels();
-  std::vector<at::Tensor> outputs(sequences_.size());
-  std::vector<PagedQuery> decode;
-  std::vector<int64_t> decode_rows;
-  std::vector<size_t> decode_index;
+  const at::Device device = q.device();
+  const bool kernel = device.is_cpu() && UseCpuKernels();
+  const size_t n = sequences_.size();
+  plan.keys.resize(n);
+  plan.index.resize(n);
+  plan.bias.resize(n);
+  std::vector<int64_t> rows;
+  std::vector<at::Tensor> decode_bias;  // padded path: per decode query, [1, 1 or H, 1, keys]
   int64_t offset = 0;
-  for (size_t i = 0; i < sequences_.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const RaggedSequence& s = sequences_[i];
     const PagedKv& kv = cross ? *s.cross : *s.kv;
     // Self-attention: the cache's length is still the one before this step's tokens.
     const int64_t past = cross ? 0 : kv.length();
-    const int64_t keys = cross ? kv.length() : past + s.num_tokens;
+    plan.keys[i] = cross ? kv.length() : past + s.num_tokens;
     const at::Tensor bias = cross ? at::Tensor() : bias_(past, s.num_tokens);
-    if (kernel && s.num_tokens == 1) {
-      PagedQuery query{&kv, keys, at::Tensor()};
-      if (bias.defined()) {
-        query.bias = bias.to(at::kFloat).expand({1, num_heads, 1, keys}).reshape({num_heads, keys})
-                         .contiguous();
+    if (s.num_tokens == 1) {
+      rows.push_back(offset);
+      plan.decode_of.push_back(i);
+      if (kernel) {
+        PagedQuery query{&kv, plan.keys[i], at::Tensor()};
+        if (bias.defined()) {
+          query.bias = bias.to(at::kFloat).expand({1, num_heads, 1, plan.keys[i]})
+                           .reshape({num_heads, plan.keys[i]}).contiguous();
+        }
+        plan.decode.push_back(std::move(query));
+      } else {
+        decode_bias.push_back(bias);
+        plan.max_blocks = std::max(plan.max_blocks, kv.pool().BlocksFor(plan.keys[i]));
       }
-      decode.push_back(std::move(query));
-      decode_rows.push_back(offset);
-      decode_index.push_back(i);
     } else {
-      const auto [k, v] = kv.Gather(layer, keys);
-      outputs[i] = Attention(q.narrow(2, offset, s.num_tokens), k, v, bias, scale);
+      plan.index[i] = kv.BlockIndex(plan.keys[i], device);
+      plan.bias[i] = bias;
     }
     offset += s.num_tokens;
   }
-  if (!decode.empty()) {
-    const at::Tensor rows = at::tensor(decode_rows, at::kLong);
+  plan.decode_rows = at::tensor(rows, at::kLong).to(device);
+  if (!kernel && !rows.empty()) {
+    // Each decode query's blocks padded to the longest with block 0; the padding is masked out
+    // and its (possibly uninitialised) keys and values zeroed after the gather.
+    const int64_t block = (cross ? *sequences_[0].cross : *sequences_[0].kv).pool().block_size();
+    const int64_t queries = static_cast<int64_t>(rows.size()), max_keys = plan.max_blocks * block;
+    std::vector<int64_t> table(static_cast<size_t>(queries * plan.max_blocks), 0);
+    at::Tensor invalid = at::ones({queries, max_keys}, at::kBool);
+    for (int64_t j = 0; j < queries; ++j) {
+      const size_t i = plan.decode_of[static_cast<size_t>(j)];
+      const PagedKv& kv = cross ? *sequences_[i].cross : *sequences_[i].kv;
+      const int64_t used = kv.pool().BlocksFor(plan.keys[i]);
+      std::copy(kv.blocks().begin(), kv.blocks().begin() + used,
+                table.begin() + j * plan.max_blocks);
+      invalid[j].narrow(0, 0, plan.keys[i]).fill_(false);
+    }
+    plan.table = at::tensor(table, at::kLong).to(device);
+    const at::ScalarType dtype = q.scalar_type();
+    plan.mask = at::zeros({queries, 1, 1, max_keys}, q.options())
+                    .masked_fill(invalid.to(device).view({queries, 1, 1, max_keys}),
+                                 MaskValue(dtype));
+    bool any_bias = false;
+    for (const at::Tensor& b : decode_bias) any_bias = any_bias || b.defined();
+    if (any_bias) {
+      std::vector<at::Tensor> padded;
+      for (int64_t j = 0; j < queries; ++j) {
+        const at::Tensor& b = decode_bias[static_cast<size_t>(j)];
+        const int64_t keys = plan.keys[plan.decode_of[static_cast<size_t>(j)]];
+        at::Tensor full = at::zeros({1, num_heads, 1, max_keys}, q.options());
+        if (b.defined()) full.narrow(3, 0, keys).copy_(b.expand({1, num_heads, 1, keys}));
+        padded.push_back(full);
+      }
+      plan.mask = plan.mask + at::cat(padded, 0);
+    }
+    plan.invalid = invalid.to(device).view({queries, 1, max_keys, 1});
+  }
+  plan.built = true;
+}
+
+at::Tensor RaggedAttention::PaddedDecode(const Plan& plan, int64_t layer, const at::Tensor& q,
+                                         double scale, bool cross) const {
+  const PagedKv& first = cross ? *sequences_[plan.decode_of[0]].cross
+                               : *sequences_[plan.decode_of[0]].kv;
+  const KvPool& pool = first.pool();
+  const KvPoolShape& shape = pool.shape();
+  const int64_t queries = plan.decode_rows.size(0);
+  const int64_t max_keys = plan.max_blocks * shape.block_size;
+  auto gather = [&](const at::Tensor& storage) {
+    return storage.index_select(1, plan.table)
+        .view({shape.num_kv_heads, queries, max_keys, shape.head_dim})
+        .transpose(0, 1)
+        .masked_fill(plan.invalid, 0);
+  };
+  const at::Tensor qd = q[0].index_select(1, plan.decode_rows).transpose(0, 1).unsqueeze(2);
+  return Attention(qd, gather(pool.keys(layer)), gather(pool.values(layer)), plan.mask, scale);
+}
+
+at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double scale, bool cross) {
+  Plan& plan = cross ? cross_plan_ : self_plan_;
+  if (!plan.built) BuildPlan(plan, cross, q);
+  const int64_t num_heads = q.size(1);
+  std::vector<at::Tensor> outputs(sequences_.size());
+  int64_t offset = 0;
+  for (size_t i = 0; i < sequences_.size(); ++i) {
+    const RaggedSequence& s = sequences_[i];
+    if (s.num_tokens > 1) {
+      const PagedKv& kv = cross ? *s.cross : *s.kv;
+      const auto [k, v] = kv.Gather(layer, plan.keys[i], plan.index[i]);
+      outputs[i] = Attention(q.narrow(2, offset, s.num_tokens), k, v, plan.bias[i], scale);
+    }
+    offset += s.num_tokens;
+  }
+  if (!plan.decode_of.empty()) {
+    // [n, H, D] (kernel) or [n, H, 1, D] (padded batch), one row per decode query.
     const at::Tensor out =
-        PagedDecodeAttention(q[0].index_select(1, rows).transpose(0, 1), decode, layer, scale);
-    for (size_t j = 0; j < decode.size(); ++j) {
-      outputs[decode_index[j]] = out[static_cast<int64_t>(j)].view({1, num_heads, 1, -1});
+        plan.decode.empty()
+            ? PaddedDecode(plan, layer, q, scale, cross)
+            : PagedDecodeAttention(q[0].index_select(1, plan.decode_rows).transpose(0, 1),
+                                   plan.decode, layer, scale);
+    for (size_t j = 0; j < plan.decode_of.size(); ++j) {
+      outputs[plan.decode_of[j]] = out[static_cast<int64_t>(j)].view({1, num_heads, 1, -1});
     }
   }
   return outputs.size() == 1 ? outputs[0] : at::cat(outputs, 2);

@@ -61,6 +61,11 @@ struct RaggedSequence {
   const PagedKv* cross = nullptr;  // T5: cross-attention keys/values of its encoder positions
 };
 
+// Per sequence, prefill chunks gather their blocks and run the eager attention. Single-token
+// (decode) queries run together: on CPU through PagedDecodeAttention, reading the blocks in
+// place; elsewhere (CUDA) as one padded batch gathered with a single index_select per layer.
+// What does not change between layers (block indices, biases, masks) is built at the first
+// layer of the step and reused.
 class RaggedAttention : public AttentionContext {
  public:
   // bias(past, steps): additive bias [1, 1 or H, steps, past + steps] for one sequence's
@@ -73,12 +78,29 @@ class RaggedAttention : public AttentionContext {
   at::Tensor CrossAttend(int64_t layer, const at::Tensor& q, double scale) override;
 
  private:
-  // Attention of each sequence's queries over its self (cross = false) or encoder keys, the
-  // new keys already written; decode queries on CPU through PagedDecodeAttention.
-  at::Tensor Attend(int64_t layer, const at::Tensor& q, double scale, bool cross) const;
+  struct Plan {
+    bool built = false;
+    std::vector<int64_t> keys;       // per sequence: positions attended to
+    std::vector<at::Tensor> index;   // per prefill sequence: its blocks (for PagedKv::Gather)
+    std::vector<at::Tensor> bias;    // per prefill sequence: bias_(past, steps) or undefined
+    std::vector<size_t> decode_of;   // the sequence of each decode query
+    at::Tensor decode_rows;          // [n] rows of the step's queries, on the device
+    std::vector<PagedQuery> decode;  // CPU kernel path
+    at::Tensor table;                // padded path: [n * max_blocks] block ids
+    at::Tensor mask;                 // padded path: additive [n, 1 or H, 1, max_keys]
+    at::Tensor invalid;              // padded path: [n, 1, max_keys, 1], true past each length
+    int64_t max_blocks = 0;
+  };
+  // Built from the sequences' current lengths and block tables (self: after the first layer
+  // has written the step's keys, before Advance).
+  void BuildPlan(Plan& plan, bool cross, const at::Tensor& q) const;
+  at::Tensor Attend(int64_t layer, const at::Tensor& q, double scale, bool cross);
+  at::Tensor PaddedDecode(const Plan& plan, int64_t layer, const at::Tensor& q, double scale,
+                          bool cross) const;
 
   std::vector<RaggedSequence> sequences_;
   BiasFn bias_;
+  Plan self_plan_, cross_plan_;
 };
 
 }  // namespace triad

@@ -96,19 +96,22 @@ void PagedKv::Write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
   }
 }
 
-std::pair<at::Tensor, at::Tensor> PagedKv::Gather(int64_t layer, int64_t positions) const {
+at::Tensor PagedKv::BlockIndex(int64_t positions, const at::Device& device) const {
   const int64_t num_blocks = pool_->BlocksFor(positions);
-  const at::Tensor& keys = pool_->keys(layer);
-  const at::Tensor index =
-      at::tensor(std::vector<int64_t>(blocks_.begin(), blocks_.begin() + num_blocks), at::kLong)
-          .to(keys.device());
+  return at::tensor(std::vector<int64_t>(blocks_.begin(), blocks_.begin() + num_blocks), at::kLong)
+      .to(device);
+}
+
+std::pair<at::Tensor, at::Tensor> PagedKv::Gather(int64_t layer, int64_t positions,
+                                                  const at::Tensor& index) const {
   const KvPoolShape& s = pool_->shape();
+  const int64_t num_blocks = index.size(0);
   auto gather = [&](const at::Tensor& pool) {
     return pool.index_select(1, index)
         .view({1, s.num_kv_heads, num_blocks * s.block_size, s.head_dim})
         .narrow(2, 0, positions);
   };
-  return {gather(keys), gather(pool_->values(layer))};
+  return {gather(pool_->keys(layer)), gather(pool_->values(layer))};
 }
 
 namespace {

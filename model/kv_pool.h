@@ -101,9 +101,13 @@ class PagedKv {
   void Write(int64_t layer, const at::Tensor& k, const at::Tensor& v);
   // Call once every layer has written the step's T positions.
   void Advance(int64_t num_tokens) { length_ += num_tokens; }
+  // The ids of the blocks holding positions 0..positions-1, as an int64 tensor on `device`
+  // (what Gather takes; build it once for every layer of a step).
+  at::Tensor BlockIndex(int64_t positions, const at::Device& device) const;
   // Keys and values of `layer` at positions 0..positions-1 as [1, num_kv_heads, positions,
-  // head_dim] (a copy; positions <= capacity()).
-  std::pair<at::Tensor, at::Tensor> Gather(int64_t layer, int64_t positions) const;
+  // head_dim] (a copy; positions <= capacity(); `index` = BlockIndex(positions, ...)).
+  std::pair<at::Tensor, at::Tensor> Gather(int64_t layer, int64_t positions,
+                                           const at::Tensor& index) const;
 
  private:
   KvPool* pool_;

@@ -52,7 +52,7 @@ TEST(KvPoolTest, WritesAcrossBlocksGatherBackInOrder) {
   kv.Write(0, k.narrow(1, 3, 7), v.narrow(1, 3, 7));  // 3-9: crosses two block boundaries
   kv.Advance(7);
   EXPECT_EQ(kv.blocks().size(), 3u);
-  const auto [keys, values] = kv.Gather(0, 10);
+  const auto [keys, values] = kv.Gather(0, 10, kv.BlockIndex(10, at::kCPU));
   EXPECT_TRUE(at::equal(keys[0], k));
   EXPECT_TRUE(at::equal(values[0], v));
   EXPECT_FALSE(kv.Reserve(100));
@@ -81,7 +81,7 @@ void CompareDecodeKernel(at::ScalarType dtype, double tolerance) {
   const at::Tensor out = PagedDecodeAttention(q, queries, /*layer=*/1, 0.25);
   ASSERT_EQ(out.sizes(), q.sizes());
   for (size_t i = 0; i < lengths.size(); ++i) {
-    const auto [k, v] = seqs[i]->Gather(1, lengths[i]);
+    const auto [k, v] = seqs[i]->Gather(1, lengths[i], seqs[i]->BlockIndex(lengths[i], at::kCPU));
     const at::Tensor bias = queries[i].bias.defined()
                                 ? queries[i].bias.to(dtype).view({1, heads, 1, lengths[i]})
                                 : at::Tensor();

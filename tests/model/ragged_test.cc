@@ -3,6 +3,9 @@
 // gets alone through the batch API. Tolerance: 1e-4 * max(1, max|alone|) (summation order).
 #include <gtest/gtest.h>
 
+#include <limits>
+
+#include "model/layers.h"
 #include "model/model.h"
 #include "tests/model/fixture_util.h"
 
@@ -25,7 +28,7 @@ at::Tensor Alone(const Model& m, const at::Tensor& tokens, const at::Tensor& enc
   return (*logits)[0];
 }
 
-TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
+void CheckChunkedMixedBatchEqualsEachSequenceAlone() {
   for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
     SCOPED_TRACE(folder);
     auto model = LoadModel(folder, LoadOptions());
@@ -39,6 +42,11 @@ TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
     // Blocks of 4 positions: the sequences cross block boundaries mid-chunk.
     auto pool = m.NewKvPool(64, 4);
     ASSERT_TRUE(pool.ok()) << pool.status();
+    // Stale contents: nothing outside a sequence's own positions may reach its attention.
+    for (int64_t l = 0; l < (*pool)->shape().num_layers; ++l) {
+      (*pool)->keys(l).fill_(std::numeric_limits<float>::quiet_NaN());
+      (*pool)->values(l).fill_(std::numeric_limits<float>::quiet_NaN());
+    }
     std::vector<at::Tensor> tokens, encoders, reference;
     std::vector<std::unique_ptr<SequenceState>> states;
     for (size_t s = 0; s < lengths.size(); ++s) {
@@ -75,6 +83,19 @@ TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
     states.clear();
     EXPECT_EQ((*pool)->used_blocks(), 0);  // finished sequences return their blocks
   }
+}
+
+// Decode queries through the CPU paged kernel.
+TEST(RaggedTest, ChunkedMixedBatchEqualsEachSequenceAlone) {
+  CheckChunkedMixedBatchEqualsEachSequenceAlone();
+}
+
+// Decode queries as one padded batch gathered from the blocks (the path CUDA takes); the
+// padding's keys are masked and zeroed, so stale pool contents cannot leak in.
+TEST(RaggedTest, PaddedDecodePathEqualsEachSequenceAlone) {
+  SetUseCpuKernels(false);
+  CheckChunkedMixedBatchEqualsEachSequenceAlone();
+  SetUseCpuKernels(true);
 }
 
 // NewSequences (T5: one padded encoder batch) gives each sequence what NewSequence gives it.
