@@ -7,6 +7,7 @@
 #include "model/compat.h"
 #include "model/model.h"
 #include "tests/model/fixture_runner.h"
+#include "tests/model/ragged_check.h"
 
 namespace triad {
 namespace {
@@ -21,6 +22,12 @@ LoadOptions Cuda(const std::string& dtype) {
 TEST(GpuFixtures, Float32MatchesTransformers) {
   if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
   testing::ExpectFloat32Parity(Cuda("float32"));
+}
+
+// The scheduler's ragged path on the GPU: paged KV, decode as one padded gather per layer.
+TEST(GpuRagged, ChunkedMixedBatchEqualsEachSequenceAlone) {
+  if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
+  testing::ExpectRaggedEqualsAlone(Cuda("float32"));
 }
 
 TEST(GpuFixtures, Bfloat16WithinBounds) {

@@ -1,0 +1,83 @@
+#include "tests/model/ragged_check.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "tests/model/fixture_util.h"
+
+namespace triad::testing {
+namespace {
+
+// Logits [T, V] of `tokens` run alone (T5: decoder tokens after encoding `encoder`).
+at::Tensor Alone(const Model& m, const at::Tensor& tokens, const at::Tensor& encoder) {
+  EncoderInput enc{encoder.view({1, -1}), at::Tensor()};
+  auto state = m.NewState(1, m.config().is_encoder_decoder() ? &enc : nullptr);
+  EXPECT_TRUE(state.ok()) << state.status();
+  StepInput step;
+  step.input_ids = tokens.view({1, -1});
+  auto logits = m.Forward(step, **state);
+  EXPECT_TRUE(logits.ok()) << logits.status();
+  return (*logits)[0];
+}
+
+}  // namespace
+
+void ExpectRaggedEqualsAlone(const LoadOptions& load) {
+  for (const std::string& folder : ModelFixtureFolders(ModelFixtureRoot())) {
+    SCOPED_TRACE(folder);
+    auto model = LoadModel(folder, load);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Model& m = **model;
+    const int64_t vocab = m.config().vocab_size;
+    const std::vector<int64_t> lengths = {9, 4, 13};
+    // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed.
+    const std::vector<std::vector<std::pair<int, int64_t>>> schedule = {
+        {{0, 4}, {1, 3}, {2, 5}}, {{2, 6}, {0, 3}, {1, 1}}, {{0, 1}, {2, 1}}, {{2, 1}, {0, 1}}};
+    // Blocks of 4 positions: the sequences cross block boundaries mid-chunk.
+    auto pool = m.NewKvPool(64, 4);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    // Stale contents: nothing outside a sequence's own positions may reach its attention.
+    for (int64_t l = 0; l < (*pool)->shape().num_layers; ++l) {
+      (*pool)->keys(l).fill_(std::numeric_limits<float>::quiet_NaN());
+      (*pool)->values(l).fill_(std::numeric_limits<float>::quiet_NaN());
+    }
+    std::vector<at::Tensor> tokens, encoders, reference;
+    std::vector<std::unique_ptr<SequenceState>> states;
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      tokens.push_back(RandomTokenIds({lengths[s]}, vocab, 10 + s));
+      encoders.push_back(RandomTokenIds({5 + 3 * static_cast<int64_t>(s)}, vocab, 20 + s));
+      reference.push_back(Alone(m, tokens[s], encoders[s]).to(at::kCPU));
+      auto seq = m.NewSequence(**pool, m.config().is_encoder_decoder() ? &encoders[s] : nullptr);
+      ASSERT_TRUE(seq.ok()) << seq.status();
+      states.push_back(*std::move(seq));
+    }
+    std::vector<int64_t> done(lengths.size(), 0);
+    for (const auto& step : schedule) {
+      std::vector<SequenceChunk> chunks;
+      for (const auto& [s, n] : step) {
+        chunks.push_back({states[s].get(), tokens[s].narrow(0, done[s], n)});
+      }
+      auto logits = m.ForwardChunks(chunks);
+      ASSERT_TRUE(logits.ok()) << logits.status();
+      ASSERT_EQ(logits->size(0), static_cast<int64_t>(step.size()));
+      for (size_t c = 0; c < step.size(); ++c) {
+        const auto [s, n] = step[c];
+        done[s] += n;
+        const at::Tensor expected = reference[s][done[s] - 1];
+        EXPECT_LE(MaxAbsDiff((*logits)[c], expected), FixtureTolerance(expected))
+            << "sequence " << s << " at position " << done[s] - 1;
+        EXPECT_EQ(states[s]->length(), done[s]);
+      }
+    }
+    // Sequence 0 holds 11 positions: 3 blocks (T5: + 2 for its 5 encoder positions).
+    EXPECT_EQ(states[0]->blocks_held(), m.config().is_encoder_decoder() ? 5 : 3);
+    int64_t held = 0;
+    for (const auto& state : states) held += state->blocks_held();
+    EXPECT_EQ((*pool)->used_blocks(), held);
+    states.clear();
+    EXPECT_EQ((*pool)->used_blocks(), 0);  // finished sequences return their blocks
+  }
+}
+
+}  // namespace triad::testing
