@@ -87,10 +87,9 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
       invalid[j].narrow(0, 0, plan.keys[i]).fill_(false);
     }
     plan.table = at::tensor(table, at::kLong).to(device);
-    const at::ScalarType dtype = q.scalar_type();
+    invalid = invalid.to(device);
     plan.mask = at::zeros({queries, 1, 1, max_keys}, q.options())
-                    .masked_fill(invalid.to(device).view({queries, 1, 1, max_keys}),
-                                 MaskValue(dtype));
+                    .masked_fill(invalid.view({queries, 1, 1, max_keys}), MaskValue(q.scalar_type()));
     bool any_bias = false;
     for (const at::Tensor& b : decode_bias) any_bias = any_bias || b.defined();
     if (any_bias) {
@@ -104,7 +103,7 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
       }
       plan.mask = plan.mask + at::cat(padded, 0);
     }
-    plan.invalid = invalid.to(device).view({queries, 1, max_keys, 1});
+    plan.invalid = invalid.view({queries, 1, max_keys, 1});
   }
   plan.built = true;
 }

@@ -43,6 +43,10 @@ class CausalSequence : public SequenceState {
   int64_t length() const override { return kv.length(); }
   int64_t blocks_held() const override { return static_cast<int64_t>(kv.blocks().size()); }
   bool Reserve(int64_t num_tokens) override { return kv.Reserve(kv.length() + num_tokens); }
+  int64_t AdoptCachedPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks) override {
+    return kv.AdoptPrefix(tokens, max_blocks);
+  }
+  void CachePrefix(const std::vector<int64_t>& tokens) override { kv.RegisterFullBlocks(tokens); }
   PagedKv kv;
 };
 

@@ -25,6 +25,12 @@ KvPool::KvPool(KvPoolShape shape, int64_t num_blocks, at::ScalarType dtype, at::
   }
   free_.reserve(static_cast<size_t>(num_blocks));
   for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+  refs_.assign(static_cast<size_t>(num_blocks), 0);
+  entries_.resize(static_cast<size_t>(num_blocks));
+}
+
+int64_t KvPool::AvailableLocked() const {
+  return static_cast<int64_t>(free_.size() + evictable_.size()) - held_;
 }
 
 int64_t KvPool::block_bytes() const {
@@ -34,7 +40,12 @@ int64_t KvPool::block_bytes() const {
 
 int64_t KvPool::free_blocks() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int64_t>(free_.size()) - held_;
+  return AvailableLocked();
+}
+
+int64_t KvPool::cached_blocks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(by_key_.size());
 }
 
 int64_t KvPool::peak_used_blocks() const {
@@ -44,32 +55,125 @@ int64_t KvPool::peak_used_blocks() const {
 
 bool KvPool::Allocate(int64_t n, std::vector<int32_t>& blocks) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (n > static_cast<int64_t>(free_.size()) - held_) return false;
+  if (n > AvailableLocked()) return false;
   for (int64_t i = 0; i < n; ++i) {
-    blocks.push_back(free_.back());
-    free_.pop_back();
+    int32_t block;
+    if (!free_.empty()) {
+      block = free_.back();
+      free_.pop_back();
+    } else {  // evict the least recently released cached block
+      block = evictable_.front();
+      evictable_.pop_front();
+      Entry& e = entries_[static_cast<size_t>(block)];
+      by_key_.erase(e.key);
+      e = Entry();
+    }
+    refs_[static_cast<size_t>(block)] = 1;
+    blocks.push_back(block);
   }
-  peak_used_ = std::max(peak_used_, num_blocks_ - static_cast<int64_t>(free_.size()) + held_);
+  peak_used_ = std::max(peak_used_, num_blocks_ - AvailableLocked());
   return true;
 }
 
 void KvPool::Free(std::vector<int32_t>& blocks) {
   std::lock_guard<std::mutex> lock(mu_);
-  free_.insert(free_.end(), blocks.rbegin(), blocks.rend());
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
+    const int32_t block = *it;
+    if (--refs_[static_cast<size_t>(block)] > 0) continue;
+    Entry& e = entries_[static_cast<size_t>(block)];
+    if (e.registered) {
+      e.lru = evictable_.insert(evictable_.end(), block);
+    } else {
+      free_.push_back(block);
+    }
+  }
   blocks.clear();
 }
 
 bool KvPool::Hold(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (n > static_cast<int64_t>(free_.size()) - held_) return false;
+  if (n > AvailableLocked()) return false;
   held_ += n;
-  peak_used_ = std::max(peak_used_, num_blocks_ - static_cast<int64_t>(free_.size()) + held_);
+  peak_used_ = std::max(peak_used_, num_blocks_ - AvailableLocked());
   return true;
+}
+
+uint64_t KvPool::BlockKey(uint64_t parent, const int64_t* tokens, int64_t count) {
+  // FNV-1a over the parent key and the token ids, then a splitmix64 finish; never 0.
+  uint64_t h = 1469598103934665603ull ^ parent;
+  auto mix = [&h](uint64_t x) {
+    for (int byte = 0; byte < 8; ++byte) {
+      h ^= (x >> (8 * byte)) & 0xffu;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(parent);
+  for (int64_t i = 0; i < count; ++i) mix(static_cast<uint64_t>(tokens[i]));
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h == 0 ? 1 : h;
+}
+
+int64_t KvPool::AdoptPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks,
+                            std::vector<int32_t>& blocks, uint64_t* last_key) {
+  const int64_t bs = shape_.block_size;
+  max_blocks = std::min(max_blocks, static_cast<int64_t>(tokens.size()) / bs);
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t parent = 0;
+  int64_t adopted = 0;
+  for (; adopted < max_blocks; ++adopted) {
+    const int64_t* first = tokens.data() + adopted * bs;
+    const uint64_t key = BlockKey(parent, first, bs);
+    auto found = by_key_.find(key);
+    if (found == by_key_.end()) break;
+    const int32_t block = found->second;
+    Entry& e = entries_[static_cast<size_t>(block)];
+    if (e.parent != parent || !std::equal(e.tokens.begin(), e.tokens.end(), first)) break;
+    if (refs_[static_cast<size_t>(block)]++ == 0) evictable_.erase(e.lru);
+    blocks.push_back(block);
+    parent = key;
+  }
+  if (adopted > 0) peak_used_ = std::max(peak_used_, num_blocks_ - AvailableLocked());
+  *last_key = parent;
+  return adopted;
+}
+
+uint64_t KvPool::Register(int32_t block, uint64_t parent, const int64_t* tokens) {
+  const int64_t bs = shape_.block_size;
+  const uint64_t key = BlockKey(parent, tokens, bs);
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = entries_[static_cast<size_t>(block)];
+  if (e.registered || by_key_.count(key) > 0) return key;
+  e.registered = true;
+  e.key = key;
+  e.parent = parent;
+  e.tokens.assign(tokens, tokens + bs);
+  by_key_.emplace(key, block);
+  return key;
 }
 
 void KvPool::Unhold(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   held_ -= std::min(n, held_);
+}
+
+int64_t PagedKv::AdoptPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks) {
+  if (length_ != 0 || !blocks_.empty()) return 0;
+  registered_ = pool_->AdoptPrefix(tokens, max_blocks, blocks_, &last_key_);
+  length_ = registered_ * pool_->block_size();
+  return length_;
+}
+
+void PagedKv::RegisterFullBlocks(const std::vector<int64_t>& tokens) {
+  const int64_t bs = pool_->block_size();
+  const int64_t full = std::min(length_, static_cast<int64_t>(tokens.size())) / bs;
+  for (; registered_ < full; ++registered_) {
+    last_key_ = pool_->Register(blocks_[static_cast<size_t>(registered_)], last_key_,
+                                tokens.data() + registered_ * bs);
+  }
 }
 
 bool PagedKv::Reserve(int64_t positions) {

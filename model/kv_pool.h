@@ -9,16 +9,27 @@
 // block axis) yields a contiguous [num_kv_heads, positions, head_dim] with a single copy; the
 // CPU decode kernel (PagedDecodeAttention) reads the blocks where they lie.
 //
-// Thread contract: block accounting (Allocate, Free, Hold, Unhold, the counters) is
-// thread-safe; the storage tensors are written only by the thread that runs the sequences.
+// Prefix caching (vLLM's automatic prefix caching): a full block can be registered under the
+// tokens it holds and the key of the block before it; a later sequence whose tokens start the
+// same way adopts the registered blocks, shared and reference-counted (full blocks are never
+// written again), instead of recomputing them. Keys are 64-bit hashes of the whole prefix,
+// checked against the block's stored tokens and its predecessor's key. A registered block that
+// no sequence holds stays cached and counts as free: new allocations take never-used blocks
+// first, then evict cached ones, least recently released first.
+//
+// Thread contract: block accounting (Allocate, Free, Hold, Unhold, the prefix cache, the
+// counters) is thread-safe; the storage tensors are written only by the thread that runs the
+// sequences.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -68,6 +79,20 @@ class KvPool {
   bool Hold(int64_t n);
   void Unhold(int64_t n);
 
+  // Prefix cache. The key of a block holding `tokens` (block_size of them) after a prefix whose
+  // last block has key `parent` (0 for the first block).
+  static uint64_t BlockKey(uint64_t parent, const int64_t* tokens, int64_t count);
+  // Appends to `blocks` the registered blocks that hold the longest cached run of whole
+  // blocks of `tokens` (at most `max_blocks`), each now also held by the caller (Free
+  // releases them). Returns how many; `*last_key` = the key of the last one adopted.
+  int64_t AdoptPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks,
+                      std::vector<int32_t>& blocks, uint64_t* last_key);
+  // Registers `block` (full, held by the caller) as holding `tokens` after the prefix keyed
+  // `parent`; returns its key. When that key is registered already the block stays private.
+  uint64_t Register(int32_t block, uint64_t parent, const int64_t* tokens);
+  // Blocks registered in the prefix cache (held or not).
+  int64_t cached_blocks() const;
+
   const at::Tensor& keys(int64_t layer) const { return keys_[static_cast<size_t>(layer)]; }
   const at::Tensor& values(int64_t layer) const { return values_[static_cast<size_t>(layer)]; }
 
@@ -75,10 +100,24 @@ class KvPool {
   KvPoolShape shape_;
   int64_t num_blocks_;
   std::vector<at::Tensor> keys_, values_;
+  // Prefix-cache entry of a block (guarded by mu_).
+  struct Entry {
+    bool registered = false;
+    uint64_t key = 0, parent = 0;
+    std::vector<int64_t> tokens;
+    std::list<int32_t>::iterator lru;  // in evictable_ while no sequence holds it
+  };
+  int64_t AvailableLocked() const;
+
   mutable std::mutex mu_;
-  std::vector<int32_t> free_;  // guarded by mu_; a stack, so recently freed blocks are reused first
-  int64_t held_ = 0;           // guarded by mu_
-  int64_t peak_used_ = 0;      // guarded by mu_
+  // All guarded by mu_.
+  std::vector<int32_t> free_;  // never-used or unregistered; a stack (recently freed first)
+  std::vector<int32_t> refs_;  // per block: how many sequences hold it
+  std::vector<Entry> entries_;
+  std::unordered_map<uint64_t, int32_t> by_key_;
+  std::list<int32_t> evictable_;  // registered, held by none; front = least recently released
+  int64_t held_ = 0;
+  int64_t peak_used_ = 0;
 };
 
 // One sequence's keys and values in a KvPool: its block table and length. Releases its blocks
@@ -104,6 +143,13 @@ class PagedKv {
   // The ids of the blocks holding positions 0..positions-1, as an int64 tensor on `device`
   // (what Gather takes; build it once for every layer of a step).
   at::Tensor BlockIndex(int64_t positions, const at::Device& device) const;
+  // Prefix caching. On an empty sequence: adopts the cached blocks of the longest run of whole
+  // blocks of `tokens` (at most `max_blocks`) and sets length() past them; returns how many
+  // positions that skipped.
+  int64_t AdoptPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks);
+  // Registers every block that is full and whose tokens are known (`tokens`: this sequence's
+  // tokens from position 0) and not registered yet, so later sequences can adopt them.
+  void RegisterFullBlocks(const std::vector<int64_t>& tokens);
   // Keys and values of `layer` at positions 0..positions-1 as [1, num_kv_heads, positions,
   // head_dim] (a copy; positions <= capacity(); `index` = BlockIndex(positions, ...)).
   std::pair<at::Tensor, at::Tensor> Gather(int64_t layer, int64_t positions,
@@ -113,6 +159,8 @@ class PagedKv {
   KvPool* pool_;
   std::vector<int32_t> blocks_;
   int64_t length_ = 0;
+  int64_t registered_ = 0;  // leading blocks registered or adopted
+  uint64_t last_key_ = 0;   // the key of the last of them
 };
 
 // One single-token query of PagedDecodeAttention.

@@ -178,7 +178,7 @@ std::pair<at::Tensor, at::Tensor> KvCache::Append(int64_t layer, const at::Tenso
   const int64_t needed = length_ + k.size(2);
   if (!keys.defined() || keys.size(2) < needed) {
     int64_t capacity = keys.defined() ? keys.size(2) : 0;
-    capacity = capacity == 0 ? std::max<int64_t>(needed, reserved_ > 0 ? reserved_ : 16)
+    capacity = capacity == 0 ? std::max<int64_t>(needed, 16)
                              : std::max<int64_t>(needed, 2 * capacity);
     auto grow = [&](const at::Tensor& old, const at::Tensor& like) {
       at::Tensor fresh = at::empty({like.size(0), like.size(1), capacity, like.size(3)},
@@ -203,14 +203,6 @@ void KvCache::SelectRows(const at::Tensor& index) {
     keys_[i] = keys_[i].index_select(0, idx);
     values_[i] = values_[i].index_select(0, idx);
   }
-}
-
-int64_t KvCache::CapacityBytes() const {
-  int64_t bytes = 0;
-  for (size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i].defined()) bytes += keys_[i].nbytes() + values_[i].nbytes();
-  }
-  return bytes;
 }
 
 }  // namespace triad

@@ -60,8 +60,9 @@ at::Tensor BuildAttentionMask(const at::Tensor& key_mask, int64_t batch, int64_t
                               int64_t num_queries, bool causal, at::ScalarType dtype,
                               const at::Device& device);
 
-// Per-layer key/value storage for a batch of sequences that advance together. Grows by
-// doubling; Append writes the new step's keys and values and returns views over everything
+// Per-layer key/value storage for a batch of sequences that advance together (the padded-batch
+// path: Generate, beam search, classification; continuous batching uses the paged pool of
+// model/kv_pool.h). Grows by doubling; Append writes the new step's keys and values and returns views over everything
 // cached so far (including the new step). Call Advance once all layers have appended.
 class KvCache {
  public:
@@ -70,18 +71,13 @@ class KvCache {
   std::pair<at::Tensor, at::Tensor> Append(int64_t layer, const at::Tensor& k,
                                            const at::Tensor& v);
   void Advance(int64_t num_tokens) { length_ += num_tokens; }
-  // The first allocation holds at least `num_tokens` positions (no doubling below that).
-  void Reserve(int64_t num_tokens) { reserved_ = num_tokens; }
   // Keeps rows `index` (int64 [B']) in that order: beam reordering, dropping finished rows.
   void SelectRows(const at::Tensor& index);
-  // Bytes held by the cache tensors (capacity, not length).
-  int64_t CapacityBytes() const;
 
  private:
   std::vector<at::Tensor> keys_;
   std::vector<at::Tensor> values_;
   int64_t length_ = 0;
-  int64_t reserved_ = 0;
 };
 
 }  // namespace triad

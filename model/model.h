@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "model/config.h"
@@ -55,6 +56,17 @@ class SequenceState {
   // (taking none) when the pool has too few free. ForwardChunks takes what it needs itself,
   // so a scheduler calls this first only to learn, before the step, that the pool is short.
   virtual bool Reserve(int64_t num_tokens) = 0;
+  // Prefix caching, for decoder-only models (others adopt nothing and register nothing).
+  // On a sequence that has run nothing yet: adopts the pool's cached blocks for the longest
+  // run of whole blocks of `tokens` (its tokens from position 0; at most `max_blocks`) and
+  // returns the positions that skips: feed tokens from there on.
+  virtual int64_t AdoptCachedPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks) {
+    (void)tokens;
+    (void)max_blocks;
+    return 0;
+  }
+  // Offers this sequence's full blocks to the pool's prefix cache (`tokens` as above).
+  virtual void CachePrefix(const std::vector<int64_t>& tokens) { (void)tokens; }
 };
 
 // KV-cache bytes per decoder position of one sequence (keys + values, every layer), and for

@@ -73,6 +73,7 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "max_context",
                                                            "kv_budget_mb",
                                                            "kv_block_size",
+                                                           "prefix_caching",
                                                            "max_queue",
                                                            "batch_window_ms",
                                                            "prefill_chunk_tokens",
@@ -263,6 +264,7 @@ absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string
   TRIAD_RETURN_IF_ERROR(reader.Read("max_context", &model.max_context));
   TRIAD_RETURN_IF_ERROR(reader.Read("kv_budget_mb", &model.kv_budget_mb));
   TRIAD_RETURN_IF_ERROR(reader.Read("kv_block_size", &model.kv_block_size));
+  TRIAD_RETURN_IF_ERROR(reader.Read("prefix_caching", &model.prefix_caching));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_queue", &model.max_queue));
   TRIAD_RETURN_IF_ERROR(reader.Read("batch_window_ms", &model.batch_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefill_chunk_tokens", &model.prefill_chunk_tokens));

@@ -68,6 +68,7 @@ struct ModelServingConfig {
                                        // max_batch_size sequences at the full context (2048
                                        // positions where the model has no limit)
   int64_t kv_block_size = 16;          // positions per KV-cache block, 1..1024
+  bool prefix_caching = true;          // GPT-1/Llama: reuse cached KV blocks of shared prefixes
   int64_t max_queue = 64;              // waiting requests before RESOURCE_EXHAUSTED, >= 0
                                        // (0 = no waiting: a request that cannot start is refused)
   int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;

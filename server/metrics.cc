@@ -99,6 +99,9 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
                          "Running sequences preempted (KV blocks freed, recomputed later) "
                          "because the KV pool ran out.",
                          *registry_)),
+      prefix_hits_(Build(prometheus::BuildCounter(), "triad_prefix_cache_hit_tokens_total",
+                         "Prompt tokens whose keys and values came from the prefix cache.",
+                         *registry_)),
       queue_depth_(Build(prometheus::BuildGauge(), "triad_queue_depth",
                          "Requests waiting for admission.", *registry_)),
       running_(Build(prometheus::BuildGauge(), "triad_running_sequences",
@@ -159,6 +162,10 @@ void Metrics::RecordPreemption(const std::string& model) {
   preemptions_.Add({{"model", model}}).Increment();
 }
 
+void Metrics::RecordPrefixHit(const std::string& model, int64_t positions) {
+  prefix_hits_.Add({{"model", model}}).Increment(static_cast<double>(positions));
+}
+
 void Metrics::SetLoadSeconds(const std::string& model, double seconds) {
   load_seconds_.Add({{"model", model}}).Set(seconds);
 }
@@ -173,6 +180,7 @@ void Metrics::AddGaugeSource(const std::string& model, std::function<ModelGauges
   running_.Add({{"model", model}});
   kv_usage_.Add({{"model", model}});
   preemptions_.Add({{"model", model}});
+  prefix_hits_.Add({{"model", model}});
 }
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {

@@ -69,6 +69,9 @@ class Metrics final : public prometheus::Collectable {
   void RecordBatch(const std::string& model, int64_t batch_size);
   // A running sequence preempted for lack of KV blocks (triad_preemptions_total).
   void RecordPreemption(const std::string& model);
+  // Prompt positions taken from the prefix cache instead of computed
+  // (triad_prefix_cache_hit_tokens_total).
+  void RecordPrefixHit(const std::string& model, int64_t positions);
   void SetLoadSeconds(const std::string& model, double seconds);
   // Registers the source of `model`'s gauges, called at every Collect().
   void AddGaugeSource(const std::string& model, std::function<ModelGauges()> source);
@@ -97,6 +100,7 @@ class Metrics final : public prometheus::Collectable {
   prometheus::Family<prometheus::Counter>& cancelled_;
   prometheus::Family<prometheus::Counter>& deadline_exceeded_;
   prometheus::Family<prometheus::Counter>& preemptions_;
+  prometheus::Family<prometheus::Counter>& prefix_hits_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& running_;
   prometheus::Family<prometheus::Gauge>& kv_usage_;

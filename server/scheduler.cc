@@ -304,8 +304,14 @@ void Scheduler::Admit(SteadyClock::time_point now) {
                                             : seq->request.prompt_ids;
       seq->completion.prompt_tokens = static_cast<int64_t>(seq->request.prompt_ids.size());
     }
-    // Everything not in the cache: the prompt (T5: the start token) and what was generated.
-    seq->pending = seq->context;
+    // Everything not in the cache: the prompt (T5: the start token) and what was generated,
+    // less a prefix found in the prefix cache (never the last token: its logits are needed).
+    int64_t cached = 0;
+    if (state.ok() && options_.prefix_caching) {
+      const int64_t whole = (static_cast<int64_t>(seq->context.size()) - 1) / pool_->block_size();
+      cached = (*state)->AdoptCachedPrefix(seq->context, whole);
+    }
+    seq->pending.assign(seq->context.begin() + cached, seq->context.end());
     const bool pool_short =
         state.ok() ? !(*state)->Reserve(static_cast<int64_t>(seq->pending.size()) + 1)
                    : state.status().code() == absl::StatusCode::kResourceExhausted &&
@@ -314,6 +320,13 @@ void Scheduler::Admit(SteadyClock::time_point now) {
       // A reservation beside the loop took the blocks meanwhile: wait at the head again.
       requeue.push_back(std::move(seq));
       continue;
+    }
+    if (cached > 0) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.prefix_cached_positions += cached;
+      }
+      if (options_.on_prefix_hit) options_.on_prefix_hit(cached);
     }
     running_.push_back(std::move(seq));
     Sequence& added = *running_.back();
@@ -396,6 +409,9 @@ bool Scheduler::Step() {
     for (Sequence* seq : members) Finish(*seq, FinishReason::kError, logits.status());
     RetireFinished();
     return true;
+  }
+  if (options_.prefix_caching) {
+    for (Sequence* seq : members) seq->state->CachePrefix(seq->context);
   }
   const at::Tensor rows = logits->to(at::kCPU);
   for (size_t i = 0; i < members.size(); ++i) {

@@ -48,6 +48,9 @@ struct SchedulerOptions {
   // only as blocks are first written).
   int64_t kv_budget_bytes = 0;
   int64_t kv_block_size = 16;          // positions per KV block; >= 1
+  // Decoder-only models: full blocks of computed tokens stay cached in the pool, and a request
+  // whose tokens start with them adopts them instead of recomputing its prompt's prefix.
+  bool prefix_caching = true;
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
   // Scoring items (a GPT-1 head sequence, or a scored context with all its candidates) run in
   // one batch at most; >= 1.
@@ -63,6 +66,9 @@ struct SchedulerOptions {
   std::function<void(int64_t batch_size)> on_step;
   // Called on the loop thread each time a sequence is preempted; must not block.
   std::function<void()> on_preempt;
+  // Called on the loop thread with the prompt positions an admitted sequence took from the
+  // prefix cache (> 0 only); must not block.
+  std::function<void(int64_t positions)> on_prefix_hit;
   absl::Status Validate() const;
 };
 
@@ -136,6 +142,7 @@ struct SchedulerStats {
   int64_t kv_capacity_bytes = 0;   // the whole pool (0 when it could not be made)
   int64_t steps = 0;
   int64_t preemptions = 0;
+  int64_t prefix_cached_positions = 0;  // positions admitted sequences adopted, not computed
 };
 
 class Scheduler {

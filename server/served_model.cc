@@ -40,6 +40,7 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.max_queue = config.max_queue;
   scheduling.kv_budget_bytes = config.kv_budget_mb * (int64_t{1} << 20);
   scheduling.kv_block_size = config.kv_block_size;
+  scheduling.prefix_caching = config.prefix_caching;
   scheduling.prefill_chunk_tokens = config.prefill_chunk_tokens;
   scheduling.max_scoring_batch = config.max_classify_batch;
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
@@ -50,6 +51,9 @@ bool Load(ServedModel* served, Metrics* metrics) {
     metrics->RecordScoringBatch(name, items);
   };
   scheduling.on_preempt = [metrics, name = config.name] { metrics->RecordPreemption(name); };
+  scheduling.on_prefix_hit = [metrics, name = config.name](int64_t positions) {
+    metrics->RecordPrefixHit(name, positions);
+  };
   served->scheduler = std::make_unique<Scheduler>(*served->model, scheduling);
   if (!served->scheduler->status().ok()) {
     served->error = absl::StrCat("kv_budget_mb: ", served->scheduler->status().message());

@@ -59,6 +59,57 @@ TEST(KvPoolTest, WritesAcrossBlocksGatherBackInOrder) {
   EXPECT_EQ(kv.blocks().size(), 3u);
 }
 
+// Full blocks registered by one sequence are adopted by another with the same leading tokens
+// (shared, reference-counted), stay cached once nobody holds them, count as free, and are
+// evicted least recently released first when fresh blocks run out.
+TEST(KvPoolTest, PrefixCacheSharesFullBlocks) {
+  KvPool pool(Shape(1, 1, 2, 4), 6, at::kFloat, at::kCPU);
+  std::vector<int64_t> tokens(10);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = 100 + static_cast<int64_t>(i);
+  auto a = std::make_unique<PagedKv>(pool);
+  a->Write(0, at::randn({1, 10, 2}), at::randn({1, 10, 2}));
+  a->Advance(10);
+  a->RegisterFullBlocks(tokens);  // blocks 0 and 1 are full; the third holds 2 positions
+  EXPECT_EQ(pool.cached_blocks(), 2);
+
+  std::vector<int64_t> other = tokens;
+  other[9] = 7;  // differs only in the third block
+  auto b = std::make_unique<PagedKv>(pool);
+  EXPECT_EQ(b->AdoptPrefix(other, 5), 8);
+  EXPECT_EQ(b->length(), 8);
+  EXPECT_EQ(std::vector<int32_t>(a->blocks().begin(), a->blocks().begin() + 2), b->blocks());
+  EXPECT_EQ(pool.used_blocks(), 3);  // shared blocks count once
+  other[1] = 7;                      // differs in the first block: nothing to adopt
+  PagedKv c(pool);
+  EXPECT_EQ(c.AdoptPrefix(other, 5), 0);
+  auto d = std::make_unique<PagedKv>(pool);
+  EXPECT_EQ(d->AdoptPrefix(tokens, 1), 4);  // at most max_blocks
+
+  a.reset();  // its private third block is free again; the shared ones stay with b and d
+  EXPECT_EQ(pool.used_blocks(), 2);
+  b.reset();
+  d.reset();  // nobody holds the cached blocks: free, but still adoptable
+  EXPECT_EQ(pool.used_blocks(), 0);
+  EXPECT_EQ(pool.cached_blocks(), 2);
+  auto e = std::make_unique<PagedKv>(pool);
+  EXPECT_EQ(e->AdoptPrefix(tokens, 5), 8);
+  e->Write(0, at::randn({1, 2, 2}), at::randn({1, 2, 2}));  // positions 8, 9 in a fresh block
+  e->Advance(2);
+  EXPECT_EQ(pool.used_blocks(), 3);
+  // Held cached blocks are not evictable: 3 blocks are left, not 4.
+  std::vector<int32_t> taken;
+  EXPECT_TRUE(pool.Allocate(3, taken));
+  EXPECT_FALSE(pool.Allocate(1, taken));
+  pool.Free(taken);
+  e.reset();
+  // 4 never-used blocks, then one eviction: the prefix's second block goes first (a sequence
+  // releases its blocks last to first), so its first block stays adoptable.
+  EXPECT_TRUE(pool.Allocate(5, taken));
+  EXPECT_EQ(pool.cached_blocks(), 1);
+  PagedKv f(pool);
+  EXPECT_EQ(f.AdoptPrefix(tokens, 5), 4);
+}
+
 // Several single-token queries of different lengths, GQA (4 query heads over 2 KV heads), a
 // bias on some, through the kernel and through Gather + Attention.
 void CompareDecodeKernel(at::ScalarType dtype, double tolerance) {

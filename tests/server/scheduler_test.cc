@@ -339,6 +339,52 @@ TEST(SchedulerTest, PreemptedSequencesKeepTheirOutputs) {
   }
 }
 
+// Prefix caching: a request whose tokens start with full blocks computed before (its prompt,
+// or an earlier prompt plus its generated tokens, as a multi-turn chat sends) adopts them and
+// computes only the rest; every output equals the request's solo output. Never the last
+// prompt token: its logits are needed. Off, nothing is adopted.
+TEST(SchedulerTest, PrefixCacheSkipsSharedPromptBlocks) {
+  for (const char* name : {"llama-tiny", "gpt1-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = Load(name);
+    for (bool caching : {true, false}) {
+      SchedulerOptions options;
+      options.kv_block_size = 4;
+      options.prefix_caching = caching;
+      Scheduler scheduler(*model, options);
+      SamplingParams p = Greedy(6);
+      p.ignore_eos = true;
+      const std::vector<int64_t> first = Prompt(14, 900);
+      auto run = [&](const std::vector<int64_t>& prompt) {
+        const Completion c = Submit(scheduler, prompt, p).done.get();
+        EXPECT_EQ(c.token_ids, Solo(*model, prompt, 6));
+        return c.token_ids;
+      };
+      const std::vector<int64_t> output = run(first);
+      std::vector<int64_t> branch = first;  // same first 12 tokens (3 blocks), then different
+      branch[12] = 5;
+      branch[13] = 6;
+      run(branch);
+      const int64_t after_branch = scheduler.stats().prefix_cached_positions;
+      run(first);  // 13 tokens could be skipped; whole blocks: 12
+      const int64_t after_repeat = scheduler.stats().prefix_cached_positions;
+      std::vector<int64_t> turn = first;  // the first exchange and a new message
+      turn.insert(turn.end(), output.begin(), output.end());
+      turn.push_back(7);
+      run(turn);  // 14 + 6 fed positions were computed: 16 in whole blocks (the 6th token
+                  // was sampled but never fed)
+      const int64_t after_turn = scheduler.stats().prefix_cached_positions;
+      if (caching) {
+        EXPECT_EQ(after_branch, 12);
+        EXPECT_EQ(after_repeat, 24);
+        EXPECT_EQ(after_turn, 40);
+      } else {
+        EXPECT_EQ(after_turn, 0);
+      }
+    }
+  }
+}
+
 TEST(SchedulerTest, BadRequestsNameTheField) {
   auto model = Load("llama-tiny");
   Scheduler scheduler(*model, SchedulerOptions());
