@@ -48,6 +48,9 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   metrics.RecordBatch("t5", 3);
   metrics.RecordBatch("t5", 8);
   metrics.SetLoadSeconds("t5", 1.25);
+  metrics.RecordPreemption("t5");
+  metrics.RecordPrefixHit("t5", 32);
+  metrics.RecordPrefixHit("t5", 16);
   const std::string text = metrics.Text();
   EXPECT_TRUE(Has(text, R"(triad_prompt_tokens_total{model="t5"} 10)")) << text;
   EXPECT_TRUE(Has(text, R"(triad_generated_tokens_total{model="t5"} 5)"));
@@ -61,6 +64,8 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   EXPECT_TRUE(Has(text, R"(triad_batch_size_sum{model="t5"} 11)"));
   EXPECT_TRUE(Has(text, R"(triad_batch_size_bucket{model="t5",le="4"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_model_load_seconds{model="t5"} 1.25)"));
+  EXPECT_TRUE(Has(text, R"(triad_preemptions_total{model="t5"} 1)"));
+  EXPECT_TRUE(Has(text, R"(triad_prefix_cache_hit_tokens_total{model="t5"} 48)"));
 }
 
 TEST(Metrics, GaugesAreSampledAtEachCollect) {

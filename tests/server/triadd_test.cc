@@ -482,6 +482,11 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
   ASSERT_TRUE(WaitServing());
   v1::GenerateResponse out;
   ASSERT_TRUE(Call(Greedy("llama", {1, 2, 3}, 4), &out).ok());
+  // The same 20-token prompt twice: the second takes its first block (16) from the cache.
+  std::vector<int32_t> long_prompt;
+  for (int i = 0; i < 20; ++i) long_prompt.push_back(100 + i);
+  ASSERT_TRUE(Call(Greedy("llama", long_prompt, 2), &out).ok());
+  ASSERT_TRUE(Call(Greedy("llama", long_prompt, 2), &out).ok());
   v1::GenerateRequest slow = Greedy("llama", {1, 2, 3}, 250);
   slow.mutable_sampling()->set_ignore_eos(true);
   // The server records the expired call once the scheduler has dropped it (within a step). On
@@ -507,6 +512,9 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
   EXPECT_GT(Sample(body, R"(triad_batch_size_count{model="llama"} )"), 0);
   EXPECT_GT(Sample(body, R"(triad_model_load_seconds{model="t5"} )"), 0);
   EXPECT_GE(Sample(body, R"(triad_queue_depth{model="llama"} )"), 0);
+  EXPECT_GE(Sample(body, R"(triad_prefix_cache_hit_tokens_total{model="llama"} )"), 16);
+  EXPECT_GE(Sample(body, R"(triad_kv_cache_usage_ratio{model="llama"} )"), 0);
+  EXPECT_GE(Sample(body, R"(triad_preemptions_total{model="llama"} )"), 0);
   EXPECT_NE(body.find("triad_build_info{"), std::string::npos);
 }
 
