@@ -106,7 +106,10 @@ v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab, std::mt199
   v1::GenerateRequest r;
   r.set_model(o.model);
   std::uniform_int_distribution<int32_t> id(3, static_cast<int32_t>(vocab - 1));
-  for (int i = 0; i < o.prompt_tokens; ++i) r.mutable_token_ids()->add_ids(id(rng));
+  std::mt19937_64 shared(o.seed ^ 0x5eedu);  // the same prefix for every request
+  for (int i = 0; i < o.prompt_tokens; ++i) {
+    r.mutable_token_ids()->add_ids(i < o.shared_prefix_tokens ? id(shared) : id(rng));
+  }
   r.mutable_sampling()->set_temperature(0);
   const int shortest = static_cast<int>(std::lround((1 - o.output_spread) * o.output_tokens));
   r.mutable_sampling()->set_max_new_tokens(
@@ -164,7 +167,8 @@ nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int6
         RunOne(client, MakeRequest(o, vocab_size, rng), due, opening, results);
       });
   nlohmann::json report = CommonReport(o, results, wall);
-  report.update({{"output_tokens", o.output_tokens},
+  report.update({{"shared_prefix_tokens", o.shared_prefix_tokens},
+                 {"output_tokens", o.output_tokens},
                  {"output_spread", o.output_spread},
                  {"generated_tokens", results.generated},
                  {"generated_tokens_per_s", results.generated / wall},
@@ -326,6 +330,9 @@ std::string BenchOptions::Validate() const {
     return "--duration must be > 0 with --requests 0";
   }
   if (prompt_tokens < 1) return "--prompt-tokens must be >= 1";
+  if (shared_prefix_tokens < 0 || shared_prefix_tokens > prompt_tokens) {
+    return "--shared-prefix must be in [0, --prompt-tokens]";
+  }
   if (output_tokens < 1) return "--output-tokens must be >= 1";
   if (!(output_spread >= 0 && output_spread < 1)) return "--output-spread must be in [0, 1)";
   if (rate < 0) return "--rate must be >= 0";

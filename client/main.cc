@@ -10,7 +10,7 @@
 //   triad models
 //   triad health [--service NAME]
 //   triad bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]
-//               [--output-tokens N] [--output-spread F] [--rate R] [--seed S] [--json]
+//               [--shared-prefix N] [--output-tokens N] [--output-spread F] [--rate R] [--seed S] [--json]
 //               [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]
 // Every command takes --server HOST:PORT (default 127.0.0.1:50051). Exit status: 0 on
 // success, 1 when the server returns an error, 2 for bad usage.
@@ -42,7 +42,7 @@ constexpr char kUsage[] =
     "  models\n"
     "  health [--service NAME]\n"
     "  bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]\n"
-    "        [--output-tokens N] [--output-spread F] [--rate R] [--seed S] [--json]\n"
+    "        [--shared-prefix N] [--output-tokens N] [--output-spread F] [--rate R] [--seed S] [--json]\n"
     "        [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]\n"
     "        (--task benchmarks Classify: random token-id segments of --prompt-tokens each;\n"
     "         --batch-items K > 0 sends ClassifyBatch calls of K items)\n";
@@ -264,6 +264,7 @@ int Bench(TriadClient& client, const Flags& f) {
       !Number(f, "requests", o.num_requests, error) ||
       !Real(f, "duration", o.duration_seconds, error) ||
       !Number(f, "prompt-tokens", o.prompt_tokens, error) ||
+      !Number(f, "shared-prefix", o.shared_prefix_tokens, error) ||
       !Number(f, "output-tokens", o.output_tokens, error) ||
       !Real(f, "output-spread", o.output_spread, error) || !Real(f, "rate", o.rate, error) ||
       !Number(f, "seed", o.seed, error) || !Number(f, "choices", o.num_choices, error) ||
@@ -272,8 +273,8 @@ int Bench(TriadClient& client, const Flags& f) {
     return Usage(error);
   }
   o.task = f.Get("task");
-  if (o.classify() && (f.Has("output-tokens") || f.Has("output-spread"))) {
-    return Usage("--output-tokens and --output-spread are not used with --task");
+  if (o.classify() && (f.Has("output-tokens") || f.Has("output-spread") || f.Has("shared-prefix"))) {
+    return Usage("--output-tokens, --output-spread and --shared-prefix are not used with --task");
   }
   if ((f.Has("choices") || f.Has("choice-tokens")) && o.task != "multiple_choice") {
     return Usage("--choices and --choice-tokens need --task multiple_choice");

@@ -41,10 +41,15 @@ echo "$report" | tr -d ' \n' | grep -q '"steady_ttft_ms":{"count":4' || fail "be
 spread=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 8 --output-spread 0.5 --json | tr -d ' \n')
 generated=$(echo "$spread" | sed -n 's/.*"generated_tokens":\([0-9]*\).*/\1/p')
 [[ -n "$generated" && $generated -ge 32 && $generated -lt 64 ]] || fail "bench --output-spread: $spread"
+shared=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 24 --shared-prefix 20 --output-tokens 2 --json | tr -d ' \n')
+echo "$shared" | grep -q '"requests_ok":4' && echo "$shared" | grep -q '"shared_prefix_tokens":20' || fail "bench --shared-prefix: $shared"
 set +e
 "$TRIAD" bench $S --model llama --requests 2 --output-spread 1 > /dev/null 2> "$WORK/err"
 rc=$?
 [[ $rc == 2 ]] && grep -q -- "--output-spread must be in" "$WORK/err" || fail "bad --output-spread: rc=$rc $(cat "$WORK/err")"
+"$TRIAD" bench $S --model llama --requests 2 --prompt-tokens 8 --shared-prefix 9 > /dev/null 2> "$WORK/err"
+rc=$?
+[[ $rc == 2 ]] && grep -q -- "--shared-prefix must be in" "$WORK/err" || fail "bad --shared-prefix: rc=$rc $(cat "$WORK/err")"
 "$TRIAD" generate $S --model nope --prompt x > /dev/null 2> "$WORK/err"
 rc=$?
 set -e
