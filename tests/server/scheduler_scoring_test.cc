@@ -154,7 +154,19 @@ TEST(SchedulerScoringTest, ScoringBesideRunningGenerationsKeepsBothOutputsAndSte
   std::vector<int64_t> batches;
   SchedulerOptions options;
   options.prefill_chunk_tokens = 32;
+  options.batch_window = std::chrono::microseconds(0);  // batches by the token cap alone
   options.on_scoring_batch = [&](int64_t items) { batches.push_back(items); };
+  // The loop pauses after the generation's second step until the scoring request is queued,
+  // so the scoring batches always meet a running generation (however slow this thread is).
+  std::promise<void> entered, queued;
+  std::shared_future<void> go = queued.get_future().share();
+  int steps = 0;  // only the loop thread touches it
+  options.on_step = [&](int64_t) {
+    if (++steps == 2) {
+      entered.set_value();
+      go.wait();
+    }
+  };
   Scheduler s(*model, options);
   // Solo greedy output of the generation request.
   const std::vector<int64_t> prompt = Ids(10, 42);
@@ -164,24 +176,21 @@ TEST(SchedulerScoringTest, ScoringBesideRunningGenerationsKeepsBothOutputsAndSte
   ASSERT_TRUE(solo.ok());
 
   std::promise<Completion> gen_done;
-  std::atomic<int> tokens{0};
   GenerationRequest gr;
   gr.prompt_ids = prompt;
   gr.sampling.temperature = 0;
   gr.sampling.max_new_tokens = 24;
   gr.sampling.ignore_eos = true;
-  gr.on_token = [&](const TokenEvent&) {
-    ++tokens;
-    return false;
-  };
   gr.on_done = [&](const Completion& c) { gen_done.set_value(c); };
   ASSERT_TRUE(s.Submit(std::move(gr)).ok());
-  while (tokens.load() < 2) std::this_thread::sleep_for(1ms);  // decoding now
+  entered.get_future().wait();  // decoding now (22 tokens to go), the loop held
 
   ScoringRequest r;
   for (uint64_t i = 0; i < 12; ++i) r.items.push_back(Item(i));  // ~13-20 tokens each
   const auto items = r.items;
-  const ScoringResult result = Submit(s, std::move(r)).done.get();
+  PendingScore scoring = Submit(s, std::move(r));
+  queued.set_value();
+  const ScoringResult result = scoring.done.get();
   ASSERT_TRUE(result.status.ok()) << result.status;
   for (size_t i = 0; i < items.size(); ++i) ExpectSolo(*model, items[i], result.scores[i]);
   const Completion c = gen_done.get_future().get();
