@@ -319,10 +319,17 @@ TEST(SchedulerTest, PreemptedSequencesKeepTheirOutputs) {
     // 24 blocks of 4: each request alone needs at most 16 (T5: with its encoder's blocks).
     tight.kv_budget_bytes = 24 * 4 * KvBytesPerToken(model->config(), at::kFloat);
     std::atomic<int64_t> widest{0};
-    tight.on_step = [&widest](int64_t n) { widest = std::max<int64_t>(widest, n); };
+    // The loop waits after its first step until all six are queued (however slow this thread).
+    std::promise<void> all_queued;
+    std::shared_future<void> go = all_queued.get_future().share();
+    tight.on_step = [&widest, go](int64_t n) {
+      go.wait();
+      widest = std::max<int64_t>(widest, n);
+    };
     Scheduler scheduler(*model, tight);
     std::vector<Pending> pending;
     for (int i = 0; i < 6; ++i) pending.push_back(Submit(scheduler, prompts[i], params[i]));
+    all_queued.set_value();
     for (int i = 0; i < 6; ++i) {
       const Completion c = pending[i].done.get();
       EXPECT_TRUE(c.status.ok()) << c.status;
