@@ -321,6 +321,10 @@ void Scheduler::Admit(SteadyClock::time_point now) {
       requeue.push_back(std::move(seq));
       continue;
     }
+    if (seq->completion.token_ids.empty()) {  // a preempted sequence's recompute is not the prompt's
+      seq->completion.cached_prompt_tokens =
+          std::min(cached, static_cast<int64_t>(seq->request.prompt_ids.size()));
+    }
     if (cached > 0) {
       {
         std::lock_guard<std::mutex> lock(mu_);

@@ -85,6 +85,7 @@ struct Completion {
   std::vector<int64_t> token_ids;
   std::vector<float> logprobs;
   int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // of the prompt, positions adopted from the prefix cache
   double queue_seconds = 0;        // submit -> admitted
   double first_token_seconds = 0;  // submit -> first token (0 if none)
   double total_seconds = 0;        // submit -> finished

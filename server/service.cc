@@ -165,6 +165,7 @@ absl::Status Prepare(ServedModel& served, const v1::GenerateRequest& request,
 
 void FillUsage(const Completion& c, v1::Usage* usage, v1::Timings* timings) {
   usage->set_prompt_tokens(static_cast<uint32_t>(c.prompt_tokens));
+  usage->set_cached_prompt_tokens(static_cast<uint32_t>(c.cached_prompt_tokens));
   usage->set_generated_tokens(static_cast<uint32_t>(c.token_ids.size()));
   timings->set_queue_seconds(c.queue_seconds);
   timings->set_time_to_first_token_seconds(c.first_token_seconds);

@@ -362,24 +362,26 @@ TEST(SchedulerTest, PrefixCacheSkipsSharedPromptBlocks) {
       SamplingParams p = Greedy(6);
       p.ignore_eos = true;
       const std::vector<int64_t> first = Prompt(14, 900);
-      auto run = [&](const std::vector<int64_t>& prompt) {
+      auto run = [&](const std::vector<int64_t>& prompt, int64_t cached) {
         const Completion c = Submit(scheduler, prompt, p).done.get();
         EXPECT_EQ(c.token_ids, Solo(*model, prompt, 6));
+        EXPECT_EQ(c.cached_prompt_tokens, caching ? cached : 0);
         return c.token_ids;
       };
-      const std::vector<int64_t> output = run(first);
+      const std::vector<int64_t> output = run(first, 0);
       std::vector<int64_t> branch = first;  // same first 12 tokens (3 blocks), then different
       branch[12] = 5;
       branch[13] = 6;
-      run(branch);
+      run(branch, 12);
       const int64_t after_branch = scheduler.stats().prefix_cached_positions;
-      run(first);  // 13 tokens could be skipped; whole blocks: 12
+      run(first, 12);  // 13 tokens could be skipped; whole blocks: 12
       const int64_t after_repeat = scheduler.stats().prefix_cached_positions;
       std::vector<int64_t> turn = first;  // the first exchange and a new message
       turn.insert(turn.end(), output.begin(), output.end());
       turn.push_back(7);
-      run(turn);  // 14 + 6 fed positions were computed: 16 in whole blocks (the 6th token
-                  // was sampled but never fed)
+      // The first exchange computed 14 prompt + 5 generated positions (the 6th token was
+      // sampled, never fed): 16 of them in whole blocks.
+      run(turn, 16);
       const int64_t after_turn = scheduler.stats().prefix_cached_positions;
       if (caching) {
         EXPECT_EQ(after_branch, 12);

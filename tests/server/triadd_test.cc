@@ -486,7 +486,12 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
   std::vector<int32_t> long_prompt;
   for (int i = 0; i < 20; ++i) long_prompt.push_back(100 + i);
   ASSERT_TRUE(Call(Greedy("llama", long_prompt, 2), &out).ok());
+  EXPECT_EQ(out.usage().cached_prompt_tokens(), 0u);
+  const std::vector<int32_t> first_ids(out.token_ids().begin(), out.token_ids().end());
   ASSERT_TRUE(Call(Greedy("llama", long_prompt, 2), &out).ok());
+  EXPECT_EQ(out.usage().cached_prompt_tokens(), 16u);
+  EXPECT_EQ(out.usage().prompt_tokens(), 20u);
+  EXPECT_EQ(std::vector<int32_t>(out.token_ids().begin(), out.token_ids().end()), first_ids);
   v1::GenerateRequest slow = Greedy("llama", {1, 2, 3}, 250);
   slow.mutable_sampling()->set_ignore_eos(true);
   // The server records the expired call once the scheduler has dropped it (within a step). On
