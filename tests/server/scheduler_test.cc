@@ -8,6 +8,7 @@
 
 #include <future>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "model/generation.h"
@@ -392,6 +393,86 @@ TEST(SchedulerTest, PrefixCacheSkipsSharedPromptBlocks) {
       }
     }
   }
+}
+
+// A long-running daemon must not leak KV blocks. A randomized mix against a tight pool with
+// prefix caching: prompts sharing a few prefixes, some cancelled at random moments, some with
+// deadlines that pass mid-generation, the rest running to their length under preemption. Every
+// request ends exactly once with a reason its treatment allows; every one that ran to its
+// length has its solo output; and once all are done every block is back (cached blocks count
+// as free), so the pool can be filled again.
+TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
+  auto model = Load("llama-tiny");
+  SchedulerOptions options;
+  options.max_batch_size = 8;
+  options.kv_block_size = 4;
+  options.prefill_chunk_tokens = 16;
+  options.kv_budget_bytes = 40 * 4 * KvBytesPerToken(model->config(), at::kFloat);
+  Scheduler scheduler(*model, options);
+  std::mt19937_64 rng(2024);
+  const std::vector<std::vector<int64_t>> prefixes = {Prompt(8, 500), Prompt(12, 501), {}};
+  struct Case {
+    std::vector<int64_t> prompt;
+    int kind;  // 0 = runs to its length, 1 = cancelled, 2 = deadline
+    Pending pending;
+  };
+  std::vector<Case> cases;
+  for (int i = 0; i < 40; ++i) {
+    Case c;
+    c.prompt = prefixes[rng() % prefixes.size()];
+    const std::vector<int64_t> tail = Prompt(1 + static_cast<int64_t>(rng() % 10), 600 + i);
+    c.prompt.insert(c.prompt.end(), tail.begin(), tail.end());
+    c.kind = static_cast<int>(rng() % 4) % 3;  // half run to their length
+    GenerationRequest r;
+    r.prompt_ids = c.prompt;
+    r.sampling = Greedy(c.kind == 0 ? 12 : 60);
+    r.sampling.ignore_eos = true;
+    if (c.kind == 2) r.deadline = SteadyClock::now() + std::chrono::milliseconds(rng() % 40);
+    auto promise = std::make_shared<std::promise<Completion>>();
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    r.on_done = [promise, calls](const Completion& done) {
+      if (calls->fetch_add(1) == 0) promise->set_value(done);
+      else ADD_FAILURE() << "on_done called twice";
+    };
+    auto handle = scheduler.Submit(std::move(r));
+    ASSERT_TRUE(handle.ok()) << handle.status();
+    c.pending = {*handle, promise->get_future()};
+    cases.push_back(std::move(c));
+    if (cases.back().kind == 1 && rng() % 2 == 0) cases.back().pending.handle->Cancel();
+  }
+  for (Case& c : cases) {
+    if (c.kind == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 5));
+      c.pending.handle->Cancel();
+    }
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Completion done = cases[i].pending.done.get();
+    SCOPED_TRACE(i);
+    switch (cases[i].kind) {
+      case 0:
+        EXPECT_EQ(done.reason, FinishReason::kLength);
+        EXPECT_EQ(done.token_ids, Solo(*model, cases[i].prompt, 12));
+        break;
+      case 1:
+        EXPECT_TRUE(done.reason == FinishReason::kCancelled || done.reason == FinishReason::kLength)
+            << static_cast<int>(done.reason);
+        break;
+      default:
+        EXPECT_TRUE(done.reason == FinishReason::kDeadline || done.reason == FinishReason::kLength)
+            << static_cast<int>(done.reason);
+    }
+  }
+  EXPECT_TRUE(Drained(scheduler));
+  const SchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.kv_used_bytes, 0);
+  EXPECT_GT(stats.prefix_cached_positions, 0);
+  // Every block can be taken again: one request that needs the whole pool completes.
+  SamplingParams whole = Greedy(40 * 4 - 10);
+  whole.ignore_eos = true;
+  Pending last = Submit(scheduler, Prompt(10, 7), whole);
+  ASSERT_EQ(last.done.wait_for(30s), std::future_status::ready) << "blocks leaked: never admitted";
+  EXPECT_EQ(last.done.get().token_ids.size(), 150u);
 }
 
 TEST(SchedulerTest, BadRequestsNameTheField) {
