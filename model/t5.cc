@@ -59,10 +59,16 @@ class T5Sequence : public SequenceState {
     return static_cast<int64_t>(self.blocks().size() + cross.blocks().size());
   }
   bool Reserve(int64_t num_tokens) override { return self.Reserve(self.length() + num_tokens); }
-  // Stores the encoder keys/values [H, S, d_kv] per layer (throws KvPoolExhausted).
-  void SetCross(const std::vector<at::Tensor>& keys, const std::vector<at::Tensor>& values) {
-    for (size_t l = 0; l < keys.size(); ++l) cross.Write(static_cast<int64_t>(l), keys[l], values[l]);
-    cross.Advance(keys.at(0).size(1));
+  // Stores row `row`'s first `length` encoder positions of the projected keys/values
+  // ([B, H, S, d_kv] per layer) as this sequence's cross-attention K/V (throws
+  // KvPoolExhausted).
+  void SetCross(const std::vector<at::Tensor>& keys, const std::vector<at::Tensor>& values,
+                int64_t row, int64_t length) {
+    for (size_t l = 0; l < keys.size(); ++l) {
+      cross.Write(static_cast<int64_t>(l), keys[l][row].narrow(1, 0, length),
+                  values[l][row].narrow(1, 0, length));
+    }
+    cross.Advance(length);
   }
   PagedKv self;   // decoder self-attention
   PagedKv cross;  // the encoder's projected keys/values, written once
@@ -138,10 +144,8 @@ class T5Model : public Model {
     const at::Tensor hidden = EncodeImpl(EncoderInput{encoder_ids->view({1, -1}), at::Tensor()});
     std::vector<at::Tensor> keys, values;  // [1, H, S, d_kv] per layer
     ProjectEncoder(hidden, keys, values);
-    for (auto& t : keys) t = t[0];
-    for (auto& t : values) t = t[0];
     auto seq = std::make_unique<T5Sequence>(pool);
-    seq->SetCross(keys, values);
+    seq->SetCross(keys, values, 0, hidden.size(1));
     return seq;
   }
 
@@ -164,14 +168,8 @@ class T5Model : public Model {
     std::vector<at::Tensor> keys, values;  // [B, H, S, d_kv] per layer
     ProjectEncoder(hidden, keys, values);
     for (int64_t b = 0; b < batch; ++b) {
-      const int64_t len = encoder_ids[static_cast<size_t>(b)]->numel();
-      std::vector<at::Tensor> own_keys, own_values;
-      for (size_t l = 0; l < keys.size(); ++l) {
-        own_keys.push_back(keys[l][b].narrow(1, 0, len));
-        own_values.push_back(values[l][b].narrow(1, 0, len));
-      }
       auto seq = std::make_unique<T5Sequence>(pool);
-      seq->SetCross(own_keys, own_values);
+      seq->SetCross(keys, values, b, encoder_ids[static_cast<size_t>(b)]->numel());
       out.push_back(std::move(seq));
     }
     return out;
