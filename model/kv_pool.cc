@@ -100,7 +100,7 @@ bool KvPool::Hold(int64_t n) {
 
 uint64_t KvPool::BlockKey(uint64_t parent, const int64_t* tokens, int64_t count) {
   // FNV-1a over the parent key and the token ids, then a splitmix64 finish; never 0.
-  uint64_t h = 1469598103934665603ull ^ parent;
+  uint64_t h = 1469598103934665603ull;
   auto mix = [&h](uint64_t x) {
     for (int byte = 0; byte < 8; ++byte) {
       h ^= (x >> (8 * byte)) & 0xffu;
