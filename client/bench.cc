@@ -102,13 +102,28 @@ struct Results : Tally {
   int64_t generated = 0;
 };
 
-v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab, std::mt19937_64& rng) {
+std::uniform_int_distribution<int32_t> PromptIds(int64_t vocab) {
+  return std::uniform_int_distribution<int32_t>(3, static_cast<int32_t>(vocab - 1));
+}
+
+// The --shared-prefix ids every request starts with, drawn once.
+std::vector<int32_t> SharedPrefix(const BenchOptions& o, int64_t vocab) {
+  std::mt19937_64 rng(o.seed ^ 0x5eedu);
+  auto id = PromptIds(vocab);
+  std::vector<int32_t> ids(static_cast<size_t>(o.shared_prefix_tokens));
+  for (int32_t& t : ids) t = id(rng);
+  return ids;
+}
+
+// `prefix` (the shared prefix), then random ids up to o.prompt_tokens.
+v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab,
+                                const std::vector<int32_t>& prefix, std::mt19937_64& rng) {
   v1::GenerateRequest r;
   r.set_model(o.model);
-  std::uniform_int_distribution<int32_t> id(3, static_cast<int32_t>(vocab - 1));
-  std::mt19937_64 shared(o.seed ^ 0x5eedu);  // the same prefix for every request
-  for (int i = 0; i < o.prompt_tokens; ++i) {
-    r.mutable_token_ids()->add_ids(i < o.shared_prefix_tokens ? id(shared) : id(rng));
+  auto id = PromptIds(vocab);
+  r.mutable_token_ids()->mutable_ids()->Add(prefix.begin(), prefix.end());
+  for (int i = static_cast<int>(prefix.size()); i < o.prompt_tokens; ++i) {
+    r.mutable_token_ids()->add_ids(id(rng));
   }
   r.mutable_sampling()->set_temperature(0);
   const int shortest = static_cast<int>(std::lround((1 - o.output_spread) * o.output_tokens));
@@ -162,9 +177,10 @@ nlohmann::json CommonReport(const BenchOptions& o, const Tally& tally, double wa
 
 nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
   Results results;
+  const std::vector<int32_t> prefix = SharedPrefix(o, vocab_size);
   const double wall =
       RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool opening) {
-        RunOne(client, MakeRequest(o, vocab_size, rng), due, opening, results);
+        RunOne(client, MakeRequest(o, vocab_size, prefix, rng), due, opening, results);
       });
   nlohmann::json report = CommonReport(o, results, wall);
   report.update({{"shared_prefix_tokens", o.shared_prefix_tokens},
