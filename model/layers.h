@@ -62,8 +62,9 @@ at::Tensor BuildAttentionMask(const at::Tensor& key_mask, int64_t batch, int64_t
 
 // Per-layer key/value storage for a batch of sequences that advance together (the padded-batch
 // path: Generate, beam search, classification; continuous batching uses the paged pool of
-// model/kv_pool.h). Grows by doubling; Append writes the new step's keys and values and returns views over everything
-// cached so far (including the new step). Call Advance once all layers have appended.
+// model/kv_pool.h). Grows by doubling; Append writes the new step's keys and values and
+// returns views over everything cached so far (including the new step). Call Advance once all
+// layers have appended.
 class KvCache {
  public:
   explicit KvCache(int64_t num_layers) : keys_(num_layers), values_(num_layers) {}
