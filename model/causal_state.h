@@ -47,6 +47,11 @@ class CausalSequence : public SequenceState {
     return kv.AdoptPrefix(tokens, max_blocks);
   }
   void CachePrefix(const std::vector<int64_t>& tokens) override { kv.RegisterFullBlocks(tokens); }
+  std::unique_ptr<SequenceState> Fork() const override {
+    auto copy = std::make_unique<CausalSequence>(kv.pool());
+    copy->kv.ForkFrom(kv, /*copy_partial=*/true);
+    return copy;
+  }
   PagedKv kv;
 };
 

@@ -8,13 +8,10 @@
 #include <functional>
 
 #include "absl/status/statusor.h"
+#include "model/beam_search.h"
 #include "model/model.h"
 
 namespace triad {
-
-// HF `early_stopping`: false (stop when no open beam can beat the worst kept hypothesis,
-// estimated at the current length), true (stop once num_beams hypotheses are closed), never.
-enum class EarlyStopping { kHeuristic, kTrue, kNever };
 
 struct GenerationOptions {
   int64_t max_new_tokens = 16;       // tokens generated per row; must be >= 1

@@ -155,6 +155,11 @@ uint64_t KvPool::Register(int32_t block, uint64_t parent, const int64_t* tokens)
   return key;
 }
 
+void KvPool::Retain(const std::vector<int32_t>& blocks) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const int32_t block : blocks) ++refs_[static_cast<size_t>(block)];
+}
+
 void KvPool::Unhold(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   held_ -= std::min(n, held_);
@@ -165,6 +170,39 @@ int64_t PagedKv::AdoptPrefix(const std::vector<int64_t>& tokens, int64_t max_blo
   registered_ = pool_->AdoptPrefix(tokens, max_blocks, blocks_, &last_key_);
   length_ = registered_ * pool_->block_size();
   return length_;
+}
+
+void PagedKv::ForkFrom(const PagedKv& source, bool copy_partial) {
+  const int64_t bs = pool_->block_size();
+  const int64_t used = pool_->BlocksFor(source.length_);
+  const bool partial = copy_partial && source.length_ % bs != 0;
+  const int64_t shared = partial ? used - 1 : used;
+  std::vector<int32_t> copy;
+  if (partial) {
+    if (!pool_->Allocate(1, copy)) {
+      throw KvPoolExhausted("the KV cache pool has no free block to fork a sequence into (" +
+                            std::to_string(pool_->num_blocks()) + " blocks of " +
+                            std::to_string(bs) + " positions)");
+    }
+    const int64_t from = source.blocks_[static_cast<size_t>(shared)];
+    try {
+      for (int64_t layer = 0; layer < pool_->shape().num_layers; ++layer) {
+        pool_->keys(layer).select(1, copy[0]).copy_(pool_->keys(layer).select(1, from));
+        pool_->values(layer).select(1, copy[0]).copy_(pool_->values(layer).select(1, from));
+      }
+    } catch (...) {
+      pool_->Free(copy);
+      throw;
+    }
+  }
+  std::vector<int32_t> blocks(source.blocks_.begin(), source.blocks_.begin() + shared);
+  pool_->Retain(blocks);
+  blocks.insert(blocks.end(), copy.begin(), copy.end());
+  pool_->Free(blocks_);
+  blocks_ = std::move(blocks);
+  length_ = source.length_;
+  registered_ = source.registered_;
+  last_key_ = source.last_key_;
 }
 
 void PagedKv::RegisterFullBlocks(const std::vector<int64_t>& tokens) {

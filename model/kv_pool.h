@@ -78,6 +78,9 @@ class KvPool {
   // (beam search's own caches) but shares the budget. False (holding none) when too few free.
   bool Hold(int64_t n);
   void Unhold(int64_t n);
+  // One more holder for each of `blocks` (each already held by someone): sharing, as a forked
+  // beam shares its parent's full blocks. Free releases them like any other.
+  void Retain(const std::vector<int32_t>& blocks);
 
   // Prefix cache. The key of a block holding `tokens` (block_size of them) after a prefix whose
   // last block has key `parent` (0 for the first block).
@@ -147,6 +150,12 @@ class PagedKv {
   // blocks of `tokens` (at most `max_blocks`) and sets length() past them; returns how many
   // positions that skipped.
   int64_t AdoptPrefix(const std::vector<int64_t>& tokens, int64_t max_blocks);
+  // On an empty sequence: becomes a copy of `source` (same pool) without copying what can be
+  // shared. Its full blocks are shared (never written again); the partly filled last block is
+  // copied into a fresh block when `copy_partial` (both sequences will write after it), else
+  // shared too (storage that is never appended to, like T5's cross-attention keys). Throws
+  // KvPoolExhausted, taking nothing, when the copy needs a block and none is free.
+  void ForkFrom(const PagedKv& source, bool copy_partial);
   // Registers every block that is full and whose tokens are known (`tokens`: this sequence's
   // tokens from position 0) and not registered yet, so later sequences can adopt them.
   void RegisterFullBlocks(const std::vector<int64_t>& tokens);

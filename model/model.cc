@@ -229,6 +229,11 @@ std::vector<std::unique_ptr<SequenceState>> Model::NewSequencesImpl(
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<SequenceState>> Model::ForkSequence(
+    const SequenceState& source) const {
+  return Guard("ForkSequence", [&] { return source.Fork(); });
+}
+
 absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>& chunks) const {
   if (chunks.empty()) return absl::InvalidArgumentError("chunks: empty");
   std::vector<const SequenceState*> seen;

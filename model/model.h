@@ -67,6 +67,9 @@ class SequenceState {
   }
   // Offers this sequence's full blocks to the pool's prefix cache (`tokens` as above).
   virtual void CachePrefix(const std::vector<int64_t>& tokens) { (void)tokens; }
+  // A copy of this sequence in the same pool (beam search): full blocks shared, the partly
+  // filled last block copied. Call through Model::ForkSequence (this throws KvPoolExhausted).
+  virtual std::unique_ptr<SequenceState> Fork() const = 0;
 };
 
 // KV-cache bytes per decoder position of one sequence (keys + values, every layer), and for
@@ -134,6 +137,10 @@ class Model {
   // values. An error covers the whole call.
   absl::StatusOr<std::vector<std::unique_ptr<SequenceState>>> NewSequences(
       KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const;
+  // A sequence equal to `source` (same pool, same keys and values) that then advances on its
+  // own: beam search. Shares the full blocks and copies the partly filled one, so it takes at
+  // most one block; RESOURCE_EXHAUSTED when that block is not free.
+  absl::StatusOr<std::unique_ptr<SequenceState>> ForkSequence(const SequenceState& source) const;
   // Runs every chunk as one ragged batch: the linear layers see all tokens at once, attention
   // runs per sequence over its own cache. Returns float32 logits [num_chunks, V] of each
   // chunk's last token. Equal (to rounding) to running each sequence alone. Takes the blocks

@@ -59,6 +59,12 @@ class T5Sequence : public SequenceState {
     return static_cast<int64_t>(self.blocks().size() + cross.blocks().size());
   }
   bool Reserve(int64_t num_tokens) override { return self.Reserve(self.length() + num_tokens); }
+  std::unique_ptr<SequenceState> Fork() const override {
+    auto copy = std::make_unique<T5Sequence>(self.pool());
+    copy->self.ForkFrom(self, /*copy_partial=*/true);
+    copy->cross.ForkFrom(cross, /*copy_partial=*/false);  // written once, read by every beam
+    return copy;
+  }
   // Stores row `row`'s first `length` encoder positions of the projected keys/values
   // ([B, H, S, d_kv] per layer) as this sequence's cross-attention K/V (throws
   // KvPoolExhausted).
