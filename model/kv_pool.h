@@ -74,8 +74,9 @@ class KvPool {
   bool Allocate(int64_t n, std::vector<int32_t>& blocks);
   // Returns `blocks` to the pool and clears it.
   void Free(std::vector<int32_t>& blocks);
-  // Counts `n` blocks as used without handing out storage: KV memory that lives elsewhere
-  // (beam search's own caches) but shares the budget. False (holding none) when too few free.
+  // Counts `n` blocks as used without handing out storage: set aside for allocations to come
+  // (the scheduler holds a block per beam for the forks after a step). False (holding none)
+  // when too few are free.
   bool Hold(int64_t n);
   void Unhold(int64_t n);
   // One more holder for each of `blocks` (each already held by someone): sharing, as a forked

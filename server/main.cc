@@ -127,18 +127,11 @@ int main(int argc, char** argv) {
   const bool loaded = loading_done;
   if (loaded) loader.join();
   const auto grace = std::chrono::milliseconds(config->shutdown_grace_ms);
-  const auto grace_end = std::chrono::steady_clock::now() + grace;
   std::vector<std::thread> drains;  // every model drains at once, within one grace period
   for (triad::ServedModel* served : serving) {
     drains.emplace_back([served, grace] { served->scheduler->Shutdown(grace); });
   }
   for (std::thread& t : drains) t.join();
-  for (triad::ServedModel* served : serving) {  // beam searches finish, or are cancelled
-    while (served->direct_in_flight > 0) {
-      if (std::chrono::steady_clock::now() >= grace_end) served->cancel_direct = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (!loaded) {
     // A model is still loading (it cannot be interrupted): leave without waiting for it.

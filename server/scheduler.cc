@@ -14,10 +14,19 @@ bool Contains(const std::vector<int64_t>& ids, int64_t id) {
 
 }  // namespace
 
+// A beam search's open beams once its prompt is in the cache, and its closed hypotheses.
+struct Scheduler::BeamGroup {
+  std::vector<std::unique_ptr<SequenceState>> states;  // one per open beam
+  std::vector<std::vector<int64_t>> ids;  // each open beam's decoder ids, prompt included
+  std::vector<float> scores;              // each open beam's summed log-probs
+  BeamHypotheses hypotheses;
+};
+
 struct Scheduler::Sequence {
   GenerationRequest request;
   std::shared_ptr<RequestHandle> handle;
-  std::unique_ptr<SequenceState> state;
+  std::unique_ptr<SequenceState> state;  // beam search: the prompt's, until beams exist
+  std::unique_ptr<BeamGroup> beams;
   std::unique_ptr<Sampler> sampler;
   std::vector<int64_t> context;  // what repetition penalties see: decoder ids so far
   std::vector<int64_t> pending;  // decoder tokens not yet fed (prompt chunks, then the last token)
@@ -102,9 +111,15 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
         " prompt tokens + max_new_tokens ", request.sampling.max_new_tokens,
         " exceed the context length ", c.max_positions));
   }
+  const int64_t beams = request.num_beams;
+  if (beams < 1 || 2 * beams > c.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_beams: ", beams, " must be >= 1 and at most half the vocabulary (", c.vocab_size, ")"));
+  }
   TRIAD_RETURN_IF_ERROR(pool_status_);
-  // A request that could not complete even alone in the pool is refused now.
-  const int64_t most = pool_->BlocksFor(decoder_len) +
+  // A request that could not complete even alone in the pool is refused now (beam search: every
+  // beam at full length, plus a block per beam for forking).
+  const int64_t most = beams * pool_->BlocksFor(decoder_len) + (beams > 1 ? beams : 0) +
                        (c.is_encoder_decoder() ? pool_->BlocksFor(prompt) : 0);
   if (most > pool_->num_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -136,31 +151,6 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   }
   cv_.notify_all();
   if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
-}
-
-absl::StatusOr<std::unique_ptr<Scheduler::Reservation>> Scheduler::ReserveKv(int64_t bytes) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::UnavailableError("the server is shutting down");
-  }
-  TRIAD_RETURN_IF_ERROR(pool_status_);
-  const int64_t block_bytes = pool_->block_bytes();
-  const int64_t blocks = (bytes + block_bytes - 1) / block_bytes;
-  if (!pool_->Hold(blocks)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the request needs ", bytes, " bytes of KV cache (", blocks, " blocks); ",
-        pool_->free_blocks(), " of the model's ", pool_->num_blocks(), " blocks of ",
-        block_bytes, " bytes are free"));
-  }
-  return std::make_unique<Reservation>(this, blocks);
-}
-
-Scheduler::Reservation::~Reservation() {
-  owner_->pool_->Unhold(blocks_);
-  {
-    std::lock_guard<std::mutex> lock(owner_->mu_);  // waiting requests may fit now
-  }
-  owner_->cv_.notify_all();
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -209,8 +199,8 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
     SteadyClock::time_point wake = SteadyClock::time_point::max();
     if (!queue_.empty()) {
       if (AdmissionBlocks(*queue_.front()) <= pool_->free_blocks()) break;
-      // Nothing runs, yet the head does not fit: a KV reservation beside the loop (beam search)
-      // holds the pool. Its release wakes us; look again shortly for cancels and deadlines.
+      // Nothing runs, yet the head does not fit (Submit refuses what cannot fit alone, so this
+      // should not last): look again shortly, and for cancels and deadlines.
       wake = now + std::chrono::milliseconds(10);
     }
     if (!scoring_queue_.empty()) {
@@ -251,22 +241,24 @@ void Scheduler::Admit(SteadyClock::time_point now) {
     // prompt tokens (at least one sequence): a burst of long prompts cannot stall the running
     // sequences' decoding for more than about one chunked-prefill step.
     // Blocks are promised to the admitted sequences' prompts now and taken below; one block of
-    // headroom per running sequence is left free so that the next steps' growth does not
+    // headroom per running row is left free so that the next steps' growth does not
     // preempt a newcomer straight away.
     const bool encodes = model_.config().is_encoder_decoder();
     int64_t encoder_tokens = 0;
     int64_t promised = 0;
-    while (!queue_.empty() &&
-           static_cast<int64_t>(running_.size() + admitted.size()) < options_.max_batch_size) {
+    int64_t rows = RunningRows();
+    while (!queue_.empty()) {
+      const int64_t new_rows = Rows(*queue_.front());
+      if (rows + new_rows > options_.max_batch_size && rows > 0) break;
       const int64_t need = AdmissionBlocks(*queue_.front());
-      const int64_t headroom = static_cast<int64_t>(running_.size() + admitted.size());
-      if (promised + need + headroom > pool_->free_blocks()) break;
+      if (promised + need + rows > pool_->free_blocks()) break;
       const int64_t prompt = static_cast<int64_t>(queue_.front()->request.prompt_ids.size());
       if (encodes && !admitted.empty() && encoder_tokens + prompt > options_.prefill_chunk_tokens) {
         break;
       }
       encoder_tokens += prompt;
       promised += need;
+      rows += new_rows;
       admitted.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -317,7 +309,7 @@ void Scheduler::Admit(SteadyClock::time_point now) {
                    : state.status().code() == absl::StatusCode::kResourceExhausted &&
                          pool_->free_blocks() < AdmissionBlocks(*seq);
     if (pool_short) {
-      // A reservation beside the loop took the blocks meanwhile: wait at the head again.
+      // Defensive: fewer blocks are free than admission counted; wait at the head again.
       requeue.push_back(std::move(seq));
       continue;
     }
@@ -352,6 +344,7 @@ void Scheduler::Preempt(size_t index) {
   std::unique_ptr<Sequence> seq = std::move(running_[index]);
   running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(index));
   seq->state.reset();  // its blocks return to the pool now
+  seq->beams.reset();
   seq->pending.clear();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -361,6 +354,33 @@ void Scheduler::Preempt(size_t index) {
     ++stats_.preemptions;
   }
   if (options_.on_preempt) options_.on_preempt();
+}
+
+int64_t Scheduler::Rows(const Sequence& seq) { return std::max<int64_t>(1, seq.request.num_beams); }
+
+int64_t Scheduler::RunningRows() const {
+  int64_t rows = 0;
+  for (const auto& seq : running_) rows += Rows(*seq);
+  return rows;
+}
+
+bool Scheduler::Claim(Sequence& seq, int64_t n, int64_t* held) {
+  int64_t forks = 0;
+  if (seq.beams != nullptr) {
+    for (auto& state : seq.beams->states) {
+      if (!state->Reserve(1)) return false;
+    }
+    forks = seq.request.num_beams;
+  } else {
+    if (!seq.state->Reserve(n)) return false;
+    // The prompt's last chunk: the beams fork from it after this step.
+    if (seq.request.num_beams > 1 && n == static_cast<int64_t>(seq.pending.size())) {
+      forks = seq.request.num_beams;
+    }
+  }
+  if (forks > 0 && !pool_->Hold(forks)) return false;
+  *held += forks;
+  return true;
 }
 
 bool Scheduler::Step() {
@@ -376,54 +396,94 @@ bool Scheduler::Step() {
   RetireFinished();
   if (running_.empty()) return false;
 
-  // One decode token per prefilled sequence, prompt chunks within the per-step budget. Oldest
-  // first: when the pool cannot hold a sequence's new tokens, the newest sequences are
-  // preempted until it can (or the sequence itself, when it is the newest).
+  // One decode token per prefilled sequence (per open beam), prompt chunks within the per-step
+  // budget. Oldest first: when the pool cannot hold a sequence's new tokens, the newest
+  // sequences are preempted until it can (or the sequence itself, when it is the newest).
+  struct Fed {
+    Sequence* seq;
+    int64_t tokens;  // fed to the sequence (a beam group: its beams' rows, one token each)
+    int64_t first_row;
+  };
   std::vector<SequenceChunk> chunks;
-  std::vector<Sequence*> members;
-  std::vector<int64_t> fed;
-  int64_t budget = options_.prefill_chunk_tokens;
+  std::vector<Fed> fed;
+  int64_t budget = options_.prefill_chunk_tokens, held = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
     Sequence* seq = running_[i].get();
-    int64_t n = static_cast<int64_t>(seq->pending.size());
+    int64_t n = seq->beams != nullptr ? 1 : static_cast<int64_t>(seq->pending.size());
     if (n > 1) {
       if (budget <= 0) continue;
       n = std::min(n, budget);
     }
-    while (!seq->state->Reserve(n) && running_.size() > i + 1) Preempt(running_.size() - 1);
-    if (!seq->state->Reserve(n)) {
+    bool claimed = Claim(*seq, n, &held);
+    while (!claimed && running_.size() > i + 1) {
+      Preempt(running_.size() - 1);
+      claimed = Claim(*seq, n, &held);
+    }
+    if (!claimed) {
       Preempt(i--);
       continue;
     }
     if (n > 1) budget -= n;
-    chunks.push_back({seq->state.get(),
-                      at::tensor(std::vector<int64_t>(seq->pending.begin(), seq->pending.begin() + n),
-                                 at::kLong)});
-    members.push_back(seq);
-    fed.push_back(n);
+    const int64_t first_row = static_cast<int64_t>(chunks.size());
+    if (seq->beams != nullptr) {
+      for (size_t b = 0; b < seq->beams->states.size(); ++b) {
+        chunks.push_back({seq->beams->states[b].get(),
+                          at::tensor({seq->beams->ids[b].back()}, at::kLong)});
+      }
+    } else {
+      chunks.push_back({seq->state.get(),
+                        at::tensor(std::vector<int64_t>(seq->pending.begin(), seq->pending.begin() + n),
+                                   at::kLong)});
+    }
+    fed.push_back({seq, n, first_row});
   }
   if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
   auto logits = model_.ForwardChunks(chunks);
+  pool_->Unhold(held);  // the forks below take these blocks
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
   }
-  if (options_.on_step) options_.on_step(static_cast<int64_t>(members.size()));
+  if (options_.on_step) options_.on_step(static_cast<int64_t>(chunks.size()));
   if (!logits.ok()) {
-    for (Sequence* seq : members) Finish(*seq, FinishReason::kError, logits.status());
+    for (const Fed& f : fed) Finish(*f.seq, FinishReason::kError, logits.status());
     RetireFinished();
     return true;
   }
   if (options_.prefix_caching) {
-    for (Sequence* seq : members) seq->state->CachePrefix(seq->context);
+    for (const Fed& f : fed) {
+      if (f.seq->beams == nullptr) {
+        f.seq->state->CachePrefix(f.seq->context);
+        continue;
+      }
+      for (size_t b = 0; b < f.seq->beams->states.size(); ++b) {
+        f.seq->beams->states[b]->CachePrefix(f.seq->beams->ids[b]);
+      }
+    }
   }
   const at::Tensor rows = logits->to(at::kCPU);
-  for (size_t i = 0; i < members.size(); ++i) {
-    Sequence& seq = *members[i];
-    seq.pending.erase(seq.pending.begin(), seq.pending.begin() + fed[i]);
+  for (const Fed& f : fed) {
+    Sequence& seq = *f.seq;
+    if (seq.beams != nullptr) {
+      BeamStep(seq, rows.narrow(0, f.first_row, static_cast<int64_t>(seq.beams->states.size())));
+      continue;
+    }
+    seq.pending.erase(seq.pending.begin(), seq.pending.begin() + f.tokens);
     if (!seq.pending.empty()) continue;  // still prefilling
+    if (seq.request.num_beams > 1) {  // the prompt is in: the first beam step
+      seq.beams = std::make_unique<BeamGroup>(BeamGroup{
+          {}, {seq.context}, {0.0f},
+          BeamHypotheses(seq.request.num_beams, seq.request.length_penalty,
+                         seq.request.early_stopping)});
+      seq.beams->states.push_back(std::move(seq.state));
+      if (seq.completion.first_token_seconds == 0) {  // its first candidates: like a first token
+        seq.completion.first_token_seconds = SecondsBetween(seq.submitted, SteadyClock::now());
+      }
+      BeamStep(seq, rows.narrow(0, f.first_row, 1));
+      continue;
+    }
     const int64_t generated = static_cast<int64_t>(seq.completion.token_ids.size());
-    const SampledToken token = seq.sampler->Sample(rows[static_cast<int64_t>(i)], seq.context, generated);
+    const SampledToken token = seq.sampler->Sample(rows[f.first_row], seq.context, generated);
     if (generated == 0) seq.completion.first_token_seconds = SecondsBetween(seq.submitted, SteadyClock::now());
     seq.completion.token_ids.push_back(token.token_id);
     seq.completion.logprobs.push_back(token.logprob);
@@ -442,6 +502,72 @@ bool Scheduler::Step() {
   }
   RetireFinished();
   return true;
+}
+
+void Scheduler::BeamStep(Sequence& seq, const at::Tensor& logits) {
+  const ModelConfig& c = model_.config();
+  BeamGroup& g = *seq.beams;
+  const int64_t beams = seq.request.num_beams, open = static_cast<int64_t>(g.ids.size());
+  const int64_t prompt_len = static_cast<int64_t>(seq.context.size());
+  const int64_t cur_len = static_cast<int64_t>(g.ids[0].size());
+  // As generation.cc's Beam, on this request's open beams alone (the first step: the prompt's
+  // row, which HF repeats num_beams times with every copy but the first scored -1e9).
+  const at::Tensor scores = at::log_softmax(logits, -1) + at::tensor(g.scores).view({-1, 1});
+  auto [top_scores, top_tokens] = scores.view({1, -1}).topk(2 * beams, 1, true, true);
+  at::Tensor sequences = at::empty({open, cur_len}, at::kLong);
+  for (int64_t b = 0; b < open; ++b) {
+    std::copy(g.ids[b].begin(), g.ids[b].end(), sequences[b].data_ptr<int64_t>());
+  }
+  std::vector<float> next_scores(beams, 0.0f);
+  std::vector<int64_t> next_tokens(beams, 0), next_rows(beams, 0);
+  const bool done = ProcessBeamRow(c, 0, beams, top_scores.contiguous(), top_tokens.contiguous(),
+                                   sequences, cur_len, prompt_len, g.hypotheses,
+                                   next_scores.data(), next_tokens.data(), next_rows.data());
+  std::vector<std::vector<int64_t>> ids(beams);
+  for (int64_t j = 0; j < beams; ++j) {
+    ids[j] = g.ids[next_rows[j]];
+    ids[j].push_back(next_tokens[j]);
+  }
+  if (!done && cur_len + 1 < prompt_len + seq.request.sampling.max_new_tokens) {
+    // Beam j continues open beam next_rows[j]: the first to do so takes its state, the others
+    // fork it (sharing its full blocks). Beams nobody continues free their blocks.
+    std::vector<std::unique_ptr<SequenceState>> states(beams);
+    std::vector<int64_t> taker(open, -1);
+    for (int64_t j = 0; j < beams; ++j) {
+      const int64_t from = next_rows[j];
+      if (taker[from] < 0) {
+        taker[from] = j;
+        continue;
+      }
+      auto fork = model_.ForkSequence(*g.states[from]);
+      if (!fork.ok()) return Finish(seq, FinishReason::kError, fork.status());
+      states[j] = *std::move(fork);
+    }
+    for (int64_t b = 0; b < open; ++b) {
+      if (taker[b] >= 0) states[taker[b]] = std::move(g.states[b]);
+    }
+    g.states = std::move(states);
+    g.ids = std::move(ids);
+    g.scores = std::move(next_scores);
+    return;
+  }
+  // Finished: unless the scorer is done, the open beams compete as hypotheses too.
+  if (!done) {
+    for (int64_t j = 0; j < beams; ++j) {
+      const int64_t len = static_cast<int64_t>(ids[j].size());
+      g.hypotheses.Add(at::tensor(ids[j], at::kLong), next_scores[j], len - prompt_len);
+    }
+  }
+  const auto best = g.hypotheses.Best(1);
+  const at::Tensor& chosen = best[0].second;
+  const int64_t* first = chosen.data_ptr<int64_t>();
+  seq.completion.token_ids.assign(first + prompt_len, first + chosen.size(0));
+  seq.completion.sequence_score = static_cast<float>(best[0].first);
+  // A hypothesis closed by eos is stored without it (and is shorter than max_new_tokens).
+  const bool closed = static_cast<int64_t>(seq.completion.token_ids.size()) <
+                      seq.request.sampling.max_new_tokens;
+  if (closed && !c.eos_token_ids.empty()) seq.completion.token_ids.push_back(c.eos_token_ids[0]);
+  Finish(seq, closed ? FinishReason::kEos : FinishReason::kLength);
 }
 
 void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) {

@@ -13,7 +13,10 @@
 // up to a batching window, then run as one batch of items (GPT-1 head sequences and
 // scored contexts with their candidates) between two generation steps; while generations run a
 // batch is capped at one prefill chunk's worth of tokens, so neither kind stalls the other for
-// more than about a step. No gRPC in here: the service adapts RPCs to Submit*().
+// more than about a step. Beam search runs in the same loop: a beam request prefills its prompt
+// once, then its open beams decode as rows of the ragged batch beside everyone else, a beam
+// that continues another forking its KV blocks (full blocks shared, the partly filled one
+// copied). No gRPC in here: the service adapts RPCs to Submit*().
 //
 // Thread contract: Submit, Cancel (through the handle), Shutdown and stats() may be called from
 // any thread and never block on model work. Callbacks run on the loop thread and must not block.
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/beam_search.h"
 #include "model/model.h"
 #include "model/sampling.h"
 #include "model/scoring.h"
@@ -43,7 +47,8 @@ inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point 
 }
 
 struct SchedulerOptions {
-  int64_t max_batch_size = 8;          // sequences decoding together; >= 1
+  // Rows decoding together (a beam request counts num_beams; one alone may exceed it); >= 1.
+  int64_t max_batch_size = 8;
   int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
   // The KV pool's size in bytes (keys and values of every sequence; T5: with its encoder's
   // cross-attention keys/values); 0 = enough for max_batch_size sequences at the model's
@@ -64,7 +69,7 @@ struct SchedulerOptions {
   // Called on the loop thread after each scoring batch with its number of items; unset = not
   // called; must not block.
   std::function<void(int64_t items)> on_scoring_batch;
-  // Called on the loop thread after each engine step with the number of sequences it ran;
+  // Called on the loop thread after each engine step with the number of rows it ran;
   // must not block (metrics observe it). Unset = not called.
   std::function<void(int64_t batch_size)> on_step;
   // Called on the loop thread each time a sequence is preempted; must not block.
@@ -89,6 +94,7 @@ struct Completion {
   std::vector<float> logprobs;
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // of the prompt, positions adopted from the prefix cache
+  double sequence_score = 0;         // beam search: the chosen hypothesis' normalised score
   double queue_seconds = 0;        // submit -> admitted
   double first_token_seconds = 0;  // submit -> first token (0 if none)
   double total_seconds = 0;        // submit -> finished
@@ -98,6 +104,13 @@ struct GenerationRequest {
   std::vector<int64_t> prompt_ids;   // decoder-only: the prompt; T5: the encoder input
   SamplingParams sampling;
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
+  // Beam search (HF BeamSearchScorer over the raw log-probs) when > 1: of `sampling` only
+  // max_new_tokens applies, on_token is never called, and the completion holds the best
+  // hypothesis (with its closing eos, reason kEos; else kLength) and its sequence_score, no
+  // logprobs. <= max_batch_size unless it runs alone; 2 * num_beams <= the vocabulary.
+  int64_t num_beams = 1;
+  double length_penalty = 1.0;
+  EarlyStopping early_stopping = EarlyStopping::kHeuristic;
   // Each generated token, in order. Return true to finish now with reason kStop (stop strings
   // are matched by the caller, which owns the detokenizer).
   std::function<bool(const TokenEvent&)> on_token;
@@ -141,7 +154,7 @@ class RequestHandle {
 struct SchedulerStats {
   int64_t queued = 0;
   int64_t running = 0;
-  int64_t kv_used_bytes = 0;       // pool blocks held by sequences and ReserveKv
+  int64_t kv_used_bytes = 0;       // pool blocks held by sequences
   int64_t kv_peak_used_bytes = 0;
   int64_t kv_capacity_bytes = 0;   // the whole pool (0 when it could not be made)
   int64_t steps = 0;
@@ -171,24 +184,9 @@ class Scheduler {
   void Shutdown(std::chrono::milliseconds grace);
   SchedulerStats stats() const;
 
-  // KV memory used beside the loop (beam search) counted against the same pool: `bytes`
-  // rounded up to whole blocks, held until the returned object is destroyed.
-  // RESOURCE_EXHAUSTED at once when that many blocks are not free (it never waits).
-  class Reservation {
-   public:
-    Reservation(Scheduler* owner, int64_t blocks) : owner_(owner), blocks_(blocks) {}
-    Reservation(const Reservation&) = delete;
-    Reservation& operator=(const Reservation&) = delete;
-    ~Reservation();
-
-   private:
-    Scheduler* owner_;
-    int64_t blocks_;
-  };
-  absl::StatusOr<std::unique_ptr<Reservation>> ReserveKv(int64_t bytes);
-
  private:
   struct Sequence;
+  struct BeamGroup;
   struct ScoringJob;
   struct ScoringBatch;
   void Loop();
@@ -209,8 +207,18 @@ class Scheduler {
   // Pool blocks `seq` needs to be admitted: its encoder's (T5) and its decoder positions so far
   // plus the next one.
   int64_t AdmissionBlocks(const Sequence& seq) const;
-  // Frees the blocks of running_[index] and puts it back at the head of the queue.
+  // Frees the blocks of running_[index] and puts it back at the head of the queue (a beam
+  // search starts over: it has returned nothing yet, and restarting gives the same result).
   void Preempt(size_t index);
+  // Decode rows `seq` takes in a batch: num_beams for beam search, else 1.
+  static int64_t Rows(const Sequence& seq);
+  int64_t RunningRows() const;
+  // Blocks for the step's new positions of `seq` (`n` tokens, or one per beam) plus, for beam
+  // search, one per beam that may fork after the step (held in the pool until then; added to
+  // *held). False (holding nothing more) when the pool is short.
+  bool Claim(Sequence& seq, int64_t n, int64_t* held);
+  // One beam-search step of `seq` on its open beams' logits [beams, V] (float32, CPU).
+  void BeamStep(Sequence& seq, const at::Tensor& logits);
   bool Step();
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
   void RetireFinished();

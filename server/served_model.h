@@ -31,8 +31,6 @@ struct ServedModel {
   std::atomic<bool> load_finished{false};
   std::string error;        // why loading failed
   double load_seconds = 0;  // time LoadServedModel took
-  std::atomic<int> direct_in_flight{0};  // beam searches running beside the scheduler
-  std::atomic<bool> cancel_direct{false};  // set at the end of the shutdown grace period
 };
 
 // Loads weights, tokenizer and tasks into `served` (in state kLoading, `config` set) and starts

@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
 #include "server/call_record.h"
-#include "server/direct_generate.h"
 #include "server/status_convert.h"
 #include "server/stop_matcher.h"
 
@@ -235,11 +234,28 @@ class UnaryGenerate : public UnaryReply<v1::GenerateResponse> {
     if (!Begin(this, call_, served, request, context, *state, gen)) return;
     response->set_model(served.config.name);
     if (request.sampling().num_beams() > 1) {
-      // Beam search runs beside the scheduler (see direct_generate.h).
-      auto handle = std::make_shared<RequestHandle>();
-      state->slot.Set(handle);  // OnCancel reaches the search through it
-      StartBeamSearch(served, std::move(gen.prompt_ids), request, response, gen.deadline,
-                      std::move(handle), [this](grpc::Status status) { Reply(call_.Done(status)); });
+      // Beam search (scheduler.h): HF BeamSearchScorer with early_stopping true; temperature,
+      // stop strings and logprobs do not apply. The text is decoded from the chosen beam.
+      gen.num_beams = request.sampling().num_beams();
+      gen.early_stopping = EarlyStopping::kTrue;
+      const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
+      gen.on_done = [this, &served, skip_special, response](const Completion& c) {
+        std::vector<int32_t> ids(c.token_ids.begin(), c.token_ids.end());
+        auto text = served.tokenizer->Decode(ids, skip_special);
+        response->set_text(text.ok() ? *text : "");
+        response->mutable_token_ids()->Add(ids.begin(), ids.end());
+        response->set_finish_reason(ToProto(c.reason));
+        response->set_sequence_score(static_cast<float>(c.sequence_score));
+        FillUsage(c, response->mutable_usage(), response->mutable_timings());
+        call_.Generated(c);
+        Reply(call_.Done(FinalStatus(c)));
+      };
+      auto handle = served.scheduler->Submit(std::move(gen));
+      if (handle.ok()) {
+        state->slot.Set(*std::move(handle));
+      } else {
+        Finish(call_.Refuse(handle.status()));
+      }
       return;
     }
     gen.on_token = [state, response](const TokenEvent& e) {

@@ -26,19 +26,24 @@ std::vector<int64_t> Prompt(int64_t len, uint64_t seed) {
   return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + len);
 }
 
+// Row 0's generated ids in `out`, up to and including eos.
+std::vector<int64_t> GeneratedIds(const Model& m, const GenerationOutput& out) {
+  std::vector<int64_t> ids;
+  const auto& eos = m.config().eos_token_ids;
+  for (int64_t t = out.prompt_length; t < out.sequences.size(1); ++t) {
+    ids.push_back(out.sequences[0][t].item<int64_t>());
+    if (std::find(eos.begin(), eos.end(), ids.back()) != eos.end()) break;
+  }
+  return ids;
+}
+
 // The generated ids Generate (greedy) returns for `prompt` alone, up to and including eos.
 std::vector<int64_t> Solo(const Model& m, const std::vector<int64_t>& prompt, int64_t max_new) {
   GenerationOptions options;
   options.max_new_tokens = max_new;
   auto out = Generate(m, {at::tensor(prompt, at::kLong).view({1, -1}), at::Tensor()}, options);
   EXPECT_TRUE(out.ok()) << out.status();
-  std::vector<int64_t> ids;
-  const auto& eos = m.config().eos_token_ids;
-  for (int64_t t = out->prompt_length; t < out->sequences.size(1); ++t) {
-    ids.push_back(out->sequences[0][t].item<int64_t>());
-    if (std::find(eos.begin(), eos.end(), ids.back()) != eos.end()) break;
-  }
-  return ids;
+  return out.ok() ? GeneratedIds(m, *out) : std::vector<int64_t>();
 }
 
 struct Pending {
@@ -250,42 +255,166 @@ TEST(SchedulerTest, T5AdmissionEncodesAtMostAChunkOfPromptTokens) {
   EXPECT_EQ(std::vector<int64_t>(sizes.begin(), sizes.begin() + 4), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
-// Memory reserved beside the loop (beam search) shares the KV pool, in whole blocks: what
-// does not fit is refused at once. A generation that cannot grow beside the reservation is
-// preempted and waits at the head of the queue; once the reservation is released it completes
-// with the output it would have had alone.
-TEST(SchedulerTest, ExternalKvReservationsShareThePool) {
+// What Generate's beam search returns for `prompt` alone: the generated ids (with the closing
+// eos the library writes back) and the hypothesis score.
+std::pair<std::vector<int64_t>, float> BeamSolo(const Model& m, const std::vector<int64_t>& prompt,
+                                                const GenerationRequest& r) {
+  GenerationOptions options;
+  options.max_new_tokens = r.sampling.max_new_tokens;
+  options.num_beams = r.num_beams;
+  options.length_penalty = r.length_penalty;
+  options.early_stopping = r.early_stopping;
+  auto out = Generate(m, {at::tensor(prompt, at::kLong).view({1, -1}), at::Tensor()}, options);
+  EXPECT_TRUE(out.ok()) << out.status();
+  if (!out.ok()) return {};
+  return {GeneratedIds(m, *out), out->sequences_scores[0].item<float>()};
+}
+
+struct BeamCase {
+  std::vector<int64_t> prompt;
+  GenerationRequest request;
+};
+
+std::vector<BeamCase> BeamCases() {
+  std::vector<BeamCase> cases;
+  int i = 0;
+  for (const int64_t beams : {2, 4}) {
+    for (const EarlyStopping early : {EarlyStopping::kTrue, EarlyStopping::kHeuristic}) {
+      BeamCase c;
+      c.prompt = Prompt(4 + 3 * i, 600 + i);
+      c.request.sampling = Greedy(6 + 3 * i);
+      c.request.num_beams = beams;
+      c.request.early_stopping = early;
+      c.request.length_penalty = i == 3 ? 0.5 : 1.0;
+      cases.push_back(std::move(c));
+      ++i;
+    }
+  }
+  return cases;
+}
+
+// `c` is what the library's beam search gives `beam` alone: ids, score within 1e-4, reason.
+void ExpectBeamSolo(const Model& m, const BeamCase& beam, const Completion& c) {
+  ASSERT_TRUE(c.status.ok()) << c.status;
+  const auto [ids, score] = BeamSolo(m, beam.prompt, beam.request);
+  EXPECT_EQ(c.token_ids, ids);
+  EXPECT_NEAR(c.sequence_score, score, 1e-4);
+  EXPECT_TRUE(c.logprobs.empty());
+  const bool closed = static_cast<int64_t>(ids.size()) < beam.request.sampling.max_new_tokens;
+  EXPECT_EQ(c.reason, closed ? FinishReason::kEos : FinishReason::kLength);
+}
+
+Pending SubmitBeam(Scheduler& s, const BeamCase& c) {
+  auto promise = std::make_shared<std::promise<Completion>>();
+  GenerationRequest r = c.request;
+  r.prompt_ids = c.prompt;
+  r.on_done = [promise](const Completion& done) { promise->set_value(done); };
+  auto handle = s.Submit(std::move(r));
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  return {handle.ok() ? *handle : nullptr, promise->get_future()};
+}
+
+// Beam search runs in the loop, its beams rows of the ragged batch forking each other's KV
+// blocks: each request (2 and 4 beams, early_stopping true and heuristic, a length penalty)
+// returns what the model library's beam search returns for it alone, token for token and
+// score within 1e-4, while greedy generations run beside it; every block comes back.
+TEST(SchedulerTest, BeamSearchEqualsTheModelLibrary) {
+  for (const char* name : {"llama-tiny", "t5-tiny", "gpt1-tiny"}) {
+    SCOPED_TRACE(name);
+    auto model = Load(name);
+    SchedulerOptions options;
+    options.kv_block_size = 4;  // beams fork mid-block and across blocks
+    Scheduler scheduler(*model, options);
+    const std::vector<BeamCase> cases = BeamCases();
+    std::vector<Pending> beams, greedy;
+    std::vector<std::vector<int64_t>> greedy_prompts;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      beams.push_back(SubmitBeam(scheduler, cases[i]));
+      greedy_prompts.push_back(Prompt(6, 700 + i));
+      greedy.push_back(Submit(scheduler, greedy_prompts.back(), Greedy(10)));
+    }
+    for (size_t i = 0; i < cases.size(); ++i) {
+      SCOPED_TRACE(i);
+      const Completion c = beams[i].done.get();
+      ExpectBeamSolo(*model, cases[i], c);
+      EXPECT_GT(c.first_token_seconds, 0);
+      EXPECT_EQ(greedy[i].done.get().token_ids, Solo(*model, greedy_prompts[i], 10));
+    }
+    EXPECT_TRUE(Drained(scheduler));
+  }
+}
+
+// A pool too small for everything at once: beam requests and generations preempt each other
+// (a preempted beam search starts over), and every output still equals its solo output; a
+// beam request that could not fit even alone is refused at once; cancelling one mid-search
+// ends it within a step and returns its blocks; bad beam counts name the field.
+TEST(SchedulerTest, BeamSearchUnderPoolPressure) {
   auto model = Load("llama-tiny");
   const int64_t per_token = KvBytesPerToken(model->config(), at::kFloat);
-  const int64_t block = 16 * per_token;
-  SchedulerOptions options;
-  options.kv_budget_bytes = 100 * per_token;  // 6 blocks
-  Scheduler scheduler(*model, options);
-  auto held = scheduler.ReserveKv(70 * per_token);  // 5 blocks
-  ASSERT_TRUE(held.ok()) << held.status();
-  EXPECT_EQ(scheduler.stats().kv_used_bytes, 5 * block);
-  const absl::Status refused = scheduler.ReserveKv(17 * per_token).status();  // 2 blocks
-  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(refused.message().find("1 of the model's 6 blocks"), std::string::npos) << refused;
-  // 8 + 40 positions: the first 16 fit in the one free block, then it cannot grow.
-  SamplingParams p = Greedy(40);
-  p.ignore_eos = true;
-  const std::vector<int64_t> prompt = Prompt(8, 3);
-  Pending waiting = Submit(scheduler, prompt, p);
-  const auto until = SteadyClock::now() + 5s;
-  while (scheduler.stats().preemptions == 0 && SteadyClock::now() < until) {
-    std::this_thread::sleep_for(1ms);
+  SchedulerOptions tight;
+  tight.kv_block_size = 4;
+  tight.max_batch_size = 12;
+  tight.kv_budget_bytes = 40 * 4 * per_token;  // 40 blocks
+  std::promise<void> all_queued;
+  std::shared_future<void> go = all_queued.get_future().share();
+  tight.on_step = [go](int64_t) { go.wait(); };
+  Scheduler scheduler(*model, tight);
+  std::vector<BeamCase> cases;
+  for (int i = 0; i < 3; ++i) {
+    BeamCase c;
+    c.prompt = Prompt(6 + 2 * i, 800 + i);
+    c.request.sampling = Greedy(14);
+    c.request.num_beams = 2;  // 2 x 5 blocks + 2 for forking: fits alone
+    c.request.early_stopping = EarlyStopping::kNever;
+    cases.push_back(std::move(c));
   }
-  EXPECT_GE(scheduler.stats().preemptions, 1);
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(waiting.done.wait_for(0ms), std::future_status::timeout);
-  EXPECT_EQ(scheduler.stats().queued, 1);
-  EXPECT_EQ(scheduler.stats().kv_used_bytes, 5 * block);  // its block went back to the pool
-  held->reset();  // released: the request is admitted again and completes
-  const Completion c = waiting.done.get();
-  EXPECT_EQ(c.token_ids, Solo(*model, prompt, 40));
+  std::vector<Pending> beams, greedy;
+  std::vector<std::vector<int64_t>> prompts;
+  SamplingParams long_greedy = Greedy(24);
+  long_greedy.ignore_eos = true;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    beams.push_back(SubmitBeam(scheduler, cases[i]));
+    prompts.push_back(Prompt(8, 900 + i));
+    greedy.push_back(Submit(scheduler, prompts.back(), long_greedy));
+  }
+  all_queued.set_value();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(i);
+    ExpectBeamSolo(*model, cases[i], beams[i].done.get());
+    EXPECT_EQ(greedy[i].done.get().token_ids, Solo(*model, prompts[i], 24));
+  }
+  EXPECT_GT(scheduler.stats().preemptions, 0);
+  EXPECT_LE(scheduler.stats().kv_peak_used_bytes, tight.kv_budget_bytes);
   EXPECT_TRUE(Drained(scheduler));
-  EXPECT_EQ(scheduler.stats().kv_used_bytes, 0);
+
+  GenerationRequest huge = cases[0].request;
+  huge.prompt_ids = cases[0].prompt;
+  huge.num_beams = 8;  // 8 x 5 blocks + 8 > 40
+  const absl::Status refused = scheduler.Submit(huge).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("KV"), std::string::npos) << refused;
+  for (const int64_t bad : {0, 5000}) {
+    GenerationRequest r = cases[0].request;
+    r.prompt_ids = cases[0].prompt;
+    r.num_beams = bad;
+    const absl::Status status = scheduler.Submit(r).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_NE(status.message().find("num_beams"), std::string::npos) << status;
+  }
+
+  BeamCase slow = cases[0];
+  slow.request.sampling = Greedy(200);
+  slow.request.num_beams = 3;
+  std::atomic<int64_t> steps{0};
+  SchedulerOptions watched;
+  watched.on_step = [&steps](int64_t) { ++steps; };
+  Scheduler other(*model, watched);
+  Pending cancelled = SubmitBeam(other, slow);
+  const auto until = SteadyClock::now() + 10s;
+  while (steps < 5 && SteadyClock::now() < until) std::this_thread::sleep_for(1ms);
+  cancelled.handle->Cancel();
+  EXPECT_EQ(cancelled.done.get().reason, FinishReason::kCancelled);
+  EXPECT_TRUE(Drained(other));
 }
 
 // Paged KV: sequences hold blocks for what they have written, not for max_new_tokens, so a
