@@ -130,7 +130,21 @@ v1::GenerateRequest MakeRequest(const BenchOptions& o, int64_t vocab,
   r.mutable_sampling()->set_max_new_tokens(
       std::uniform_int_distribution<int>(std::max(1, shortest), o.output_tokens)(rng));
   r.mutable_sampling()->set_ignore_eos(true);
+  if (o.num_beams > 1) r.mutable_sampling()->set_num_beams(static_cast<uint32_t>(o.num_beams));
   return r;
+}
+
+// Sends one unary request that was due at `due` (beam search: the whole answer at once).
+void RunOneUnary(TriadClient& client, const v1::GenerateRequest& request, Clock::time_point due,
+                 bool opening, Results& results) {
+  v1::GenerateResponse response;
+  const grpc::Status status = client.Generate(request, &response, std::chrono::minutes(10));
+  const double latency = Ms(Clock::now() - due);
+  std::lock_guard<std::mutex> lock(results.mu);
+  if (!results.CountLocked(status)) return;
+  results.generated += response.token_ids_size();
+  results.ttft_ms.push_back(latency);
+  if (!opening) results.steady_ttft_ms.push_back(latency);
 }
 
 // Streams one request that was due at `due`.
@@ -180,12 +194,18 @@ nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int6
   const std::vector<int32_t> prefix = SharedPrefix(o, vocab_size);
   const double wall =
       RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool opening) {
-        RunOne(client, MakeRequest(o, vocab_size, prefix, rng), due, opening, results);
+        const v1::GenerateRequest request = MakeRequest(o, vocab_size, prefix, rng);
+        if (o.num_beams > 1) {
+          RunOneUnary(client, request, due, opening, results);
+        } else {
+          RunOne(client, request, due, opening, results);
+        }
       });
   nlohmann::json report = CommonReport(o, results, wall);
   report.update({{"shared_prefix_tokens", o.shared_prefix_tokens},
                  {"output_tokens", o.output_tokens},
                  {"output_spread", o.output_spread},
+                 {"num_beams", o.num_beams},
                  {"generated_tokens", results.generated},
                  {"generated_tokens_per_s", results.generated / wall},
                  {"ttft_ms", Percentiles(results.ttft_ms)},
@@ -352,6 +372,8 @@ std::string BenchOptions::Validate() const {
   if (output_tokens < 1) return "--output-tokens must be >= 1";
   if (!(output_spread >= 0 && output_spread < 1)) return "--output-spread must be in [0, 1)";
   if (rate < 0) return "--rate must be >= 0";
+  if (num_beams < 1 || num_beams > 16) return "--num-beams must be in [1, 16]";
+  if (num_beams > 1 && classify()) return "--num-beams is not used with --task";
   v1::ClassifyTask parsed;
   if (classify() && !ParseClassifyTask(task, &parsed)) {
     return "--task: unknown task \"" + task +

@@ -1,6 +1,6 @@
 // The `triad bench` load generator. Generation mode streams synthetic Generate requests (random
-// token-id prompts, fixed or spread output length with ignore_eos) and reports throughput, time to first
-// token and inter-token latency percentiles. Classification mode (a task given) sends synthetic
+// token-id prompts, fixed or spread output length with ignore_eos; or unary beam searches) and
+// reports throughput, time to first token and inter-token latency percentiles. Classification mode (a task given) sends synthetic
 // Classify (or ClassifyBatch) requests whose texts are pre-tokenized random segments, so their
 // lengths are exact, and reports classifications/s, latency percentiles, the server's queue time
 // and prompt tokens/s. Both run at a fixed concurrency, closed loop or with Poisson arrivals.
@@ -33,6 +33,10 @@ struct BenchOptions {
   // Each request's output length is drawn uniformly from [(1 - spread) x output_tokens,
   // output_tokens], so closed-loop clients do not stay in lockstep; in [0, 1), 0 = fixed.
   double output_spread = 0;
+  // Generation: > 1 sends unary Generate requests with beam search of this width (the answer
+  // arrives whole, so time to first token is the request's latency and there is no
+  // inter-token figure); 1..16.
+  int num_beams = 1;
   double rate = 0;              // Poisson arrivals per second; 0 = closed loop
   uint64_t seed = 1;            // token ids and arrivals
   // Classification mode: "entailment", "similarity", "multiple_choice" or "single" (the

@@ -10,7 +10,8 @@
 //   triad models
 //   triad health [--service NAME]
 //   triad bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]
-//               [--shared-prefix N] [--output-tokens N] [--output-spread F] [--rate R] [--seed S] [--json]
+//               [--shared-prefix N] [--output-tokens N] [--output-spread F] [--num-beams K]
+//               [--rate R] [--seed S] [--json]
 //               [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]
 // Every command takes --server HOST:PORT (default 127.0.0.1:50051). Exit status: 0 on
 // success, 1 when the server returns an error, 2 for bad usage.
@@ -42,7 +43,8 @@ constexpr char kUsage[] =
     "  models\n"
     "  health [--service NAME]\n"
     "  bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]\n"
-    "        [--shared-prefix N] [--output-tokens N] [--output-spread F] [--rate R] [--seed S] [--json]\n"
+    "        [--shared-prefix N] [--output-tokens N] [--output-spread F] [--num-beams K]\n"
+    "        [--rate R] [--seed S] [--json]\n"
     "        [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]\n"
     "        (--task benchmarks Classify: random token-id segments of --prompt-tokens each;\n"
     "         --batch-items K > 0 sends ClassifyBatch calls of K items)\n";
@@ -267,6 +269,7 @@ int Bench(TriadClient& client, const Flags& f) {
       !Number(f, "shared-prefix", o.shared_prefix_tokens, error) ||
       !Number(f, "output-tokens", o.output_tokens, error) ||
       !Real(f, "output-spread", o.output_spread, error) || !Real(f, "rate", o.rate, error) ||
+      !Number(f, "num-beams", o.num_beams, error) ||
       !Number(f, "seed", o.seed, error) || !Number(f, "choices", o.num_choices, error) ||
       !Number(f, "choice-tokens", o.choice_tokens, error) ||
       !Number(f, "batch-items", o.batch_items, error)) {

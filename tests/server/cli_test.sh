@@ -43,7 +43,13 @@ generated=$(echo "$spread" | sed -n 's/.*"generated_tokens":\([0-9]*\).*/\1/p')
 [[ -n "$generated" && $generated -ge 32 && $generated -lt 64 ]] || fail "bench --output-spread: $spread"
 shared=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 24 --shared-prefix 20 --output-tokens 2 --json | tr -d ' \n')
 echo "$shared" | grep -q '"requests_ok":4' && echo "$shared" | grep -q '"shared_prefix_tokens":20' || fail "bench --shared-prefix: $shared"
+beams=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 6 --output-tokens 3 --num-beams 3 --json | tr -d ' \n')
+echo "$beams" | grep -q '"requests_ok":4' && echo "$beams" | grep -q '"num_beams":3' &&
+  echo "$beams" | grep -q '"ttft_ms":{"count":4' || fail "bench --num-beams: $beams"
 set +e
+"$TRIAD" bench $S --model llama --requests 2 --num-beams 17 > /dev/null 2> "$WORK/err"
+rc=$?
+[[ $rc == 2 ]] && grep -q -- "--num-beams must be in" "$WORK/err" || fail "bad --num-beams: rc=$rc $(cat "$WORK/err")"
 "$TRIAD" bench $S --model llama --requests 2 --output-spread 1 > /dev/null 2> "$WORK/err"
 rc=$?
 [[ $rc == 2 ]] && grep -q -- "--output-spread must be in" "$WORK/err" || fail "bad --output-spread: rc=$rc $(cat "$WORK/err")"
