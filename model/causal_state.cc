@@ -51,8 +51,8 @@ at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chun
     ids.push_back(chunk.input_ids.to(at::kLong));
     positions.push_back(at::arange(past, past + steps, at::kLong));
     sequences.push_back({&seq->kv, steps});
+    for (int64_t t = chunk.all_logits ? 0 : steps - 1; t < steps; ++t) last.push_back(offset + t);
     offset += steps;
-    last.push_back(offset - 1);
   }
   RaggedAttention ctx(std::move(sequences), [&](int64_t past, int64_t steps) {
     return BuildAttentionMask(at::Tensor(), 1, past, steps, /*causal=*/true, p.dtype, p.device);

@@ -86,6 +86,7 @@ int64_t SequenceKvBytes(const ModelConfig& config, at::ScalarType dtype, int64_t
 struct SequenceChunk {
   SequenceState* state = nullptr;  // appended to; at most once per step
   at::Tensor input_ids;            // [T] int64, T >= 1
+  bool all_logits = false;         // return the logits of every position, not only the last
 };
 
 // One decoder step for a batch (prefill when T > 1).
@@ -142,10 +143,11 @@ class Model {
   // most one block; RESOURCE_EXHAUSTED when that block is not free.
   absl::StatusOr<std::unique_ptr<SequenceState>> ForkSequence(const SequenceState& source) const;
   // Runs every chunk as one ragged batch: the linear layers see all tokens at once, attention
-  // runs per sequence over its own cache. Returns float32 logits [num_chunks, V] of each
-  // chunk's last token. Equal (to rounding) to running each sequence alone. Takes the blocks
-  // the new positions need; RESOURCE_EXHAUSTED when the pool runs out (the sequences'
-  // lengths are then unchanged, but blocks taken stay with their sequences).
+  // runs per sequence over its own cache. Returns float32 logits [rows, V]: per chunk, in
+  // order, its last token's row (all T rows with all_logits). Equal (to rounding) to running
+  // each sequence alone. Takes the blocks the new positions need; RESOURCE_EXHAUSTED when the
+  // pool runs out (the sequences' lengths are then unchanged, but blocks taken stay with their
+  // sequences).
   absl::StatusOr<at::Tensor> ForwardChunks(const std::vector<SequenceChunk>& chunks) const;
   // T5: encoder last_hidden_state [B, S, d_model] in the serving dtype.
   absl::StatusOr<at::Tensor> Encode(const EncoderInput& input) const;

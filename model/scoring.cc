@@ -151,7 +151,174 @@ absl::Status ScoreSeq2SeqPass(const Model& model, const Pass& pass,
   return absl::OkStatus();
 }
 
+// Target log-probs of rows of logits: logits [R, V] float32, targets [R] -> [R].
+at::Tensor RowLogprobs(const at::Tensor& logits, const at::Tensor& targets) {
+  return TargetLogprobs(logits.unsqueeze(0), targets.to(logits.device()).unsqueeze(0)).squeeze(0);
+}
+
+// One candidate's chunk on a fork of its context, and where its log-probs go.
+struct CandidateRun {
+  std::unique_ptr<SequenceState> state;
+  std::vector<int64_t> fed, targets;  // fed[t] predicts targets[t]
+  CandidateScore* score;
+  std::vector<int64_t> cache_tokens;  // prefix caching: the sequence's tokens (else empty)
+};
+
+// Runs `runs` (each with all_logits) in passes whose logits stay under `max_bytes`, appending
+// every target's log-prob to its score.
+absl::Status RunCandidates(const Model& model, std::vector<CandidateRun>& runs, int64_t max_bytes) {
+  const int64_t row_bytes = model.config().vocab_size * 4;
+  size_t begin = 0;
+  while (begin < runs.size()) {
+    std::vector<SequenceChunk> chunks;
+    std::vector<int64_t> targets;
+    int64_t rows = 0;
+    size_t end = begin;
+    for (; end < runs.size(); ++end) {
+      const auto n = static_cast<int64_t>(runs[end].fed.size());
+      if (end > begin && (rows + n) * row_bytes > max_bytes) break;
+      chunks.push_back({runs[end].state.get(), at::tensor(runs[end].fed, at::kLong), true});
+      targets.insert(targets.end(), runs[end].targets.begin(), runs[end].targets.end());
+      rows += n;
+    }
+    TRIAD_ASSIGN_OR_RETURN(at::Tensor logits, model.ForwardChunks(chunks));
+    const at::Tensor lp =
+        RowLogprobs(logits, at::tensor(targets, at::kLong)).to(at::kCPU).contiguous();
+    const float* value = lp.data_ptr<float>();
+    for (size_t r = begin; r < end; ++r) {
+      if (!runs[r].cache_tokens.empty()) runs[r].state->CachePrefix(runs[r].cache_tokens);
+      runs[r].state.reset();  // its blocks go back now (cached ones stay in the prefix cache)
+      for (size_t t = 0; t < runs[r].targets.size(); ++t, ++value) {
+        runs[r].score->token_logprobs.push_back(*value);
+        runs[r].score->logprob_sum += *value;
+      }
+    }
+    begin = end;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+int64_t ScoringPoolBlocks(const Model& model, const KvPool& pool,
+                          const std::vector<ScoringItem>& items) {
+  const bool t5 = model.config().is_encoder_decoder();
+  const int64_t bs = pool.block_size();
+  int64_t blocks = 0;
+  for (const ScoringItem& item : items) {
+    const auto context = static_cast<int64_t>(item.context.size());
+    blocks += pool.BlocksFor(context);  // decoder-only: the context; T5: the encoder's keys
+    for (const auto& candidate : item.candidates) {
+      const auto n = static_cast<int64_t>(candidate.size());
+      // T5: start + n - 1 decoder positions; decoder-only: a copy of the partial block and
+      // the n - 1 fed positions after the context.
+      blocks += t5 ? pool.BlocksFor(n) : pool.BlocksFor(context + n - 1) - context / bs;
+    }
+  }
+  return blocks;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreInPool(
+    const Model& model, KvPool& pool, const std::vector<ScoringItem>& items, bool prefix_caching,
+    const ScoringOptions& options, int64_t* cached_positions) {
+  const ModelConfig& c = model.config();
+  const bool t5 = c.is_encoder_decoder();
+  std::vector<std::vector<CandidateScore>> result(items.size());
+  for (size_t i = 0; i < items.size(); ++i) result[i].resize(items[i].candidates.size());
+  // The contexts: T5 encodes them (one padded encoder batch); decoder-only models prefill them
+  // in one ragged pass whose last-position logits score every candidate's first token.
+  std::vector<at::Tensor> encoder_ids;
+  std::vector<const at::Tensor*> encoders;
+  encoder_ids.reserve(items.size());
+  for (const ScoringItem& item : items) {
+    encoder_ids.push_back(at::tensor(item.context, at::kLong));
+    encoders.push_back(t5 ? &encoder_ids.back() : nullptr);
+  }
+  TRIAD_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<SequenceState>> contexts,
+                         model.NewSequences(pool, encoders));
+  std::vector<CandidateRun> runs;
+  if (!t5) {
+    std::vector<SequenceChunk> chunks;
+    std::vector<int64_t> firsts;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::vector<int64_t>& context = items[i].context;
+      int64_t cached = 0;
+      if (prefix_caching) {
+        const auto whole = (static_cast<int64_t>(context.size()) - 1) / pool.block_size();
+        cached = contexts[i]->AdoptCachedPrefix(context, whole);
+        if (cached_positions != nullptr) *cached_positions += cached;
+      }
+      chunks.push_back({contexts[i].get(),
+                        at::tensor(std::vector<int64_t>(context.begin() + cached, context.end()),
+                                   at::kLong)});
+    }
+    TRIAD_ASSIGN_OR_RETURN(at::Tensor last, model.ForwardChunks(chunks));
+    std::vector<int64_t> rows;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (prefix_caching) contexts[i]->CachePrefix(items[i].context);
+      for (const auto& candidate : items[i].candidates) {
+        rows.push_back(static_cast<int64_t>(i));
+        firsts.push_back(candidate[0]);
+      }
+    }
+    const at::Tensor index = at::tensor(rows, at::kLong).to(last.device());
+    const at::Tensor first =
+        RowLogprobs(last.index_select(0, index), at::tensor(firsts, at::kLong)).to(at::kCPU);
+    const float* value = first.data_ptr<float>();
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (size_t j = 0; j < items[i].candidates.size(); ++j, ++value) {
+        result[i][j].token_logprobs.push_back(*value);
+        result[i][j].logprob_sum += *value;
+      }
+    }
+  }
+  // Every candidate on a fork of its context: decoder-only feeds all but its last token (the
+  // first was scored above); T5 feeds decoder_start and all but its last token.
+  for (size_t i = 0; i < items.size(); ++i) {
+    for (size_t j = 0; j < items[i].candidates.size(); ++j) {
+      const std::vector<int64_t>& candidate = items[i].candidates[j];
+      CandidateRun run;
+      run.score = &result[i][j];
+      if (t5) {
+        run.fed.push_back(c.decoder_start_token_id);
+        run.targets = candidate;
+      } else if (candidate.size() > 1) {
+        run.targets.assign(candidate.begin() + 1, candidate.end());
+      } else {
+        continue;
+      }
+      run.fed.insert(run.fed.end(), candidate.begin(), candidate.end() - 1);
+      if (prefix_caching && !t5) {  // e.g. echo's prompt, which its generation then adopts
+        run.cache_tokens = items[i].context;
+        run.cache_tokens.insert(run.cache_tokens.end(), run.fed.begin(), run.fed.end());
+      }
+      TRIAD_ASSIGN_OR_RETURN(run.state, model.ForkSequence(*contexts[i]));
+      runs.push_back(std::move(run));
+    }
+  }
+  TRIAD_RETURN_IF_ERROR(RunCandidates(model, runs, options.max_pass_bytes));
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidatesInPool(
+    const Model& model, KvPool& pool, const std::vector<ScoringItem>& items, bool prefix_caching,
+    const ScoringOptions& options, int64_t* cached_positions) {
+  if (options.max_pass_bytes < 1) return absl::InvalidArgumentError("max_pass_bytes must be >= 1");
+  for (size_t i = 0; i < items.size(); ++i) {
+    TRIAD_RETURN_IF_ERROR(ValidateScoringItem(model, items[i], absl::StrCat("items[", i, "].")));
+  }
+  if (cached_positions != nullptr) *cached_positions = 0;
+  if (items.empty()) return std::vector<std::vector<CandidateScore>>();
+  try {
+    return ScoreInPool(model, pool, items, prefix_caching, options, cached_positions);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("scoring: ", compat::ErrorMessage(e)));
+  }
+}
 
 absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
                                  const std::string& where) {

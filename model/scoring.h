@@ -49,6 +49,23 @@ int64_t ScoringPassBytes(const Model& model, const ScoringItem& item);
 absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidates(
     const Model& model, const std::vector<ScoringItem>& items, const ScoringOptions& options = {});
 
+// ScoreCandidates with the keys and values in `pool` (the continuous-batching pool of this
+// model), in two ragged passes (Model::ForwardChunks): every item's context (decoder-only: less
+// the whole blocks the prefix cache holds, when `prefix_caching`), then every candidate on a
+// fork of its context (ForkSequence: the context's full blocks shared, T5's encoder keys too).
+// With `prefix_caching` (decoder-only) the full blocks of contexts and of context + candidate
+// are registered for later requests. The blocks are taken only for the call. Equal to
+// ScoreCandidates to float32 rounding. RESOURCE_EXHAUSTED when the pool runs short; check
+// ScoringPoolBlocks against the pool's free blocks first. `cached_positions` (optional)
+// receives the context positions taken from the prefix cache.
+absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidatesInPool(
+    const Model& model, KvPool& pool, const std::vector<ScoringItem>& items, bool prefix_caching,
+    const ScoringOptions& options = {}, int64_t* cached_positions = nullptr);
+
+// Pool blocks ScoreCandidatesInPool takes for `items` at most.
+int64_t ScoringPoolBlocks(const Model& model, const KvPool& pool,
+                          const std::vector<ScoringItem>& items);
+
 // Checks one item against the model (what ScoreCandidates checks); `where` prefixes errors.
 absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
                                  const std::string& where);

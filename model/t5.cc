@@ -191,8 +191,8 @@ class T5Model : public Model {
       const int64_t steps = chunk.input_ids.size(0);
       ids.push_back(chunk.input_ids.to(at::kLong));
       sequences.push_back({&seq->self, steps, &seq->cross});
+      for (int64_t t = chunk.all_logits ? 0 : steps - 1; t < steps; ++t) last.push_back(offset + t);
       offset += steps;
-      last.push_back(offset - 1);
     }
     RaggedAttention ctx(std::move(sequences),
                         [&](int64_t past, int64_t steps) { return SelfBias(past, steps); });

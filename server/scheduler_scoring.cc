@@ -207,7 +207,23 @@ void Scheduler::RunScoring(SteadyClock::time_point now) {
     for (const auto& [job, i] : batch.items) items.push_back(job->request.items[i]);
     ScoringOptions options;
     options.max_rows = INT64_MAX;  // the batch is sized in items; passes only cap memory
-    auto scores = ScoreCandidates(model_, items, options);
+    // In the KV pool when its free blocks hold the batch (prefix caching applies); otherwise
+    // in memory of its own, bounded by max_pass_bytes, so a full pool cannot stall scoring.
+    absl::StatusOr<std::vector<std::vector<CandidateScore>>> scores;
+    if (pool_ != nullptr && ScoringPoolBlocks(model_, *pool_, items) <= pool_->free_blocks()) {
+      int64_t cached = 0;
+      scores = ScoreCandidatesInPool(model_, *pool_, items, options_.prefix_caching, options,
+                                     &cached);
+      if (cached > 0) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          stats_.prefix_cached_positions += cached;
+        }
+        if (options_.on_prefix_hit) options_.on_prefix_hit(cached);
+      }
+    } else {
+      scores = ScoreCandidates(model_, items, options);
+    }
     if (scores.ok()) {
       for (size_t k = 0; k < batch.items.size(); ++k) {
         auto& [job, i] = batch.items[k];

@@ -165,17 +165,44 @@ class CaseRunner {
     AddScores(items, expected, out);
   }
 
+  // ScoreCandidates, and ScoreCandidatesInPool (blocks of 4) twice: the second run adopts
+  // the contexts' whole blocks from the prefix cache (decoder-only) and must agree too.
   void AddScores(const std::vector<ScoringItem>& items, const std::vector<float>& expected,
                  Measurements& out) {
+    auto flat = [](const std::vector<std::vector<CandidateScore>>& scores) {
+      std::vector<float> actual;
+      for (const auto& item : scores) {
+        for (const CandidateScore& s : item) {
+          actual.insert(actual.end(), s.token_logprobs.begin(), s.token_logprobs.end());
+        }
+      }
+      return at::tensor(actual);
+    };
     auto scores = ScoreCandidates(model_, items);
     if (!scores.ok()) throw std::runtime_error(scores.status().ToString());
-    std::vector<float> actual;
-    for (const auto& item : *scores) {
-      for (const CandidateScore& s : item) {
-        actual.insert(actual.end(), s.token_logprobs.begin(), s.token_logprobs.end());
+    AddFloats(out, "scored_logprobs", flat(*scores), at::tensor(expected));
+    auto pool = model_.NewKvPool(64, 4);
+    if (!pool.ok()) throw std::runtime_error(pool.status().ToString());
+    if (ScoringPoolBlocks(model_, **pool, items) > (*pool)->num_blocks()) {
+      throw std::runtime_error("the scoring pool is too small for the case");
+    }
+    for (const char* name : {"pool_scored_logprobs", "pool_cached_logprobs"}) {
+      int64_t cached = 0;
+      auto paged = ScoreCandidatesInPool(model_, **pool, items, true, {}, &cached);
+      if (!paged.ok()) throw std::runtime_error(paged.status().ToString());
+      AddFloats(out, name, flat(*paged), at::tensor(expected));
+      if ((*pool)->free_blocks() != (*pool)->num_blocks()) {
+        throw std::runtime_error("ScoreCandidatesInPool kept pool blocks");
+      }
+      const bool adopts = std::string(name) == "pool_cached_logprobs" &&
+                          !model_.config().is_encoder_decoder() &&
+                          std::any_of(items.begin(), items.end(),
+                                      [](const ScoringItem& i) { return i.context.size() > 4; });
+      if (adopts != (cached > 0)) {
+        throw std::runtime_error(std::string(name) + ": " + std::to_string(cached) +
+                                 " context positions came from the prefix cache");
       }
     }
-    AddFloats(out, "scored_logprobs", at::tensor(actual), at::tensor(expected));
   }
 
   // Columns of row `b` holding real tokens (mask undefined = all).

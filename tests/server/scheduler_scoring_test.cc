@@ -96,13 +96,70 @@ TEST(SchedulerScoringTest, ScoringPassesSplitByMemoryKeepTheScores) {
     ScoringOptions tiny;
     tiny.max_pass_bytes = 1;
     auto apart = ScoreCandidates(*model, items, tiny);
-    ASSERT_TRUE(together.ok() && apart.ok());
+    auto pool = model->NewKvPool(256, 4);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    auto paged = ScoreCandidatesInPool(*model, **pool, items, false, tiny);  // a pass per candidate
+    ASSERT_TRUE(together.ok() && apart.ok() && paged.ok());
     for (size_t i = 0; i < items.size(); ++i) {
       for (size_t j = 0; j < items[i].candidates.size(); ++j) {
         EXPECT_NEAR((*together)[i][j].logprob_sum, (*apart)[i][j].logprob_sum, kTolerance);
+        EXPECT_NEAR((*together)[i][j].logprob_sum, (*paged)[i][j].logprob_sum, kTolerance);
       }
     }
   }
+}
+
+// Scoring runs in the model's KV pool: contexts that start with the same whole blocks (a
+// few-shot preamble) are computed once and adopted by later requests from the prefix cache;
+// every score equals the solo score and every block comes back. A pool too full for a batch
+// scores it in memory of its own instead, with the same results.
+TEST(SchedulerScoringTest, ScoringUsesThePoolAndItsPrefixCache) {
+  auto model = Load("llama-tiny");
+  const std::vector<int64_t> preamble = Ids(13, 42);
+  auto item = [&](uint64_t seed) {
+    ScoringItem i = Item(seed);
+    i.context.insert(i.context.begin(), preamble.begin(), preamble.end());
+    return i;
+  };
+  SchedulerOptions options;
+  options.kv_block_size = 4;
+  options.batch_window = 0ms;
+  Scheduler s(*model, options);
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    ScoringRequest r;
+    r.items = {item(seed)};
+    const ScoringResult result = Submit(s, std::move(r)).done.get();
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    ExpectSolo(*model, item(seed), result.scores[0]);
+    // The preamble's 3 whole blocks, computed by the first request, serve the later ones.
+    EXPECT_EQ(s.stats().prefix_cached_positions, seed == 1 ? 0 : 12 * static_cast<int64_t>(seed - 1));
+  }
+  EXPECT_EQ(s.stats().kv_used_bytes, 0);
+  // Echo's scoring item (the first prompt token, then the rest as the candidate) leaves the
+  // prompt's whole blocks cached: the generation that follows adopts all but the last token's.
+  const std::vector<int64_t> prompt = Ids(21, 43);
+  ScoringRequest echo;
+  echo.items = {{{prompt[0]}, {{prompt.begin() + 1, prompt.end()}}}};
+  ASSERT_TRUE(Submit(s, std::move(echo)).done.get().status.ok());
+  auto generated = std::make_shared<std::promise<Completion>>();
+  GenerationRequest g;
+  g.prompt_ids = prompt;
+  g.sampling.temperature = 0;
+  g.sampling.max_new_tokens = 2;
+  g.on_done = [generated](const Completion& c) { generated->set_value(c); };
+  ASSERT_TRUE(s.Submit(std::move(g)).ok());
+  EXPECT_EQ(generated->get_future().get().cached_prompt_tokens, 20);
+
+  SchedulerOptions tight = options;
+  tight.kv_budget_bytes = 2 * 4 * KvBytesPerToken(model->config(), at::kFloat);  // 2 blocks
+  Scheduler small(*model, tight);
+  ScoringRequest r;
+  r.items = {item(1), item(2)};
+  const ScoringResult result = Submit(small, std::move(r)).done.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ExpectSolo(*model, item(1), result.scores[0]);
+  ExpectSolo(*model, item(2), result.scores[1]);
+  EXPECT_EQ(small.stats().prefix_cached_positions, 0);
 }
 
 TEST(SchedulerScoringTest, HeadSequencesEqualTheModelsHeadAlone) {
