@@ -1,9 +1,10 @@
 # Sourced by the serving benchmarks (bench-classify.sh, bench-generate.sh): start_triadd CONFIG
-# starts $BUILD_DIR/server/triadd with CONFIG on 127.0.0.1:$PORT (log in /tmp), stops it when
-# the script exits, and waits until its health check answers SERVING.
+# starts $BUILD_DIR/server/triadd (or $TRIADD) with CONFIG on 127.0.0.1:$PORT (log in /tmp),
+# stops it when the script exits (or at stop_triadd), and waits until its health check answers
+# SERVING.
 start_triadd() {
   local config=$1 log="/tmp/triad-$(basename "$1" .json).log"
-  "$BUILD_DIR/server/triadd" --config "$config" --listen "127.0.0.1:$PORT" --metrics-port 0 \
+  "${TRIADD:-$BUILD_DIR/server/triadd}" --config "$config" --listen "127.0.0.1:$PORT" --metrics-port 0 \
     >"$log" 2>&1 &
   SERVER=$!
   trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
@@ -13,4 +14,8 @@ start_triadd() {
   done
   echo "triadd did not become healthy; see $log" >&2
   return 1
+}
+stop_triadd() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
 }
