@@ -526,10 +526,12 @@ TEST(SchedulerTest, PrefixCacheSkipsSharedPromptBlocks) {
 
 // A long-running daemon must not leak KV blocks. A randomized mix against a tight pool with
 // prefix caching: prompts sharing a few prefixes, some cancelled at random moments, some with
-// deadlines that pass mid-generation, the rest running to their length under preemption. Every
-// request ends exactly once with a reason its treatment allows; every one that ran to its
-// length has its solo output; and once all are done every block is back (cached blocks count
-// as free), so the pool can be filled again.
+// deadlines that pass mid-generation, the rest running to their length under preemption; every
+// fifth a beam search (forking and freeing blocks every step), and scoring requests whose
+// contexts share the prefixes (some cancelled). Every request ends exactly once with a reason
+// its treatment allows; every one that ran to its length has its solo output, every scoring
+// its solo scores; and once all are done every block is back (cached blocks count as free), so
+// the pool can be filled again.
 TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
   auto model = Load("llama-tiny");
   SchedulerOptions options;
@@ -543,9 +545,17 @@ TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
   struct Case {
     std::vector<int64_t> prompt;
     int kind;  // 0 = runs to its length, 1 = cancelled, 2 = deadline
+    GenerationRequest request;  // its parameters (num_beams > 1: beam search)
     Pending pending;
   };
   std::vector<Case> cases;
+  struct Scored {
+    ScoringItem item;
+    bool cancelled;
+    std::shared_ptr<RequestHandle> handle;
+    std::future<ScoringResult> done;
+  };
+  std::vector<Scored> scored;
   for (int i = 0; i < 40; ++i) {
     Case c;
     c.prompt = prefixes[rng() % prefixes.size()];
@@ -556,6 +566,12 @@ TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
     r.prompt_ids = c.prompt;
     r.sampling = Greedy(c.kind == 0 ? 12 : 60);
     r.sampling.ignore_eos = true;
+    if (i % 5 == 4) {  // beam search: 2 beams that fork and free blocks every step
+      r.num_beams = 2;
+      r.sampling.max_new_tokens = 12;
+      r.early_stopping = EarlyStopping::kNever;
+    }
+    c.request = r;
     if (c.kind == 2) r.deadline = SteadyClock::now() + std::chrono::milliseconds(rng() % 40);
     auto promise = std::make_shared<std::promise<Completion>>();
     auto calls = std::make_shared<std::atomic<int>>(0);
@@ -568,6 +584,24 @@ TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
     c.pending = {*handle, promise->get_future()};
     cases.push_back(std::move(c));
     if (cases.back().kind == 1 && rng() % 2 == 0) cases.back().pending.handle->Cancel();
+    if (i % 4 == 1) {  // classification scoring in the same pool, contexts sharing prefixes
+      Scored sc;
+      sc.item.context = prefixes[rng() % prefixes.size()];
+      const std::vector<int64_t> rest = Prompt(2 + static_cast<int64_t>(rng() % 6), 700 + i);
+      sc.item.context.insert(sc.item.context.end(), rest.begin(), rest.end());
+      sc.item.candidates = {Prompt(1, 800 + i), Prompt(3, 900 + i)};
+      sc.cancelled = rng() % 4 == 0;
+      auto promise = std::make_shared<std::promise<ScoringResult>>();
+      ScoringRequest request;
+      request.items = {sc.item};
+      request.on_done = [promise](const ScoringResult& result) { promise->set_value(result); };
+      auto handle = scheduler.SubmitScoring(std::move(request));
+      ASSERT_TRUE(handle.ok()) << handle.status();
+      sc.handle = *handle;
+      sc.done = promise->get_future();
+      if (sc.cancelled) sc.handle->Cancel();
+      scored.push_back(std::move(sc));
+    }
   }
   for (Case& c : cases) {
     if (c.kind == 1) {
@@ -581,7 +615,11 @@ TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
     switch (cases[i].kind) {
       case 0:
         EXPECT_EQ(done.reason, FinishReason::kLength);
-        EXPECT_EQ(done.token_ids, Solo(*model, cases[i].prompt, 12));
+        if (cases[i].request.num_beams > 1) {
+          EXPECT_EQ(done.token_ids, BeamSolo(*model, cases[i].prompt, cases[i].request).first);
+        } else {
+          EXPECT_EQ(done.token_ids, Solo(*model, cases[i].prompt, 12));
+        }
         break;
       case 1:
         EXPECT_TRUE(done.reason == FinishReason::kCancelled || done.reason == FinishReason::kLength)
@@ -590,6 +628,19 @@ TEST(SchedulerTest, RandomizedLoadReturnsEveryBlock) {
       default:
         EXPECT_TRUE(done.reason == FinishReason::kDeadline || done.reason == FinishReason::kLength)
             << static_cast<int>(done.reason);
+    }
+  }
+  for (Scored& sc : scored) {
+    const ScoringResult result = sc.done.get();
+    if (sc.cancelled) {
+      EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled) << result.status;
+      continue;
+    }
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    auto solo = ScoreCandidates(*model, {sc.item});
+    ASSERT_TRUE(solo.ok()) << solo.status();
+    for (size_t j = 0; j < sc.item.candidates.size(); ++j) {
+      EXPECT_NEAR(result.scores[0][j].logprob_sum, (*solo)[0][j].logprob_sum, 1e-4);
     }
   }
   EXPECT_TRUE(Drained(scheduler));
