@@ -106,10 +106,9 @@ std::uniform_int_distribution<int32_t> PromptIds(int64_t vocab) {
   return std::uniform_int_distribution<int32_t>(3, static_cast<int32_t>(vocab - 1));
 }
 
-// The --shared-prefix ids every request starts with, drawn once.
-std::vector<int32_t> SharedPrefix(const BenchOptions& o, int64_t vocab) {
+// The --shared-prefix ids every request starts with, drawn once from `id`.
+std::vector<int32_t> SharedPrefix(const BenchOptions& o, std::uniform_int_distribution<int32_t> id) {
   std::mt19937_64 rng(o.seed ^ 0x5eedu);
-  auto id = PromptIds(vocab);
   std::vector<int32_t> ids(static_cast<size_t>(o.shared_prefix_tokens));
   for (int32_t& t : ids) t = id(rng);
   return ids;
@@ -191,7 +190,7 @@ nlohmann::json CommonReport(const BenchOptions& o, const Tally& tally, double wa
 
 nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int64_t vocab_size) {
   Results results;
-  const std::vector<int32_t> prefix = SharedPrefix(o, vocab_size);
+  const std::vector<int32_t> prefix = SharedPrefix(o, PromptIds(vocab_size));
   const double wall =
       RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool opening) {
         const v1::GenerateRequest request = MakeRequest(o, vocab_size, prefix, rng);
@@ -251,13 +250,18 @@ void AddRandomIds(int n, std::uniform_int_distribution<int32_t>& id, std::mt1993
   for (int i = 0; i < n; ++i) out->add_ids(id(rng));
 }
 
-// One item of random segments in the task's order (see ClassifyItem.segment_ids).
+// One item of random segments in the task's order (see ClassifyItem.segment_ids); the first
+// starts with `prefix` (--shared-prefix).
 v1::ClassifyItem MakeItem(const BenchOptions& o, v1::ClassifyTask task,
+                          const std::vector<int32_t>& prefix,
                           std::uniform_int_distribution<int32_t>& id, std::mt19937_64& rng) {
   v1::ClassifyItem item;
   const bool pair = task == v1::CLASSIFY_TASK_ENTAILMENT || task == v1::CLASSIFY_TASK_SIMILARITY;
   for (int s = 0; s < (pair ? 2 : 1); ++s) {
-    AddRandomIds(o.prompt_tokens, id, rng, item.add_segment_ids());
+    v1::TokenIds* segment = item.add_segment_ids();
+    if (s == 0) segment->mutable_ids()->Add(prefix.begin(), prefix.end());
+    AddRandomIds(o.prompt_tokens - (s == 0 ? static_cast<int>(prefix.size()) : 0), id, rng,
+                 segment);
   }
   if (task == v1::CLASSIFY_TASK_MULTIPLE_CHOICE) {
     for (int c = 0; c < o.num_choices; ++c) {
@@ -281,6 +285,7 @@ void Record(const grpc::Status& status, Clock::time_point due, int64_t items,
 
 // Sends one Classify, or one ClassifyBatch of o.batch_items items, due at `due`.
 void ClassifyOne(TriadClient& client, const BenchOptions& o, v1::ClassifyTask task,
+                 const std::vector<int32_t>& prefix,
                  std::uniform_int_distribution<int32_t>& id, std::mt19937_64& rng,
                  Clock::time_point due, ClassifyResults& results) {
   constexpr auto kTimeout = std::chrono::minutes(10);
@@ -288,7 +293,7 @@ void ClassifyOne(TriadClient& client, const BenchOptions& o, v1::ClassifyTask ta
     v1::ClassifyRequest request;
     request.set_model(o.model);
     request.set_task(task);
-    *request.mutable_item() = MakeItem(o, task, id, rng);
+    *request.mutable_item() = MakeItem(o, task, prefix, id, rng);
     v1::ClassifyResponse response;
     const grpc::Status status = client.Classify(request, &response, kTimeout);
     Record(status, due, 1, response.usage(), response.timings(), results);
@@ -297,7 +302,9 @@ void ClassifyOne(TriadClient& client, const BenchOptions& o, v1::ClassifyTask ta
   v1::ClassifyBatchRequest request;
   request.set_model(o.model);
   request.set_task(task);
-  for (int i = 0; i < o.batch_items; ++i) *request.add_items() = MakeItem(o, task, id, rng);
+  for (int i = 0; i < o.batch_items; ++i) {
+    *request.add_items() = MakeItem(o, task, prefix, id, rng);
+  }
   v1::ClassifyBatchResponse response;
   const grpc::Status status = client.ClassifyBatch(request, &response, kTimeout);
   Record(status, due, o.batch_items, response.usage(), response.timings(), results);
@@ -309,9 +316,11 @@ nlohmann::json RunClassifyBench(TriadClient& client, const BenchOptions& o, int6
   // [3, vocab - 3): small vocabularies keep special tokens at both ends.
   const int32_t high = static_cast<int32_t>(std::max<int64_t>(3, vocab_size - 4));
   ClassifyResults results;
+  const std::vector<int32_t> prefix =
+      SharedPrefix(o, std::uniform_int_distribution<int32_t>(3, high));
   const double wall = RunSchedule(o, [&](std::mt19937_64& rng, Clock::time_point due, bool) {
     std::uniform_int_distribution<int32_t> id(3, high);
-    ClassifyOne(client, o, task, id, rng, due, results);
+    ClassifyOne(client, o, task, prefix, id, rng, due, results);
   });
   nlohmann::json report = CommonReport(o, results, wall);
   report.update({
@@ -320,6 +329,7 @@ nlohmann::json RunClassifyBench(TriadClient& client, const BenchOptions& o, int6
       {"duration_seconds", o.duration_seconds},
       {"seed", o.seed},
       {"batch_items", o.batch_items},
+      {"shared_prefix_tokens", o.shared_prefix_tokens},
       {"classifications_per_second", results.items / wall},
       {"latency_ms", Percentiles(results.latency_ms)},
       {"server_queue_ms_mean", results.ok > 0 ? 1000 * results.queue_seconds / results.ok : 0.0},

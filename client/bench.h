@@ -26,8 +26,9 @@ struct BenchOptions {
   // Generation: the prompt length. Classification: the length of each text segment (premise
   // and hypothesis, text_a and text_b, the context, or the single text). In tokens, >= 1.
   int prompt_tokens = 32;
-  // Generation: the first this many prompt tokens are the same in every request (a shared
-  // system prompt, what a server's prefix cache is for); 0..prompt_tokens.
+  // The first this many prompt tokens (classification: of the first segment) are the same in
+  // every request (a shared system prompt or few-shot preamble, what a server's prefix cache
+  // is for); 0..prompt_tokens.
   int shared_prefix_tokens = 0;
   int output_tokens = 64;       // generated tokens per request (ignore_eos), >= 1
   // Each request's output length is drawn uniformly from [(1 - spread) x output_tokens,

@@ -276,8 +276,8 @@ int Bench(TriadClient& client, const Flags& f) {
     return Usage(error);
   }
   o.task = f.Get("task");
-  if (o.classify() && (f.Has("output-tokens") || f.Has("output-spread") || f.Has("shared-prefix"))) {
-    return Usage("--output-tokens, --output-spread and --shared-prefix are not used with --task");
+  if (o.classify() && (f.Has("output-tokens") || f.Has("output-spread"))) {
+    return Usage("--output-tokens and --output-spread are not used with --task");
   }
   if ((f.Has("choices") || f.Has("choice-tokens")) && o.task != "multiple_choice") {
     return Usage("--choices and --choice-tokens need --task multiple_choice");

@@ -4,7 +4,10 @@
 # same closed-loop load of prompts whose first SHARED tokens are identical (a common system
 # prompt): `triad bench --prompt-tokens PROMPT_TOKENS --shared-prefix SHARED`. Prints both JSON
 # reports and a summary: TTFT p50 and throughput with the cache over without it, measured in the
-# same run. Needs a build (scripts/test.sh or scripts/run.sh).
+# same run. Then the same for classification: `triad bench --task entailment` (LM scoring of the
+# three labels) whose premises start with the same SHARED tokens (a few-shot preamble);
+# classifications/s and latency with the cache over without. Needs a build (scripts/test.sh
+# or scripts/run.sh).
 # Env: BUILD_DIR (build), PROMPT_TOKENS (512), SHARED (448), OUTPUT_TOKENS (16), CONCURRENCY (4),
 # REQUESTS (16).
 set -euo pipefail
@@ -34,4 +37,24 @@ print(json.dumps({"prompt_tokens": on["prompt_tokens"], "shared_prefix_tokens": 
                   "ttft_p50_cached_over_uncached": on["ttft_ms"]["p50"] / off["ttft_ms"]["p50"],
                   "throughput_cached_over_uncached":
                       on["generated_tokens_per_s"] / off["generated_tokens_per_s"]}))
+'
+classify() {  # model
+  "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --task entailment \
+    --concurrency "${CONCURRENCY:-4}" --requests "${REQUESTS:-16}" \
+    --prompt-tokens "${PROMPT_TOKENS:-512}" --shared-prefix "${SHARED:-448}" --json | tr -d '\n '
+  echo
+}
+cached=$(classify llama-110m)
+plain=$(classify llama-110m-no-prefix-cache)
+echo "$cached"
+echo "$plain"
+printf '%s\n%s\n' "$cached" "$plain" | python3 -c '
+import json, sys
+on, off = (json.loads(line) for line in sys.stdin)
+print(json.dumps({"task": on["task"], "shared_prefix_tokens": on["shared_prefix_tokens"],
+                  "latency_p50_ms": [on["latency_ms"]["p50"], off["latency_ms"]["p50"]],
+                  "classifications_per_s": [on["classifications_per_second"],
+                                            off["classifications_per_second"]],
+                  "throughput_cached_over_uncached":
+                      on["classifications_per_second"] / off["classifications_per_second"]}))
 '

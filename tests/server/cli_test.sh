@@ -43,6 +43,8 @@ generated=$(echo "$spread" | sed -n 's/.*"generated_tokens":\([0-9]*\).*/\1/p')
 [[ -n "$generated" && $generated -ge 32 && $generated -lt 64 ]] || fail "bench --output-spread: $spread"
 shared=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 24 --shared-prefix 20 --output-tokens 2 --json | tr -d ' \n')
 echo "$shared" | grep -q '"requests_ok":4' && echo "$shared" | grep -q '"shared_prefix_tokens":20' || fail "bench --shared-prefix: $shared"
+cshared=$("$TRIAD" bench $S --model llama --task entailment --concurrency 2 --requests 4 --prompt-tokens 12 --shared-prefix 10 --json | tr -d ' \n')
+echo "$cshared" | grep -q '"requests_ok":4' && echo "$cshared" | grep -q '"shared_prefix_tokens":10' || fail "bench --task --shared-prefix: $cshared"
 beams=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 6 --output-tokens 3 --num-beams 3 --json | tr -d ' \n')
 echo "$beams" | grep -q '"requests_ok":4' && echo "$beams" | grep -q '"num_beams":3' &&
   echo "$beams" | grep -q '"ttft_ms":{"count":4' || fail "bench --num-beams: $beams"
