@@ -40,6 +40,7 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
   plan.keys.resize(n);
   plan.index.resize(n);
   plan.bias.resize(n);
+  plan.first_query.assign(n, -1);
   std::vector<int64_t> rows;
   std::vector<at::Tensor> decode_bias;  // padded path: per decode query, [1, 1 or H, 1, keys]
   int64_t offset = 0;
@@ -50,19 +51,25 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
     const int64_t past = cross ? 0 : kv.length();
     plan.keys[i] = cross ? kv.length() : past + s.num_tokens;
     const at::Tensor bias = cross ? at::Tensor() : bias_(past, s.num_tokens);
-    if (s.num_tokens == 1) {
-      rows.push_back(offset);
-      plan.decode_of.push_back(i);
-      if (kernel) {
-        PagedQuery query{&kv, plan.keys[i], at::Tensor()};
-        if (bias.defined()) {
-          query.bias = bias.to(at::kFloat).expand({1, num_heads, 1, plan.keys[i]})
-                           .reshape({num_heads, plan.keys[i]}).contiguous();
+    if (s.num_tokens == 1 || (kernel && s.num_tokens <= kMaxKernelChunk)) {
+      plan.first_query[i] = static_cast<int64_t>(rows.size());
+      for (int64_t t = 0; t < s.num_tokens; ++t) {
+        rows.push_back(offset + t);
+        plan.decode_of.push_back(i);
+        if (!kernel) {
+          decode_bias.push_back(bias);
+          plan.max_blocks = std::max(plan.max_blocks, kv.pool().BlocksFor(plan.keys[i]));
+          continue;
+        }
+        // Query t of the chunk sees the keys up to its own position (all of them: cross).
+        const int64_t length = cross ? plan.keys[i] : past + t + 1;
+        PagedQuery query{&kv, length, at::Tensor()};
+        if (bias.defined() && !causal_only_) {
+          query.bias = bias.select(2, t).narrow(2, 0, length).to(at::kFloat)
+                           .expand({1, num_heads, length}).reshape({num_heads, length})
+                           .contiguous();
         }
         plan.decode.push_back(std::move(query));
-      } else {
-        decode_bias.push_back(bias);
-        plan.max_blocks = std::max(plan.max_blocks, kv.pool().BlocksFor(plan.keys[i]));
       }
     } else {
       plan.index[i] = kv.BlockIndex(plan.keys[i], device);
@@ -134,7 +141,7 @@ at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double sc
   int64_t offset = 0;
   for (size_t i = 0; i < sequences_.size(); ++i) {
     const RaggedSequence& s = sequences_[i];
-    if (s.num_tokens > 1) {
+    if (plan.first_query[i] < 0) {
       const PagedKv& kv = cross ? *s.cross : *s.kv;
       const auto [k, v] = kv.Gather(layer, plan.keys[i], plan.index[i]);
       outputs[i] = Attention(q.narrow(2, offset, s.num_tokens), k, v, plan.bias[i], scale);
@@ -148,8 +155,11 @@ at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double sc
             ? PaddedDecode(plan, layer, q, scale, cross)
             : PagedDecodeAttention(q[0].index_select(1, plan.decode_rows).transpose(0, 1),
                                    plan.decode, layer, scale);
-    for (size_t j = 0; j < plan.decode_of.size(); ++j) {
-      outputs[plan.decode_of[j]] = out[static_cast<int64_t>(j)].view({1, num_heads, 1, -1});
+    for (size_t i = 0; i < sequences_.size(); ++i) {
+      if (plan.first_query[i] < 0) continue;
+      const at::Tensor rows = out.narrow(0, plan.first_query[i], sequences_[i].num_tokens);
+      outputs[i] = plan.decode.empty() ? rows.view({1, num_heads, 1, -1})  // one decode query
+                                       : rows.transpose(0, 1).unsqueeze(0);  // [1, H, T, D]
     }
   }
   return outputs.size() == 1 ? outputs[0] : at::cat(outputs, 2);

@@ -64,15 +64,21 @@ struct RaggedSequence {
 // Per sequence, prefill chunks gather their blocks and run the eager attention. Single-token
 // (decode) queries run together: on CPU through PagedDecodeAttention, reading the blocks in
 // place; elsewhere (CUDA) as one padded batch gathered with a single index_select per layer.
+// On CPU short chunks (up to kMaxKernelChunk tokens: scored candidates, a beam's or a
+// preempted sequence's last tokens) join the kernel call too, one query per token, each
+// attending up to its own position, rather than each gathering its whole cache.
 // What does not change between layers (block indices, biases, masks) is built at the first
 // layer of the step and reused.
 class RaggedAttention : public AttentionContext {
  public:
+  static constexpr int64_t kMaxKernelChunk = 16;
   // bias(past, steps): additive bias [1, 1 or H, steps, past + steps] for one sequence's
   // queries past..past+steps-1, or undefined when nothing is masked.
+  // `causal_only`: the bias is nothing but the causal mask, which the kernel's queries do not
+  // need (each stops at its own position).
   using BiasFn = std::function<at::Tensor(int64_t past, int64_t steps)>;
-  RaggedAttention(std::vector<RaggedSequence> sequences, BiasFn bias)
-      : sequences_(std::move(sequences)), bias_(std::move(bias)) {}
+  RaggedAttention(std::vector<RaggedSequence> sequences, BiasFn bias, bool causal_only = false)
+      : sequences_(std::move(sequences)), bias_(std::move(bias)), causal_only_(causal_only) {}
   at::Tensor SelfAttend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                         const at::Tensor& v, double scale) override;
   at::Tensor CrossAttend(int64_t layer, const at::Tensor& q, double scale) override;
@@ -84,6 +90,7 @@ class RaggedAttention : public AttentionContext {
     std::vector<at::Tensor> index;   // per prefill sequence: its blocks (for PagedKv::Gather)
     std::vector<at::Tensor> bias;    // per prefill sequence: bias_(past, steps) or undefined
     std::vector<size_t> decode_of;   // the sequence of each decode query
+    std::vector<int64_t> first_query;  // per sequence: its first decode query, -1 = gathered
     at::Tensor decode_rows;          // [n] rows of the step's queries, on the device
     std::vector<PagedQuery> decode;  // CPU kernel path
     at::Tensor table;                // padded path: [n * max_blocks] block ids
@@ -100,6 +107,7 @@ class RaggedAttention : public AttentionContext {
 
   std::vector<RaggedSequence> sequences_;
   BiasFn bias_;
+  bool causal_only_;
   Plan self_plan_, cross_plan_;
 };
 

@@ -54,9 +54,12 @@ at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chun
     for (int64_t t = chunk.all_logits ? 0 : steps - 1; t < steps; ++t) last.push_back(offset + t);
     offset += steps;
   }
-  RaggedAttention ctx(std::move(sequences), [&](int64_t past, int64_t steps) {
-    return BuildAttentionMask(at::Tensor(), 1, past, steps, /*causal=*/true, p.dtype, p.device);
-  });
+  RaggedAttention ctx(
+      std::move(sequences),
+      [&](int64_t past, int64_t steps) {
+        return BuildAttentionMask(at::Tensor(), 1, past, steps, /*causal=*/true, p.dtype, p.device);
+      },
+      /*causal_only=*/true);
   const at::Tensor h = Hidden(at::cat(ids).to(p.device).unsqueeze(0),
                               at::cat(positions).to(p.device).unsqueeze(0), ctx);
   for (const SequenceChunk& chunk : chunks) {

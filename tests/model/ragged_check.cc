@@ -30,10 +30,13 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load) {
     ASSERT_TRUE(model.ok()) << model.status();
     const Model& m = **model;
     const int64_t vocab = m.config().vocab_size;
-    const std::vector<int64_t> lengths = {9, 4, 13};
-    // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed.
+    const std::vector<int64_t> lengths = {9, 4, 28};
+    // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed. A
+    // chunk longer than RaggedAttention::kMaxKernelChunk gathers its blocks; shorter ones and
+    // decode tokens are queries of the paged kernel on CPU. Sequence 2's 6-token chunk asks for
+    // every position's logits.
     const std::vector<std::vector<std::pair<int, int64_t>>> schedule = {
-        {{0, 4}, {1, 3}, {2, 5}}, {{2, 6}, {0, 3}, {1, 1}}, {{0, 1}, {2, 1}}, {{2, 1}, {0, 1}}};
+        {{0, 4}, {1, 3}, {2, 20}}, {{2, 6}, {0, 3}, {1, 1}}, {{0, 1}, {2, 1}}, {{2, 1}, {0, 1}}};
     // Blocks of 4 positions: the sequences cross block boundaries mid-chunk.
     auto pool = m.NewKvPool(64, 4);
     ASSERT_TRUE(pool.ok()) << pool.status();
@@ -55,18 +58,24 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load) {
     std::vector<int64_t> done(lengths.size(), 0);
     for (const auto& step : schedule) {
       std::vector<SequenceChunk> chunks;
+      int64_t rows = 0;
       for (const auto& [s, n] : step) {
-        chunks.push_back({states[s].get(), tokens[s].narrow(0, done[s], n)});
+        const bool all = s == 2 && n == 6;
+        chunks.push_back({states[s].get(), tokens[s].narrow(0, done[s], n), all});
+        rows += all ? n : 1;
       }
       auto logits = m.ForwardChunks(chunks);
       ASSERT_TRUE(logits.ok()) << logits.status();
-      ASSERT_EQ(logits->size(0), static_cast<int64_t>(step.size()));
+      ASSERT_EQ(logits->size(0), rows);
+      int64_t row = 0;
       for (size_t c = 0; c < step.size(); ++c) {
         const auto [s, n] = step[c];
+        for (int64_t t = chunks[c].all_logits ? 0 : n - 1; t < n; ++t, ++row) {
+          const at::Tensor expected = reference[s][done[s] + t];
+          EXPECT_LE(MaxAbsDiff((*logits)[row], expected), FixtureTolerance(expected))
+              << "sequence " << s << " at position " << done[s] + t;
+        }
         done[s] += n;
-        const at::Tensor expected = reference[s][done[s] - 1];
-        EXPECT_LE(MaxAbsDiff((*logits)[c], expected), FixtureTolerance(expected))
-            << "sequence " << s << " at position " << done[s] - 1;
         EXPECT_EQ(states[s]->length(), done[s]);
       }
     }
