@@ -30,6 +30,11 @@ TEST(GpuRagged, ChunkedMixedBatchEqualsEachSequenceAlone) {
   testing::ExpectRaggedEqualsAlone(Cuda("float32"));
 }
 
+TEST(GpuRagged, ForkedSequencesEqualFreshOnes) {
+  if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
+  testing::ExpectForksEqualFresh(Cuda("float32"));
+}
+
 TEST(GpuFixtures, Bfloat16WithinBounds) {
   if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
   testing::ExpectBfloat16WithinBounds(Cuda("bfloat16"), "cuda bf16");

@@ -89,4 +89,54 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load) {
   }
 }
 
+void ExpectForksEqualFresh(const LoadOptions& load) {
+  for (const std::string& folder : ModelFixtureFolders(ModelFixtureRoot())) {
+    SCOPED_TRACE(folder);
+    auto model = LoadModel(folder, load);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Model& m = **model;
+    const int64_t vocab = m.config().vocab_size;
+    auto ids = [vocab](int64_t len, uint64_t seed) { return RandomTokenIds({len}, vocab, seed); };
+    const at::Tensor encoder = ids(7, 50);
+    const at::Tensor* enc = m.config().is_encoder_decoder() ? &encoder : nullptr;
+    for (const int64_t prefix_len : {6, 8}) {
+      SCOPED_TRACE(prefix_len);
+      auto pool = m.NewKvPool(64, 4);
+      ASSERT_TRUE(pool.ok()) << pool.status();
+      const at::Tensor prefix = ids(prefix_len, 51), a = ids(3, 52), b = ids(5, 53);
+      auto parent = m.NewSequence(**pool, enc);
+      ASSERT_TRUE(parent.ok()) << parent.status();
+      ASSERT_TRUE(m.ForwardChunks({{parent->get(), prefix}}).ok());
+      const int64_t free_before = (**pool).free_blocks();
+      auto child = m.ForkSequence(**parent);
+      ASSERT_TRUE(child.ok()) << child.status();
+      EXPECT_EQ((*child)->length(), prefix_len);
+      EXPECT_EQ((**pool).free_blocks(), free_before - (prefix_len % 4 != 0 ? 1 : 0));
+      auto forked = m.ForwardChunks({{parent->get(), a}, {child->get(), b}});
+      ASSERT_TRUE(forked.ok()) << forked.status();
+      for (int64_t row = 0; row < 2; ++row) {
+        auto fresh = m.NewSequence(**pool, enc);
+        ASSERT_TRUE(fresh.ok());
+        auto alone = m.ForwardChunks({{fresh->get(), at::cat({prefix, row == 0 ? a : b})}});
+        ASSERT_TRUE(alone.ok()) << alone.status();
+        EXPECT_LE(MaxAbsDiff((*forked)[row], (*alone)[0]), FixtureTolerance((*alone)[0]))
+            << "row " << row;
+      }
+      parent->reset();
+      child->reset();
+      EXPECT_EQ((**pool).free_blocks(), (**pool).num_blocks());  // every shared block returned
+    }
+    auto tight = m.NewKvPool(m.config().is_encoder_decoder() ? 4 : 2, 4);
+    ASSERT_TRUE(tight.ok()) << tight.status();
+    auto parent = m.NewSequence(**tight, enc);
+    ASSERT_TRUE(parent.ok()) << parent.status();
+    ASSERT_TRUE(m.ForwardChunks({{parent->get(), ids(6, 54)}}).ok());
+    ASSERT_EQ((**tight).free_blocks(), 0);
+    auto refused = m.ForkSequence(**parent);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+    parent->reset();
+    EXPECT_EQ((**tight).free_blocks(), (**tight).num_blocks());
+  }
+}
+
 }  // namespace triad::testing

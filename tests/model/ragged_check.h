@@ -12,4 +12,11 @@ namespace triad::testing {
 
 void ExpectRaggedEqualsAlone(const LoadOptions& load);
 
+// ForkSequence (beam search), for every fixture folder: a fork shares its source's full
+// blocks, copies the partly filled one (taking exactly one block; none at a block boundary;
+// T5's cross-attention keys are shared), and then each advances on its own to what a fresh
+// sequence fed the same tokens computes (same tolerance). A pool with no free block refuses a
+// fork that needs one, taking nothing.
+void ExpectForksEqualFresh(const LoadOptions& load);
+
 }  // namespace triad::testing

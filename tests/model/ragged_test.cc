@@ -74,60 +74,8 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
       << outside.status();
 }
 
-// ForkSequence (beam search): a fork shares its source's full blocks, copies the partly
-// filled one (taking exactly one block; none at a block boundary; T5's cross-attention keys
-// are shared), and then each advances on its own to what a fresh sequence fed the same tokens
-// computes. A pool with no free block refuses a fork that needs one, taking nothing.
-TEST(RaggedTest, ForkedSequencesEqualFreshOnes) {
-  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
-    SCOPED_TRACE(folder);
-    auto model = LoadModel(folder, LoadOptions());
-    ASSERT_TRUE(model.ok()) << model.status();
-    const Model& m = **model;
-    const int64_t vocab = m.config().vocab_size;
-    const at::Tensor encoder = Ids(7, vocab, 50);
-    const at::Tensor* enc = m.config().is_encoder_decoder() ? &encoder : nullptr;
-    for (const int64_t prefix_len : {6, 8}) {
-      SCOPED_TRACE(prefix_len);
-      auto pool = m.NewKvPool(64, 4);
-      ASSERT_TRUE(pool.ok()) << pool.status();
-      const at::Tensor prefix = Ids(prefix_len, vocab, 51), a = Ids(3, vocab, 52),
-                       b = Ids(5, vocab, 53);
-      auto parent = m.NewSequence(**pool, enc);
-      ASSERT_TRUE(parent.ok()) << parent.status();
-      ASSERT_TRUE(m.ForwardChunks({{parent->get(), prefix}}).ok());
-      const int64_t free_before = (**pool).free_blocks();
-      auto child = m.ForkSequence(**parent);
-      ASSERT_TRUE(child.ok()) << child.status();
-      EXPECT_EQ((*child)->length(), prefix_len);
-      EXPECT_EQ((**pool).free_blocks(), free_before - (prefix_len % 4 != 0 ? 1 : 0));
-      auto forked = m.ForwardChunks({{parent->get(), a}, {child->get(), b}});
-      ASSERT_TRUE(forked.ok()) << forked.status();
-      for (int64_t row = 0; row < 2; ++row) {
-        auto fresh = m.NewSequence(**pool, enc);
-        ASSERT_TRUE(fresh.ok());
-        auto alone = m.ForwardChunks({{fresh->get(), at::cat({prefix, row == 0 ? a : b})}});
-        ASSERT_TRUE(alone.ok()) << alone.status();
-        EXPECT_LE(testing::MaxAbsDiff((*forked)[row], (*alone)[0]),
-                  testing::FixtureTolerance((*alone)[0]))
-            << "row " << row;
-      }
-      parent->reset();
-      child->reset();
-      EXPECT_EQ((**pool).free_blocks(), (**pool).num_blocks());  // every shared block returned
-    }
-    auto tight = m.NewKvPool(m.config().is_encoder_decoder() ? 4 : 2, 4);
-    ASSERT_TRUE(tight.ok()) << tight.status();
-    auto parent = m.NewSequence(**tight, enc);
-    ASSERT_TRUE(parent.ok()) << parent.status();
-    ASSERT_TRUE(m.ForwardChunks({{parent->get(), Ids(6, vocab, 54)}}).ok());
-    ASSERT_EQ((**tight).free_blocks(), 0);
-    auto refused = m.ForkSequence(**parent);
-    EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
-    parent->reset();
-    EXPECT_EQ((**tight).free_blocks(), (**tight).num_blocks());
-  }
-}
+// ForkSequence (beam search); see ragged_check.h.
+TEST(RaggedTest, ForkedSequencesEqualFreshOnes) { testing::ExpectForksEqualFresh(LoadOptions()); }
 
 TEST(RaggedTest, BadChunksNameTheField) {
   auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
