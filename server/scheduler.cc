@@ -356,6 +356,13 @@ void Scheduler::Preempt(size_t index) {
   if (options_.on_preempt) options_.on_preempt();
 }
 
+size_t Scheduler::Victim(size_t i) const {
+  for (size_t j = running_.size() - 1; j > i; --j) {
+    if (running_[j]->beams == nullptr && running_[j]->request.num_beams == 1) return j;
+  }
+  return running_.size() - 1;
+}
+
 int64_t Scheduler::Rows(const Sequence& seq) { return std::max<int64_t>(1, seq.request.num_beams); }
 
 int64_t Scheduler::RunningRows() const {
@@ -397,8 +404,8 @@ bool Scheduler::Step() {
   if (running_.empty()) return false;
 
   // One decode token per prefilled sequence (per open beam), prompt chunks within the per-step
-  // budget. Oldest first: when the pool cannot hold a sequence's new tokens, the newest
-  // sequences are preempted until it can (or the sequence itself, when it is the newest).
+  // budget. Oldest first: when the pool cannot hold a sequence's new tokens, newer sequences
+  // are preempted (Victim) until it can (or the sequence itself, when it is the newest).
   struct Fed {
     Sequence* seq;
     int64_t tokens;  // fed to the sequence (a beam group: its beams' rows, one token each)
@@ -416,7 +423,7 @@ bool Scheduler::Step() {
     }
     bool claimed = Claim(*seq, n, &held);
     while (!claimed && running_.size() > i + 1) {
-      Preempt(running_.size() - 1);
+      Preempt(Victim(i));
       claimed = Claim(*seq, n, &held);
     }
     if (!claimed) {

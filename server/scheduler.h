@@ -4,7 +4,8 @@
 // pool (sized by the KV budget), prompts are prefilled in chunks alongside the running
 // sequences' decode tokens, and a finished, cancelled or expired sequence leaves at once,
 // returning its blocks. Sequences take blocks as they grow; when the pool runs dry the most
-// recently admitted sequence is preempted (its blocks freed, its tokens kept) and re-queued at
+// recently admitted sequence (beam searches last) is preempted (its blocks freed, its tokens
+// kept) and re-queued at
 // the head, to recompute its cache when blocks free up (vLLM's recompute preemption). Its
 // sampler and generated tokens carry over, and the recomputed keys and values equal the
 // originals to rounding, so its output is what it would have been. With
@@ -211,6 +212,10 @@ class Scheduler {
   // Frees the blocks of running_[index] and puts it back at the head of the queue (a beam
   // search starts over: it has returned nothing yet, and restarting gives the same result).
   void Preempt(size_t index);
+  // Which of running_[i + 1 ..] to preempt so that running_[i] can grow: the newest that is not
+  // a beam search (a preempted generation keeps its tokens, a beam search starts over), else
+  // the newest. Only sequences after i, so nothing already in the step's batch is preempted.
+  size_t Victim(size_t i) const;
   // Decode rows `seq` takes in a batch: num_beams for beam search, else 1.
   static int64_t Rows(const Sequence& seq);
   int64_t RunningRows() const;
