@@ -5,10 +5,9 @@
 // sequences' decode tokens, and a finished, cancelled or expired sequence leaves at once,
 // returning its blocks. Sequences take blocks as they grow; when the pool runs dry the most
 // recently admitted sequence (beam searches last) is preempted (its blocks freed, its tokens
-// kept) and re-queued at
-// the head, to recompute its cache when blocks free up (vLLM's recompute preemption). Its
-// sampler and generated tokens carry over, and the recomputed keys and values equal the
-// originals to rounding, so its output is what it would have been. With
+// kept) and re-queued at the head, to recompute its cache when blocks free up (vLLM's
+// recompute preemption). Its sampler and generated tokens carry over, and the recomputed keys
+// and values equal the originals to rounding, so its output is what it would have been. With
 // prefix caching, a newcomer adopts the pool's cached blocks of its leading tokens and computes
 // only the rest. Scoring (classification) requests share the loop and the weights: they wait
 // up to a batching window, then run as one batch of items (GPT-1 head sequences and
