@@ -2,7 +2,7 @@
 //
 //   triad generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]
 //                  [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]
-//                  [--no-stream]
+//                  [--num-beams K] [--no-stream]
 //   triad classify --model M --task entailment|similarity|multiple_choice|single
 //                  (--premise T --hypothesis T | --text-a T --text-b T |
 //                   --context T --choice C... | --text T) [--length-normalize] [--json]
@@ -36,6 +36,7 @@ constexpr char kUsage[] =
     "usage: triad COMMAND [--server HOST:PORT] [flags]\n"
     "  generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]\n"
     "           [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--no-stream]\n"
+    "           [--num-beams K]   (beam search: unary, prints the beam's score)\n"
     "  classify --model M --task entailment|similarity|multiple_choice|single\n"
     "           (--premise T --hypothesis T | --text-a T --text-b T |\n"
     "            --context T --choice C [--choice C]... | --text T) [--length-normalize] [--json]\n"
@@ -129,10 +130,11 @@ int Generate(TriadClient& client, const Flags& f) {
     r.mutable_token_ids()->add_ids(id);
   }
   std::string error;
-  uint32_t max_new = 0, top_k = 0;
+  uint32_t max_new = 0, top_k = 0, beams = 1;
   uint64_t seed = 0;
   double temperature = 1, top_p = 1;
   if (!Number(f, "max-new-tokens", max_new, error) || !Number(f, "top-k", top_k, error) ||
+      !Number(f, "num-beams", beams, error) ||
       !Number(f, "seed", seed, error) || !Real(f, "temperature", temperature, error) ||
       !Real(f, "top-p", top_p, error)) {
     return Usage(error);
@@ -144,13 +146,16 @@ int Generate(TriadClient& client, const Flags& f) {
   if (f.Has("top-p")) s->set_top_p(static_cast<float>(top_p));
   if (f.Has("seed")) s->set_seed(seed);
   for (const std::string& stop : f.stops) s->add_stop(stop);
-  if (f.Has("no-stream")) {
+  s->set_num_beams(beams);
+  if (f.Has("no-stream") || beams > 1) {  // beam search is unary only
     triad::v1::GenerateResponse out;
     const grpc::Status status = client.Generate(r, &out, std::chrono::minutes(10));
     if (!status.ok()) return Failed(status);
     std::cout << out.text() << "\n";
     std::cerr << "[" << triad::v1::FinishReason_Name(out.finish_reason()) << ", "
-              << out.usage().generated_tokens() << " tokens]\n";
+              << out.usage().generated_tokens() << " tokens";
+    if (beams > 1) std::cerr << ", beam score " << out.sequence_score();
+    std::cerr << "]\n";
     return 0;
   }
   triad::v1::GenerateStreamResponse last;

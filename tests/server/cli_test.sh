@@ -45,6 +45,9 @@ shared=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-t
 echo "$shared" | grep -q '"requests_ok":4' && echo "$shared" | grep -q '"shared_prefix_tokens":20' || fail "bench --shared-prefix: $shared"
 cshared=$("$TRIAD" bench $S --model llama --task entailment --concurrency 2 --requests 4 --prompt-tokens 12 --shared-prefix 10 --json | tr -d ' \n')
 echo "$cshared" | grep -q '"requests_ok":4' && echo "$cshared" | grep -q '"shared_prefix_tokens":10' || fail "bench --task --shared-prefix: $cshared"
+"$TRIAD" generate $S --model llama --input-ids 1,2,3 --max-new-tokens 4 --num-beams 3 > "$WORK/out" 2> "$WORK/err" ||
+  fail "generate --num-beams: $(cat "$WORK/err")"
+grep -q "beam score" "$WORK/err" || fail "generate --num-beams prints no score: $(cat "$WORK/err")"
 beams=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 6 --output-tokens 3 --num-beams 3 --json | tr -d ' \n')
 echo "$beams" | grep -q '"requests_ok":4' && echo "$beams" | grep -q '"num_beams":3' &&
   echo "$beams" | grep -q '"ttft_ms":{"count":4' || fail "bench --num-beams: $beams"
