@@ -40,6 +40,14 @@ at::Tensor CausalModel::ForwardImpl(const StepInput& in, DecoderState& base) con
 }
 
 at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const {
+  return LmHead(ChunkHidden(chunks)).to(at::kFloat);
+}
+
+at::Tensor CausalModel::HeadChunksImpl(const std::vector<SequenceChunk>& chunks) const {
+  return HeadOnHidden(ChunkHidden(chunks));
+}
+
+at::Tensor CausalModel::ChunkHidden(const std::vector<SequenceChunk>& chunks) const {
   const Placement& p = placement();
   std::vector<at::Tensor> ids, positions;
   std::vector<RaggedSequence> sequences;
@@ -65,8 +73,7 @@ at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chun
   for (const SequenceChunk& chunk : chunks) {
     static_cast<CausalSequence*>(chunk.state)->kv.Advance(chunk.input_ids.size(0));
   }
-  const at::Tensor picked = h[0].index_select(0, at::tensor(last, at::kLong).to(p.device));
-  return LmHead(picked).to(at::kFloat);
+  return h[0].index_select(0, at::tensor(last, at::kLong).to(p.device));
 }
 
 at::Tensor CausalModel::HiddenOnce(const at::Tensor& input_ids,

@@ -86,6 +86,16 @@ class CausalModel : public Model {
     return std::make_unique<CausalSequence>(pool);
   }
   at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const override;
+  at::Tensor HeadChunksImpl(const std::vector<SequenceChunk>& chunks) const override;
+  // The classification head over final hidden states [N, D]: float32 [N, head_outputs()].
+  // Default: Unsupported (no head).
+  virtual at::Tensor HeadOnHidden(const at::Tensor& hidden) const {
+    (void)hidden;
+    throw Unsupported{"the checkpoint has no classification head"};
+  }
+  // Runs the chunks through the layer stack (appending to their caches) and returns the final
+  // hidden states [rows, D] of the rows ForwardChunks documents.
+  at::Tensor ChunkHidden(const std::vector<SequenceChunk>& chunks) const;
 
   // Hidden states of a whole batch run from an empty cache (classification heads).
   at::Tensor HiddenOnce(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;

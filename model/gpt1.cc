@@ -62,6 +62,11 @@ class Gpt1Model : public CausalModel {
 
  protected:
   at::Tensor LmHead(const at::Tensor& hidden) const override { return lm_head_(hidden); }
+  at::Tensor HeadOnHidden(const at::Tensor& hidden) const override {
+    const Linear& head = score_.weight.defined() ? score_ : mc_head_;
+    if (!head.weight.defined()) throw Unsupported{"the checkpoint has no classification head"};
+    return head(hidden).to(at::kFloat);
+  }
 
   at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,
                                   const at::Tensor& attention_mask) const override {

@@ -234,7 +234,7 @@ absl::StatusOr<std::unique_ptr<SequenceState>> Model::ForkSequence(
   return Guard("ForkSequence", [&] { return source.Fork(); });
 }
 
-absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>& chunks) const {
+absl::Status Model::CheckChunks(const std::vector<SequenceChunk>& chunks) const {
   if (chunks.empty()) return absl::InvalidArgumentError("chunks: empty");
   std::vector<const SequenceState*> seen;
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -253,7 +253,28 @@ absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>
                                                      config_.max_positions));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>& chunks) const {
+  TRIAD_RETURN_IF_ERROR(CheckChunks(chunks));
   return Guard("ForwardChunks", [&] { return ForwardChunksImpl(chunks); });
+}
+
+absl::StatusOr<at::Tensor> Model::HeadChunks(const std::vector<SequenceChunk>& chunks) const {
+  if (head_outputs() == 0) {
+    return absl::UnimplementedError("the checkpoint has no classification head");
+  }
+  TRIAD_RETURN_IF_ERROR(CheckChunks(chunks));
+  try {
+    return Guard("HeadChunks", [&] { return HeadChunksImpl(chunks); });
+  } catch (const Unsupported& u) {
+    return absl::UnimplementedError(u.what);
+  }
+}
+
+at::Tensor Model::HeadChunksImpl(const std::vector<SequenceChunk>&) const {
+  throw Unsupported{"the checkpoint has no classification head"};
 }
 
 absl::StatusOr<at::Tensor> Model::Encode(const EncoderInput& input) const {

@@ -149,6 +149,10 @@ class Model {
   // pool runs out (the sequences' lengths are then unchanged, but blocks taken stay with their
   // sequences).
   absl::StatusOr<at::Tensor> ForwardChunks(const std::vector<SequenceChunk>& chunks) const;
+  // ForwardChunks with the checkpoint's classification head (as HeadLogits) in place of the LM
+  // head: float32 [rows, head_outputs()]. GPT-1 heads run a shared context once this way (a
+  // multiple-choice context, forked per choice). UNIMPLEMENTED without such a head.
+  absl::StatusOr<at::Tensor> HeadChunks(const std::vector<SequenceChunk>& chunks) const;
   // T5: encoder last_hidden_state [B, S, d_model] in the serving dtype.
   absl::StatusOr<at::Tensor> Encode(const EncoderInput& input) const;
   // GPT-1 sequence-classification head: float32 [B, num_labels], read at HF's position.
@@ -180,6 +184,7 @@ class Model {
   virtual std::vector<std::unique_ptr<SequenceState>> NewSequencesImpl(
       KvPool& pool, const std::vector<const at::Tensor*>& encoder_ids) const;
   virtual at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const = 0;
+  virtual at::Tensor HeadChunksImpl(const std::vector<SequenceChunk>& chunks) const;
   virtual at::Tensor EncodeImpl(const EncoderInput& input) const;
   virtual at::Tensor ClassifySequenceImpl(const at::Tensor& input_ids,
                                           const at::Tensor& attention_mask) const;
@@ -190,6 +195,8 @@ class Model {
 
   // The shape of this model's KV pool (block size aside).
   KvPoolShape PoolShape() const;
+  // ForwardChunks' argument checks (INVALID_ARGUMENT naming chunks[i]).
+  absl::Status CheckChunks(const std::vector<SequenceChunk>& chunks) const;
 
   // Thrown by the *Impl defaults; turned into UNIMPLEMENTED by the public wrappers.
   struct Unsupported {

@@ -320,6 +320,85 @@ absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidatesInPool(
   }
 }
 
+int64_t HeadPoolBlocks(const KvPool& pool, const std::vector<std::vector<int64_t>>& sequences) {
+  int64_t blocks = 0;  // a group's shared part, then each sequence's rest and partial copy
+  for (const auto& sequence : sequences) {
+    blocks += 2 * pool.BlocksFor(static_cast<int64_t>(sequence.size())) + 1;
+  }
+  return blocks;
+}
+
+absl::StatusOr<at::Tensor> HeadLogitsInPool(const Model& model, KvPool& pool,
+                                            const std::vector<std::vector<int64_t>>& sequences,
+                                            const std::vector<int64_t>& groups) {
+  if (groups.size() != sequences.size()) {
+    return absl::InvalidArgumentError("groups: one per sequence");
+  }
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    if (sequences[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("sequences[", i, "]: empty"));
+    }
+  }
+  if (sequences.empty()) return at::zeros({0, model.head_outputs()}, at::kFloat);
+  // Per group: the leading tokens all its sequences share (at least two of them), leaving each
+  // at least its last token to run on its fork.
+  std::vector<int64_t> shared(sequences.size(), 0);
+  std::vector<size_t> leader(sequences.size());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    leader[i] = i;
+    for (size_t j = 0; j < i; ++j) {
+      if (groups[j] == groups[i]) {
+        leader[i] = leader[j];
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const size_t l = leader[i];
+    if (l == i) {
+      shared[i] = static_cast<int64_t>(sequences[i].size()) - 1;
+      continue;
+    }
+    int64_t n = 0;
+    const auto& a = sequences[l];
+    const auto& b = sequences[i];
+    while (n < shared[l] && n + 1 < static_cast<int64_t>(b.size()) && a[n] == b[n]) ++n;
+    shared[l] = n;
+  }
+  std::vector<std::unique_ptr<SequenceState>> contexts(sequences.size());
+  std::vector<SequenceChunk> context_chunks;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const bool grouped = std::count(leader.begin(), leader.end(), i) >= 2;
+    if (leader[i] != i || !grouped || shared[i] < 1) continue;
+    TRIAD_ASSIGN_OR_RETURN(contexts[i], model.NewSequence(pool, nullptr));
+    context_chunks.push_back(
+        {contexts[i].get(),
+         at::tensor(std::vector<int64_t>(sequences[i].begin(), sequences[i].begin() + shared[i]),
+                    at::kLong)});
+  }
+  if (!context_chunks.empty()) {
+    TRIAD_RETURN_IF_ERROR(model.HeadChunks(context_chunks).status());
+  }
+  std::vector<std::unique_ptr<SequenceState>> states;
+  std::vector<SequenceChunk> chunks;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const SequenceState* context = contexts[leader[i]].get();
+    const int64_t skip = context != nullptr ? shared[leader[i]] : 0;
+    if (context != nullptr) {
+      TRIAD_ASSIGN_OR_RETURN(auto fork, model.ForkSequence(*context));
+      states.push_back(std::move(fork));
+    } else {
+      TRIAD_ASSIGN_OR_RETURN(auto fresh, model.NewSequence(pool, nullptr));
+      states.push_back(std::move(fresh));
+    }
+    chunks.push_back(
+        {states.back().get(),
+         at::tensor(std::vector<int64_t>(sequences[i].begin() + skip, sequences[i].end()),
+                    at::kLong)});
+  }
+  return model.HeadChunks(chunks);
+}
+
 absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
                                  const std::string& where) {
   const ModelConfig& c = model.config();

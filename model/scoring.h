@@ -66,6 +66,17 @@ absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreCandidatesInPool(
 int64_t ScoringPoolBlocks(const Model& model, const KvPool& pool,
                           const std::vector<ScoringItem>& items);
 
+// Model::HeadLogits for `sequences` (each read at its last token) in `pool`: the sequences of
+// one group (`groups[i]`, e.g. one request's multiple-choice rows `<start> context <delim>
+// choice <extract>`) run their common leading tokens once and the rest on forks of it
+// (ForkSequence). Float32 [N, head_outputs()], rows in order; equal to HeadLogits to float32
+// rounding. The blocks are taken only for the call; check HeadPoolBlocks first.
+absl::StatusOr<at::Tensor> HeadLogitsInPool(const Model& model, KvPool& pool,
+                                            const std::vector<std::vector<int64_t>>& sequences,
+                                            const std::vector<int64_t>& groups);
+// Pool blocks HeadLogitsInPool takes at most.
+int64_t HeadPoolBlocks(const KvPool& pool, const std::vector<std::vector<int64_t>>& sequences);
+
 // Checks one item against the model (what ScoreCandidates checks); `where` prefixes errors.
 absl::Status ValidateScoringItem(const Model& model, const ScoringItem& item,
                                  const std::string& where);

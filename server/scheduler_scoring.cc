@@ -176,21 +176,31 @@ void Scheduler::RunScoring(SteadyClock::time_point now) {
   }
   absl::Status status;
   if (!batch.heads.empty()) {
-    size_t width = 0;
-    for (const auto& [job, i] : batch.heads) {
-      width = std::max(width, job->request.head_sequences[i].size());
-    }
     const auto rows = static_cast<int64_t>(batch.heads.size());
-    at::Tensor ids = at::zeros({rows, static_cast<int64_t>(width)}, at::kLong);
-    at::Tensor read = at::zeros({rows}, at::kLong);
-    for (int64_t r = 0; r < rows; ++r) {
-      const auto& seq = batch.heads[static_cast<size_t>(r)].first->request.head_sequences[
-          batch.heads[static_cast<size_t>(r)].second];
-      const auto n = static_cast<int64_t>(seq.size());
-      ids[r].narrow(0, 0, n).copy_(at::tensor(seq, at::kLong));
-      read[r] = n - 1;
+    std::vector<std::vector<int64_t>> sequences;
+    std::vector<int64_t> groups;  // one per request: its sequences share a context
+    for (size_t r = 0; r < batch.heads.size(); ++r) {
+      const auto& [job, i] = batch.heads[r];
+      sequences.push_back(job->request.head_sequences[i]);
+      groups.push_back(r == 0 ? 0 : groups.back() + (batch.heads[r - 1].first == job ? 0 : 1));
     }
-    auto logits = model_.HeadLogits(ids, read);
+    absl::StatusOr<at::Tensor> logits;
+    if (pool_ != nullptr && HeadPoolBlocks(*pool_, sequences) <= pool_->free_blocks()) {
+      // In the pool: a multiple-choice request's rows run their shared context once.
+      logits = HeadLogitsInPool(model_, *pool_, sequences, groups);
+    } else {  // one right-padded forward in memory of its own
+      size_t width = 0;
+      for (const auto& seq : sequences) width = std::max(width, seq.size());
+      at::Tensor ids = at::zeros({rows, static_cast<int64_t>(width)}, at::kLong);
+      at::Tensor read = at::zeros({rows}, at::kLong);
+      for (int64_t r = 0; r < rows; ++r) {
+        const auto& seq = sequences[static_cast<size_t>(r)];
+        const auto n = static_cast<int64_t>(seq.size());
+        ids[r].narrow(0, 0, n).copy_(at::tensor(seq, at::kLong));
+        read[r] = n - 1;
+      }
+      logits = model_.HeadLogits(ids, read);
+    }
     if (logits.ok()) {
       const at::Tensor cpu = logits->to(at::kCPU).contiguous();
       for (int64_t r = 0; r < rows; ++r) {

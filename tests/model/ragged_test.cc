@@ -4,6 +4,7 @@
 
 #include "model/layers.h"
 #include "model/model.h"
+#include "model/scoring.h"
 #include "tests/model/fixture_util.h"
 #include "tests/model/ragged_check.h"
 
@@ -76,6 +77,75 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
 
 // ForkSequence (beam search); see ragged_check.h.
 TEST(RaggedTest, ForkedSequencesEqualFreshOnes) { testing::ExpectForksEqualFresh(LoadOptions()); }
+
+// HeadChunks: a context run once and forked per continuation gives each continuation the head
+// output HeadLogits gives the whole sequence (GPT-1 sequence-classification and double-heads
+// folders); models without a head answer UNIMPLEMENTED.
+TEST(RaggedTest, HeadChunksOnForksEqualHeadLogits) {
+  int checked = 0;
+  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
+    SCOPED_TRACE(folder);
+    auto model = LoadModel(folder, LoadOptions());
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Model& m = **model;
+    auto pool = m.NewKvPool(64, 4);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    const int64_t vocab = m.config().vocab_size;
+    auto context = m.NewSequence(**pool, nullptr);
+    if (m.head_outputs() == 0) {
+      if (m.config().is_encoder_decoder()) continue;
+      ASSERT_TRUE(context.ok());
+      const absl::Status none =
+          m.HeadChunks({{context->get(), Ids(3, vocab, 60)}}).status();
+      EXPECT_EQ(none.code(), absl::StatusCode::kUnimplemented) << none;
+      continue;
+    }
+    ASSERT_TRUE(context.ok()) << context.status();
+    const at::Tensor shared = Ids(9, vocab, 61);
+    const std::vector<at::Tensor> rests = {Ids(3, vocab, 62), Ids(5, vocab, 63), Ids(1, vocab, 64)};
+    ASSERT_TRUE(m.ForwardChunks({{context->get(), shared}}).ok());
+    std::vector<std::unique_ptr<SequenceState>> forks;
+    std::vector<SequenceChunk> chunks;
+    at::Tensor whole = at::zeros({3, 14}, at::kLong), read = at::zeros({3}, at::kLong);
+    for (size_t k = 0; k < rests.size(); ++k) {
+      auto fork = m.ForkSequence(**context);
+      ASSERT_TRUE(fork.ok()) << fork.status();
+      forks.push_back(*std::move(fork));
+      chunks.push_back({forks.back().get(), rests[k]});
+      const at::Tensor row = at::cat({shared, rests[k]});
+      whole[static_cast<int64_t>(k)].narrow(0, 0, row.size(0)).copy_(row);
+      read[static_cast<int64_t>(k)] = row.size(0) - 1;
+    }
+    auto forked = m.HeadChunks(chunks);
+    auto expected = m.HeadLogits(whole, read);
+    ASSERT_TRUE(forked.ok() && expected.ok()) << forked.status() << expected.status();
+    EXPECT_EQ(forked->sizes(), expected->sizes());
+    EXPECT_LE(testing::MaxAbsDiff(*forked, *expected), testing::FixtureTolerance(*expected));
+    // HeadLogitsInPool finds the shared context itself: rows 0-2 one group, a lone fourth row.
+    forks.clear();
+    context->reset();
+    std::vector<std::vector<int64_t>> rows;
+    for (int64_t k = 0; k < 3; ++k) {
+      const at::Tensor row = whole[k].narrow(0, 0, read[k].item<int64_t>() + 1);
+      rows.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.size(0));
+    }
+    rows.push_back(rows[1]);
+    auto fresh_pool = m.NewKvPool(64, 4);
+    ASSERT_TRUE(fresh_pool.ok()) << fresh_pool.status();
+    auto grouped = HeadLogitsInPool(m, **fresh_pool, rows, {0, 0, 0, 1});
+    ASSERT_TRUE(grouped.ok()) << grouped.status();
+    // Shared: the 9-token context's 3 blocks + the forks' own 1 + 2 + 1 + the lone row's 4.
+    // Each row alone would take 3 + 4 + 3 + 4.
+    EXPECT_EQ((**fresh_pool).peak_used_blocks(), 11);
+    EXPECT_LE(testing::MaxAbsDiff(grouped->narrow(0, 0, 3), *expected),
+              testing::FixtureTolerance(*expected));
+    EXPECT_LE(testing::MaxAbsDiff((*grouped)[3], (*expected)[1]),
+              testing::FixtureTolerance(*expected));
+    EXPECT_EQ((**fresh_pool).free_blocks(), (**fresh_pool).num_blocks());
+    ++checked;
+  }
+  EXPECT_GE(checked, 2);  // gpt1-tiny-cls and gpt1-tiny-mc
+}
 
 TEST(RaggedTest, BadChunksNameTheField) {
   auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
