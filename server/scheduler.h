@@ -10,11 +10,11 @@
 // and values equal the originals to rounding, so its output is what it would have been. With
 // prefix caching, a newcomer adopts the pool's cached blocks of its leading tokens and computes
 // only the rest. Scoring (classification) requests share the loop and the weights: they wait
-// up to a batching window, then run as one batch of items (GPT-1 head sequences and
-// scored contexts with their candidates) between two generation steps, the scored items in the
-// KV pool when it has room (their contexts adopt and feed the prefix cache); while generations run a
-// batch is capped at one prefill chunk's worth of tokens, so neither kind stalls the other for
-// more than about a step. Beam search runs in the same loop: a beam request prefills its prompt
+// up to a batching window, then run as one batch of items (GPT-1 head sequences and scored
+// contexts with their candidates) between two generation steps, in the KV pool when it has
+// room (a context runs once and its continuations on forks of it; scored contexts adopt and
+// feed the prefix cache); while generations run a batch is capped at one prefill chunk's worth
+// of tokens, so neither kind stalls the other for more than about a step. Beam search runs in the same loop: a beam request prefills its prompt
 // once, then its open beams decode as rows of the ragged batch beside everyone else, a beam
 // that continues another forking its KV blocks (full blocks shared, the partly filled one
 // copied). No gRPC in here: the service adapts RPCs to Submit*().
