@@ -233,38 +233,29 @@ class UnaryGenerate : public UnaryReply<v1::GenerateResponse> {
     GenerationRequest gen;
     if (!Begin(this, call_, served, request, context, *state, gen)) return;
     response->set_model(served.config.name);
-    if (request.sampling().num_beams() > 1) {
-      // Beam search (scheduler.h): HF BeamSearchScorer with early_stopping true; temperature,
-      // stop strings and logprobs do not apply. The text is decoded from the chosen beam.
+    // Beam search (scheduler.h): HF BeamSearchScorer with early_stopping true; temperature,
+    // stop strings and logprobs do not apply, and the text is decoded from the chosen beam.
+    const bool beam = request.sampling().num_beams() > 1;
+    const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
+    if (beam) {
       gen.num_beams = request.sampling().num_beams();
       gen.early_stopping = EarlyStopping::kTrue;
-      const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
-      gen.on_done = [this, &served, skip_special, response](const Completion& c) {
-        std::vector<int32_t> ids(c.token_ids.begin(), c.token_ids.end());
+    } else {
+      gen.on_token = [state, response](const TokenEvent& e) {
+        if (state->want_logprobs) *response->add_logprobs() = state->Logprob(e.token);
+        return state->Feed(e.token.token_id);
+      };
+    }
+    gen.on_done = [this, &served, state, response, beam, skip_special](const Completion& c) {
+      if (beam) {
+        const std::vector<int32_t> ids(c.token_ids.begin(), c.token_ids.end());
         auto text = served.tokenizer->Decode(ids, skip_special);
         response->set_text(text.ok() ? *text : "");
-        response->mutable_token_ids()->Add(ids.begin(), ids.end());
-        response->set_finish_reason(ToProto(c.reason));
         response->set_sequence_score(static_cast<float>(c.sequence_score));
-        FillUsage(c, response->mutable_usage(), response->mutable_timings());
-        call_.Generated(c);
-        Reply(call_.Done(FinalStatus(c)));
-      };
-      auto handle = served.scheduler->Submit(std::move(gen));
-      if (handle.ok()) {
-        state->slot.Set(*std::move(handle));
       } else {
-        Finish(call_.Refuse(handle.status()));
+        if (!state->stops->stopped()) state->Flush();
+        response->set_text(state->stops->text());
       }
-      return;
-    }
-    gen.on_token = [state, response](const TokenEvent& e) {
-      if (state->want_logprobs) *response->add_logprobs() = state->Logprob(e.token);
-      return state->Feed(e.token.token_id);
-    };
-    gen.on_done = [this, state, response](const Completion& c) {
-      if (!state->stops->stopped()) state->Flush();
-      response->set_text(state->stops->text());
       response->mutable_token_ids()->Add(c.token_ids.begin(), c.token_ids.end());
       response->set_finish_reason(ToProto(c.reason));
       FillUsage(c, response->mutable_usage(), response->mutable_timings());
