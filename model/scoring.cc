@@ -1,6 +1,7 @@
 #include "model/scoring.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "model/compat.h"
@@ -60,6 +61,12 @@ at::Tensor CandidateMatrix(const Pass& pass, int64_t width, int64_t lead, bool d
   return out;
 }
 
+// Appends one token's log-prob to a candidate's score.
+void AddLogprob(CandidateScore& score, float logprob) {
+  score.token_logprobs.push_back(logprob);
+  score.logprob_sum += logprob;
+}
+
 // Reads candidate n's token log-probs from `logprobs` [N, width] (row n, columns 0..len-1).
 void Collect(const Pass& pass, const at::Tensor& logprobs,
              std::vector<std::vector<CandidateScore>>& result) {
@@ -69,10 +76,7 @@ void Collect(const Pass& pass, const at::Tensor& logprobs,
   for (size_t i = pass.begin; i < pass.end; ++i) {
     for (const auto& c : pass.items[i].candidates) {
       CandidateScore score;
-      for (size_t t = 0; t < c.size(); ++t) {
-        score.token_logprobs.push_back(acc[row][static_cast<int64_t>(t)]);
-        score.logprob_sum += acc[row][static_cast<int64_t>(t)];
-      }
+      for (size_t t = 0; t < c.size(); ++t) AddLogprob(score, acc[row][static_cast<int64_t>(t)]);
       result[i].push_back(std::move(score));
       ++row;
     }
@@ -188,10 +192,7 @@ absl::Status RunCandidates(const Model& model, std::vector<CandidateRun>& runs, 
     for (size_t r = begin; r < end; ++r) {
       if (!runs[r].cache_tokens.empty()) runs[r].state->CachePrefix(runs[r].cache_tokens);
       runs[r].state.reset();  // its blocks go back now (cached ones stay in the prefix cache)
-      for (size_t t = 0; t < runs[r].targets.size(); ++t, ++value) {
-        runs[r].score->token_logprobs.push_back(*value);
-        runs[r].score->logprob_sum += *value;
-      }
+      for (size_t t = 0; t < runs[r].targets.size(); ++t) AddLogprob(*runs[r].score, *value++);
     }
     begin = end;
   }
@@ -268,10 +269,7 @@ absl::StatusOr<std::vector<std::vector<CandidateScore>>> ScoreInPool(
         RowLogprobs(last.index_select(0, index), at::tensor(firsts, at::kLong)).to(at::kCPU);
     const float* value = first.data_ptr<float>();
     for (size_t i = 0; i < items.size(); ++i) {
-      for (size_t j = 0; j < items[i].candidates.size(); ++j, ++value) {
-        result[i][j].token_logprobs.push_back(*value);
-        result[i][j].logprob_sum += *value;
-      }
+      for (CandidateScore& score : result[i]) AddLogprob(score, *value++);
     }
   }
   // Every candidate on a fork of its context: decoder-only feeds all but its last token (the
@@ -342,16 +340,13 @@ absl::StatusOr<at::Tensor> HeadLogitsInPool(const Model& model, KvPool& pool,
   if (sequences.empty()) return at::zeros({0, model.head_outputs()}, at::kFloat);
   // Per group: the leading tokens all its sequences share (at least two of them), leaving each
   // at least its last token to run on its fork.
-  std::vector<int64_t> shared(sequences.size(), 0);
+  // A group's leader is its first sequence.
+  std::vector<int64_t> shared(sequences.size(), 0), members(sequences.size(), 0);
   std::vector<size_t> leader(sequences.size());
+  std::unordered_map<int64_t, size_t> first_of;
   for (size_t i = 0; i < sequences.size(); ++i) {
-    leader[i] = i;
-    for (size_t j = 0; j < i; ++j) {
-      if (groups[j] == groups[i]) {
-        leader[i] = leader[j];
-        break;
-      }
-    }
+    leader[i] = first_of.emplace(groups[i], i).first->second;
+    ++members[leader[i]];
   }
   for (size_t i = 0; i < sequences.size(); ++i) {
     const size_t l = leader[i];
@@ -368,8 +363,7 @@ absl::StatusOr<at::Tensor> HeadLogitsInPool(const Model& model, KvPool& pool,
   std::vector<std::unique_ptr<SequenceState>> contexts(sequences.size());
   std::vector<SequenceChunk> context_chunks;
   for (size_t i = 0; i < sequences.size(); ++i) {
-    const bool grouped = std::count(leader.begin(), leader.end(), i) >= 2;
-    if (leader[i] != i || !grouped || shared[i] < 1) continue;
+    if (leader[i] != i || members[i] < 2 || shared[i] < 1) continue;
     TRIAD_ASSIGN_OR_RETURN(contexts[i], model.NewSequence(pool, nullptr));
     context_chunks.push_back(
         {contexts[i].get(),
