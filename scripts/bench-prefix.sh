@@ -17,19 +17,26 @@ BUILD_DIR=${BUILD_DIR:-build}
 PORT=${PORT:-50073}
 "$BUILD_DIR/model/triad-bench" --models llama-110m --dtypes float32 --write-only >/dev/null
 start_triadd deploy/bench-prefix.json
-run() {  # model
-  "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" \
+run() {  # model [more triad bench flags]: one JSON report on one line
+  local model=$1
+  shift
+  "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$model" \
     --concurrency "${CONCURRENCY:-4}" --requests "${REQUESTS:-16}" \
-    --prompt-tokens "${PROMPT_TOKENS:-512}" --shared-prefix "${SHARED:-448}" \
-    --output-tokens "${OUTPUT_TOKENS:-16}" --json | tr -d '\n '
+    --prompt-tokens "${PROMPT_TOKENS:-512}" --shared-prefix "${SHARED:-448}" "$@" --json |
+    tr -d '\n '
   echo
 }
-for model in llama-110m llama-110m-no-prefix-cache; do run "$model" >/dev/null; done  # warm-up
-cached=$(run llama-110m)
-plain=$(run llama-110m-no-prefix-cache)
-echo "$cached"
-echo "$plain"
-printf '%s\n%s\n' "$cached" "$plain" | python3 -c '
+compare() {  # [triad bench flags]: the cache on, then off; prints both reports, one per line
+  local on off
+  on=$(run llama-110m "$@")
+  off=$(run llama-110m-no-prefix-cache "$@")
+  printf '%s\n%s\n' "$on" "$off"
+}
+generation=(--output-tokens "${OUTPUT_TOKENS:-16}")
+for model in llama-110m llama-110m-no-prefix-cache; do run "$model" "${generation[@]}" >/dev/null; done  # warm-up
+reports=$(compare "${generation[@]}")
+echo "$reports"
+echo "$reports" | python3 -c '
 import json, sys
 on, off = (json.loads(line) for line in sys.stdin)
 print(json.dumps({"prompt_tokens": on["prompt_tokens"], "shared_prefix_tokens": on["shared_prefix_tokens"],
@@ -38,17 +45,9 @@ print(json.dumps({"prompt_tokens": on["prompt_tokens"], "shared_prefix_tokens": 
                   "throughput_cached_over_uncached":
                       on["generated_tokens_per_s"] / off["generated_tokens_per_s"]}))
 '
-classify() {  # model
-  "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --task entailment \
-    --concurrency "${CONCURRENCY:-4}" --requests "${REQUESTS:-16}" \
-    --prompt-tokens "${PROMPT_TOKENS:-512}" --shared-prefix "${SHARED:-448}" --json | tr -d '\n '
-  echo
-}
-cached=$(classify llama-110m)
-plain=$(classify llama-110m-no-prefix-cache)
-echo "$cached"
-echo "$plain"
-printf '%s\n%s\n' "$cached" "$plain" | python3 -c '
+reports=$(compare --task entailment)
+echo "$reports"
+echo "$reports" | python3 -c '
 import json, sys
 on, off = (json.loads(line) for line in sys.stdin)
 print(json.dumps({"task": on["task"], "shared_prefix_tokens": on["shared_prefix_tokens"],
