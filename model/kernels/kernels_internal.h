@@ -22,8 +22,8 @@ struct LinearArgs {
   int64_t out_features = 0;     // <= 0 means nothing to do
 };
 
-// Output rows are handed to threads in blocks of this many, and within a block every
-// activation-row tile re-reads the block's weights from cache rather than from memory.
+// Output rows are handed to threads in blocks of this many (and the kernels' L2-sized panels
+// of outputs are multiples of it).
 inline constexpr int64_t kOutBlock = 4;
 
 // Instruction sets with a kernel, best last. kAvx512 needs only AVX-512F (see
