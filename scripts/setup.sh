@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package Triad needs to build, test and run. Idempotent:
 # packages already present are skipped, so re-running costs one dpkg query.
+#   scripts/setup.sh [--fuzz]   (--fuzz adds clang and libFuzzer for scripts/fuzz.sh)
 set -euo pipefail
 
 PACKAGES=(
@@ -16,6 +17,9 @@ PACKAGES=(
   # tests
   libgtest-dev libgmock-dev python3 python3-grpcio python3-protobuf curl prometheus
 )
+if [[ ${1:-} == --fuzz ]]; then
+  PACKAGES+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,7 +2,10 @@
 // context, then the new ones) and emits what the new ids add to the context's text. Keeping
 // the context in the window makes first-token rules (Metaspace, Strip) apply to the context,
 // not to the new text, so the pieces add up to the full decode. A window whose text ends in
-// U+FFFD is held: it is an incomplete UTF-8 character that a later byte token completes.
+// U+FFFD is held: it is an incomplete UTF-8 character that a later byte token completes. So
+// is a window whose last decoded id is a byte-fallback token (<0xHH>): HF's ByteFallback
+// decodes a run of them as a unit, and a later byte token can turn the whole run, valid so
+// far, into U+FFFDs (<0x01> then <0xFD> gives two U+FFFD, not "\x01" and one).
 #include <utility>
 
 #include "model/tokenizer/tokenizer.h"
@@ -17,7 +20,24 @@ bool EndsWithReplacement(const std::string& text) {
          text.compare(text.size() - kReplacement.size(), kReplacement.size(), kReplacement) == 0;
 }
 
+// "<0xHH>", the vocabulary string of a byte-fallback token.
+bool IsByteToken(std::string_view token) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+  return token.size() == 6 && token.substr(0, 3) == "<0x" && hex(token[3]) && hex(token[4]) &&
+         token[5] == '>';
+}
+
 }  // namespace
+
+bool IncrementalDecoder::EndsInByteRun() const {
+  for (auto it = ids_.rbegin(); it != ids_.rend(); ++it) {
+    if (skip_special_tokens_ && tokenizer_.IsSpecial(*it)) continue;  // decoded as nothing
+    const std::optional<std::string> token = tokenizer_.IdToToken(*it);
+    if (!token) continue;  // outside the vocabulary: skipped by Decode
+    return IsByteToken(*token);
+  }
+  return false;
+}
 
 IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
     : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
@@ -27,7 +47,7 @@ absl::StatusOr<std::string> IncrementalDecoder::Push(int32_t id) {
   const std::string text = tokenizer_.DecodeTokens(ids_, skip_special_tokens_);
   const bool grows =
       text.size() > prefix_text_.size() && text.compare(0, prefix_text_.size(), prefix_text_) == 0;
-  if (!grows || EndsWithReplacement(text)) return std::string();
+  if (!grows || EndsWithReplacement(text) || EndsInByteRun()) return std::string();
   std::string out = text.substr(prefix_text_.size());
   // The ids just emitted become the next window's context.
   ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_end_));

@@ -48,9 +48,16 @@ class Precompiled : public Normalizer {
     }
   }
 
+  // The pool is valid UTF-8 (checked at load) and a replacement runs to a NUL or the pool's
+  // end, so one that starts on a character boundary is valid UTF-8 too. A rule pointing
+  // inside a character (only a corrupt charsmap has one; HF's Rust code would panic on it)
+  // counts as no rule.
   bool Transform(std::string_view chunk, std::string* out) const {
     const int64_t index = FirstPrefixValue(chunk);
     if (index < 0 || static_cast<size_t>(index) >= pool_.size()) return false;
+    if ((static_cast<unsigned char>(pool_[static_cast<size_t>(index)]) & 0xC0) == 0x80) {
+      return false;
+    }
     const char* start = pool_.data() + index;
     out->append(start, strnlen(start, pool_.size() - static_cast<size_t>(index)));
     return true;

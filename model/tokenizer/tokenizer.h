@@ -130,9 +130,10 @@ class Tokenizer {
 // Streaming detokenization: fed ids one at a time, returns the text that became final. The
 // concatenation of every Push and the Flush equals Decode(all ids); every returned piece is
 // valid UTF-8. Held back: text that ends in U+FFFD (an incomplete character that a later
-// byte token may complete; a literal U+FFFD at the very end waits for the next id too) and
-// ids that add no text yet (e.g. skipped special tokens). Memory is O(ids since the last
-// emitted text), not O(stream).
+// byte token may complete; a literal U+FFFD at the very end waits for the next id too), a
+// run of byte-fallback tokens until a token that is not one (HF decodes the run as a unit,
+// so a later byte can turn it all into U+FFFD), and ids that add no text yet (e.g. skipped
+// special tokens). Memory is O(ids since the last emitted text), not O(stream).
 class IncrementalDecoder {
  public:
   IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens);
@@ -142,6 +143,9 @@ class IncrementalDecoder {
   absl::StatusOr<std::string> Flush();
 
  private:
+  // Whether the last id Decode turns into text is a byte-fallback token (<0xHH>).
+  bool EndsInByteRun() const;
+
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
   std::vector<int32_t> ids_;  // the window: ids_[0, prefix_end_) are already emitted context

@@ -57,7 +57,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::StatusOr<Json> ParseJson(std::string_view text, std::string_view what) {
   try {
     return Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, out_of_range (1e999)...
     return absl::InvalidArgumentError(absl::StrCat(ToAbsl(what), ": invalid JSON: ", e.what()));
   }
 }

@@ -118,8 +118,9 @@ std::vector<std::string> Stream(const Tokenizer& t, const std::vector<int32_t>& 
   return pieces;
 }
 
-TEST(IncrementalDecoder, HoldsOnlyIncompleteCharacters) {
-  // llama-tiny has no piece for 中, so it falls back to three byte tokens after "▁".
+TEST(IncrementalDecoder, HoldsByteRunsUntilTheyEnd) {
+  // llama-tiny has no piece for 中, so it falls back to three byte tokens after "▁". The run
+  // is held until "b" ends it: a fourth byte token would have turned it into 4 U+FFFD.
   auto t = Load("llama-tiny");
   const auto ids = t->EncodeIds("a中b", false);
   ASSERT_TRUE(ids.ok());
@@ -129,11 +130,30 @@ TEST(IncrementalDecoder, HoldsOnlyIncompleteCharacters) {
   const size_t n = ids->size();
   EXPECT_EQ(pieces[n - 4], "");  // <0xE4>
   EXPECT_EQ(pieces[n - 3], "");  // <0xB8>
-  EXPECT_EQ(pieces[n - 2], "\xE4\xB8\xAD");
-  EXPECT_EQ(pieces[n - 1], "b");
+  EXPECT_EQ(pieces[n - 2], "");  // <0xAD>: valid so far, but the run has not ended
+  EXPECT_EQ(pieces[n - 1], "\xE4\xB8\xAD" "b");
   std::string all;
   for (const std::string& p : pieces) all += p;
   EXPECT_EQ(all, "a中b");
+}
+
+// Found by fuzzing (tests/fuzz/corpus/tokenizer_encode/byte-run-across-skipped-special): HF
+// decodes <0x01><0xFD> as one invalid run, two U+FFFD; emitting "\x01" at once broke
+// "pieces concatenate to Decode", also with a skipped special token between the two.
+TEST(IncrementalDecoder, AByteRunThatTurnsInvalidIsNotEmittedEarly) {
+  auto t = Load("llama-tiny");
+  const int32_t b01 = *t->TokenToId("<0x01>"), bfd = *t->TokenToId("<0xFD>");
+  const int32_t unk = *t->TokenToId("<unk>"), a = *t->TokenToId("au");
+  for (const auto& ids : {std::vector<int32_t>{a, b01, bfd, a}, std::vector<int32_t>{a, b01, unk, bfd}}) {
+    for (bool skip : {false, true}) {
+      const auto whole = t->Decode(ids, skip);
+      ASSERT_TRUE(whole.ok());
+      std::string all;
+      for (const std::string& piece : Stream(*t, ids, skip)) all += piece;
+      EXPECT_EQ(all, *whole) << "skip=" << skip;
+    }
+  }
+  EXPECT_EQ(*t->Decode({a, b01, unk, bfd}, true), "au\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST(IncrementalDecoder, ByteLevelCharacterSplitAcrossTokens) {

@@ -8,6 +8,7 @@
 #include "model/tokenizer/model.h"
 #include "model/tokenizer/normalizer.h"
 #include "model/tokenizer/pre_tokenizer.h"
+#include "model/tokenizer/precompiled.h"
 #include "model/tokenizer/unicode.h"
 
 namespace triad::tokenizer {
@@ -219,6 +220,39 @@ TEST(Unicode, GraphemeClusters) {
                     "1a"),
             (L{3, 1}));  // Arabic prepend joins "1"
   EXPECT_EQ(lengths(""), L{});
+}
+
+// A precompiled charsmap with one rule, "a" -> the pool from `index`: a darts-clone trie of
+// a root (offset 1), the unit for 'a' at 1 ^ 'a' (label, leaf bit, offset 1) and the value
+// unit after it; then the pool "é\0".
+std::string OneRuleCharsmap(uint32_t index) {
+  std::vector<uint32_t> trie(98, 0);
+  trie[0] = 1u << 10;
+  trie[1 ^ 'a'] = 'a' | (1u << 8) | (1u << 10);
+  trie[(1 ^ 'a') ^ 1] = index;
+  std::string blob(4 + 4 * trie.size(), '\0');
+  const uint32_t bytes = static_cast<uint32_t>(4 * trie.size());
+  for (int b = 0; b < 4; ++b) blob[b] = static_cast<char>(bytes >> (8 * b));
+  for (size_t i = 0; i < trie.size(); ++i) {
+    for (int b = 0; b < 4; ++b) blob[4 + 4 * i + b] = static_cast<char>(trie[i] >> (8 * b));
+  }
+  return blob + std::string("\xC3\xA9\0", 3);
+}
+
+TEST(Precompiled, ARuleStartingInsideACharacterIsNoRule) {
+  auto good = MakePrecompiled(OneRuleCharsmap(0));
+  ASSERT_TRUE(good.ok()) << good.status();
+  std::string text = "bab";
+  (*good)->Normalize(&text);
+  EXPECT_EQ(text, "b\xC3\xA9" "b");
+  // Found by fuzzing: index 1 is the continuation byte of "é", which used to be emitted alone.
+  auto corrupt = MakePrecompiled(OneRuleCharsmap(1));
+  ASSERT_TRUE(corrupt.ok()) << corrupt.status();
+  text = "bab";
+  (*corrupt)->Normalize(&text);
+  EXPECT_EQ(text, "bab");
+  EXPECT_FALSE(MakePrecompiled("\x08\0\0").ok());  // shorter than the header
+  EXPECT_FALSE(MakePrecompiled(std::string("\x08\0\0\0\0\0\0\0\xA9", 9)).ok());  // pool not UTF-8
 }
 
 TEST(Unicode, Utf8Validation) {

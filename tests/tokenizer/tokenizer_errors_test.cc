@@ -126,6 +126,11 @@ TEST(TokenizerBadFile, NotJsonOrNotAModel) {
   const auto not_json = Tokenizer::FromJsonString("{\"model\": [1, 2");
   ASSERT_FALSE(not_json.ok());
   EXPECT_TRUE(absl::StrContains(not_json.status().message(), "invalid JSON"));
+  // Found by fuzzing: a number too large for a double used to escape as an exception.
+  const auto overflow = Tokenizer::FromJsonString("{\"model\": {\"dropout\": 1e999}}");
+  ASSERT_FALSE(overflow.ok());
+  EXPECT_EQ(overflow.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(overflow.status().message(), "invalid JSON"));
 
   const auto not_spm = Tokenizer::FromSentencePieceString("definitely not a proto", {});
   ASSERT_FALSE(not_spm.ok());
