@@ -2,7 +2,8 @@
 //
 //   triad generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]
 //                  [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]
-//                  [--num-beams K] [--no-stream]
+//                  [--num-beams K [--length-penalty L] [--early-stopping early|heuristic|never]]
+//                  [--no-stream]
 //   triad classify --model M --task entailment|similarity|multiple_choice|single
 //                  (--premise T --hypothesis T | --text-a T --text-b T |
 //                   --context T --choice C... | --text T) [--length-normalize] [--json]
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "client/bench.h"
@@ -36,7 +38,8 @@ constexpr char kUsage[] =
     "usage: triad COMMAND [--server HOST:PORT] [flags]\n"
     "  generate --model M (--prompt TEXT | --input-ids 1,2,3) [--max-new-tokens N]\n"
     "           [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--no-stream]\n"
-    "           [--num-beams K]   (beam search: unary, prints the beam's score)\n"
+    "           [--num-beams K [--length-penalty L] [--early-stopping early|heuristic|never]]\n"
+    "           (beam search: unary, prints the beam's score)\n"
     "  classify --model M --task entailment|similarity|multiple_choice|single\n"
     "           (--premise T --hypothesis T | --text-a T --text-b T |\n"
     "            --context T --choice C [--choice C]... | --text T) [--length-normalize] [--json]\n"
@@ -132,12 +135,20 @@ int Generate(TriadClient& client, const Flags& f) {
   std::string error;
   uint32_t max_new = 0, top_k = 0, beams = 1;
   uint64_t seed = 0;
-  double temperature = 1, top_p = 1;
+  double temperature = 1, top_p = 1, length_penalty = 1;
   if (!Number(f, "max-new-tokens", max_new, error) || !Number(f, "top-k", top_k, error) ||
       !Number(f, "num-beams", beams, error) ||
       !Number(f, "seed", seed, error) || !Real(f, "temperature", temperature, error) ||
-      !Real(f, "top-p", top_p, error)) {
+      !Real(f, "top-p", top_p, error) || !Real(f, "length-penalty", length_penalty, error)) {
     return Usage(error);
+  }
+  triad::v1::BeamStopping stopping = triad::v1::BEAM_STOPPING_UNSPECIFIED;
+  if (f.Has("early-stopping")) {
+    const std::string name = "BEAM_STOPPING_" + absl::AsciiStrToUpper(f.Get("early-stopping"));
+    if (!triad::v1::BeamStopping_Parse(name, &stopping) ||
+        stopping == triad::v1::BEAM_STOPPING_UNSPECIFIED) {
+      return Usage("--early-stopping: one of early, heuristic, never");
+    }
   }
   triad::v1::SamplingParameters* s = r.mutable_sampling();
   s->set_max_new_tokens(max_new);
@@ -147,6 +158,8 @@ int Generate(TriadClient& client, const Flags& f) {
   if (f.Has("seed")) s->set_seed(seed);
   for (const std::string& stop : f.stops) s->add_stop(stop);
   s->set_num_beams(beams);
+  if (f.Has("length-penalty")) s->set_length_penalty(static_cast<float>(length_penalty));
+  s->set_early_stopping(stopping);
   if (f.Has("no-stream") || beams > 1) {  // beam search is unary only
     triad::v1::GenerateResponse out;
     const grpc::Status status = client.Generate(r, &out, std::chrono::minutes(10));

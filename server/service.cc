@@ -1,5 +1,6 @@
 #include "server/service.h"
 
+#include <cmath>
 #include <deque>
 
 #include "absl/strings/str_cat.h"
@@ -40,7 +41,32 @@ absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
     }
   }
   if (s.num_beams() > 16) return absl::InvalidArgumentError("sampling.num_beams: at most 16");
+  const bool beam = s.num_beams() > 1;
+  if (s.has_length_penalty() && !beam) {
+    return absl::InvalidArgumentError("sampling.length_penalty: only with num_beams > 1");
+  }
+  if (!std::isfinite(s.length_penalty())) {
+    return absl::InvalidArgumentError("sampling.length_penalty: must be finite");
+  }
+  if (!v1::BeamStopping_IsValid(s.early_stopping())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling.early_stopping: unknown value ", s.early_stopping()));
+  }
+  if (s.early_stopping() != v1::BEAM_STOPPING_UNSPECIFIED && !beam) {
+    return absl::InvalidArgumentError("sampling.early_stopping: only with num_beams > 1");
+  }
   return p;
+}
+
+EarlyStopping ToEarlyStopping(v1::BeamStopping stopping) {
+  switch (stopping) {
+    case v1::BEAM_STOPPING_HEURISTIC:
+      return EarlyStopping::kHeuristic;
+    case v1::BEAM_STOPPING_NEVER:
+      return EarlyStopping::kNever;
+    default:  // BEAM_STOPPING_EARLY and unset
+      return EarlyStopping::kTrue;
+  }
 }
 
 // `text` (from the request, or a Classify task's template rendered for task_input) as ids.
@@ -233,13 +259,16 @@ class UnaryGenerate : public UnaryReply<v1::GenerateResponse> {
     GenerationRequest gen;
     if (!Begin(this, call_, served, request, context, *state, gen)) return;
     response->set_model(served.config.name);
-    // Beam search (scheduler.h): HF BeamSearchScorer with early_stopping true; temperature,
-    // stop strings and logprobs do not apply, and the text is decoded from the chosen beam.
+    // Beam search (scheduler.h): HF BeamSearchScorer (early_stopping true unless the request
+    // says otherwise); temperature, stop strings and logprobs do not apply, and the text is
+    // decoded from the chosen beam.
     const bool beam = request.sampling().num_beams() > 1;
     const bool skip_special = !request.has_skip_special_tokens() || request.skip_special_tokens();
     if (beam) {
-      gen.num_beams = request.sampling().num_beams();
-      gen.early_stopping = EarlyStopping::kTrue;
+      const v1::SamplingParameters& s = request.sampling();
+      gen.num_beams = s.num_beams();
+      gen.length_penalty = s.has_length_penalty() ? s.length_penalty() : 1.0;
+      gen.early_stopping = ToEarlyStopping(s.early_stopping());
     } else {
       gen.on_token = [state, response](const TokenEvent& e) {
         if (state->want_logprobs) *response->add_logprobs() = state->Logprob(e.token);

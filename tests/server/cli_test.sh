@@ -48,6 +48,9 @@ echo "$cshared" | grep -q '"requests_ok":4' && echo "$cshared" | grep -q '"share
 "$TRIAD" generate $S --model llama --input-ids 1,2,3 --max-new-tokens 4 --num-beams 3 > "$WORK/out" 2> "$WORK/err" ||
   fail "generate --num-beams: $(cat "$WORK/err")"
 grep -q "beam score" "$WORK/err" || fail "generate --num-beams prints no score: $(cat "$WORK/err")"
+"$TRIAD" generate $S --model llama --input-ids 1,2,3 --max-new-tokens 4 --num-beams 3 \
+  --length-penalty 0.5 --early-stopping never > "$WORK/out" 2> "$WORK/err" ||
+  fail "generate --length-penalty --early-stopping: $(cat "$WORK/err")"
 beams=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 6 --output-tokens 3 --num-beams 3 --json | tr -d ' \n')
 echo "$beams" | grep -q '"requests_ok":4' && echo "$beams" | grep -q '"num_beams":3' &&
   echo "$beams" | grep -q '"ttft_ms":{"count":4' || fail "bench --num-beams: $beams"
@@ -55,6 +58,12 @@ set +e
 "$TRIAD" bench $S --model llama --requests 2 --num-beams 17 > /dev/null 2> "$WORK/err"
 rc=$?
 [[ $rc == 2 ]] && grep -q -- "--num-beams must be in" "$WORK/err" || fail "bad --num-beams: rc=$rc $(cat "$WORK/err")"
+"$TRIAD" generate $S --model llama --input-ids 1,2 --num-beams 2 --early-stopping soon > /dev/null 2> "$WORK/err"
+rc=$?
+[[ $rc == 2 ]] && grep -q -- "--early-stopping: one of" "$WORK/err" || fail "bad --early-stopping: rc=$rc $(cat "$WORK/err")"
+"$TRIAD" generate $S --model llama --input-ids 1,2 --length-penalty 2 > /dev/null 2> "$WORK/err"
+rc=$?
+[[ $rc == 1 ]] && grep -q "sampling.length_penalty" "$WORK/err" || fail "--length-penalty without beams: rc=$rc $(cat "$WORK/err")"
 "$TRIAD" bench $S --model llama --requests 2 --output-spread 1 > /dev/null 2> "$WORK/err"
 rc=$?
 [[ $rc == 2 ]] && grep -q -- "--output-spread must be in" "$WORK/err" || fail "bad --output-spread: rc=$rc $(cat "$WORK/err")"

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <fstream>
 #include <future>
+#include <limits>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -325,6 +327,25 @@ TEST_F(Triadd, BadInputGetsItsCodeNamingTheField) {
   EXPECT_TRUE(Call(r, &out).ok());
   r = Greedy("llama", std::vector<int32_t>(250, 5), 16);  // 250 + 16 > 256 positions
   expect(r, grpc::StatusCode::INVALID_ARGUMENT, "prompt");
+  // The beam-search parameters need a beam search, and sane values.
+  r = Greedy("llama", {1, 2}, 4);
+  r.mutable_sampling()->set_length_penalty(2.0f);
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.length_penalty");
+  r = Greedy("llama", {1, 2}, 4);
+  r.mutable_sampling()->set_early_stopping(v1::BEAM_STOPPING_NEVER);
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.early_stopping");
+  r = Greedy("llama", {1, 2}, 4);
+  r.mutable_sampling()->set_num_beams(2);
+  r.mutable_sampling()->set_length_penalty(std::numeric_limits<float>::quiet_NaN());
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.length_penalty");
+  r = Greedy("llama", {1, 2}, 4);
+  r.mutable_sampling()->set_num_beams(2);
+  {  // an enum value this server does not know (proto3 keeps it)
+    v1::SamplingParameters* sampling = r.mutable_sampling();
+    sampling->GetReflection()->SetEnumValue(
+        sampling, sampling->GetDescriptor()->FindFieldByName("early_stopping"), 7);
+  }
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.early_stopping");
 }
 
 // Sends `request` encoded, with the bytes of `marker` (in some string field) replaced by bytes
@@ -526,26 +547,42 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
 TEST_F(Triadd, BeamSearchEqualsTheModelLibrary) {
   ASSERT_TRUE(WaitServing());
   const std::vector<int32_t> prompt = {161, 591, 855, 159, 927, 403, 1024, 775, 1};
-  v1::GenerateRequest r = Greedy("t5", prompt, 12);
-  r.mutable_sampling()->set_num_beams(4);
-  v1::GenerateResponse out;
-  ASSERT_TRUE(Call(r, &out).ok());
   auto model = LoadModel(kData + "/models/t5-tiny", LoadOptions());
   ASSERT_TRUE(model.ok());
-  GenerationOptions options;
-  options.max_new_tokens = 12;
-  options.num_beams = 4;
-  options.early_stopping = EarlyStopping::kTrue;
-  std::vector<int64_t> p(prompt.begin(), prompt.end());
-  auto expected = Generate(**model, {at::tensor(p, at::kLong).view({1, -1}), at::Tensor()}, options);
-  ASSERT_TRUE(expected.ok());
-  std::vector<int64_t> ids;
-  for (int64_t t = expected->prompt_length; t < expected->sequences.size(1); ++t) {
-    ids.push_back(expected->sequences[0][t].item<int64_t>());
-    if (ids.back() == 1) break;  // eos
+  struct Case {
+    v1::BeamStopping stopping;
+    std::optional<float> length_penalty;
+    EarlyStopping expected_stopping;
+  };
+  for (const Case& c : {Case{v1::BEAM_STOPPING_UNSPECIFIED, std::nullopt, EarlyStopping::kTrue},
+                        Case{v1::BEAM_STOPPING_HEURISTIC, 0.5f, EarlyStopping::kHeuristic},
+                        Case{v1::BEAM_STOPPING_NEVER, -1.0f, EarlyStopping::kNever}}) {
+    SCOPED_TRACE(v1::BeamStopping_Name(c.stopping));
+    v1::GenerateRequest r = Greedy("t5", prompt, 12);
+    r.mutable_sampling()->set_num_beams(4);
+    r.mutable_sampling()->set_early_stopping(c.stopping);
+    if (c.length_penalty) r.mutable_sampling()->set_length_penalty(*c.length_penalty);
+    v1::GenerateResponse out;
+    ASSERT_TRUE(Call(r, &out).ok());
+    GenerationOptions options;
+    options.max_new_tokens = 12;
+    options.num_beams = 4;
+    options.early_stopping = c.expected_stopping;
+    options.length_penalty = c.length_penalty.value_or(1.0f);
+    std::vector<int64_t> p(prompt.begin(), prompt.end());
+    auto expected =
+        Generate(**model, {at::tensor(p, at::kLong).view({1, -1}), at::Tensor()}, options);
+    ASSERT_TRUE(expected.ok());
+    std::vector<int64_t> ids;
+    for (int64_t t = expected->prompt_length; t < expected->sequences.size(1); ++t) {
+      ids.push_back(expected->sequences[0][t].item<int64_t>());
+      if (ids.back() == 1) break;  // eos
+    }
+    EXPECT_EQ(std::vector<int64_t>(out.token_ids().begin(), out.token_ids().end()), ids);
+    EXPECT_FLOAT_EQ(out.sequence_score(), expected->sequences_scores[0].item<float>());
   }
-  EXPECT_EQ(std::vector<int64_t>(out.token_ids().begin(), out.token_ids().end()), ids);
-  EXPECT_FLOAT_EQ(out.sequence_score(), expected->sequences_scores[0].item<float>());
+  v1::GenerateRequest r = Greedy("t5", prompt, 12);
+  r.mutable_sampling()->set_num_beams(4);
   // Beam search is unary only.
   std::string text;
   std::vector<int32_t> streamed;
