@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of Triad's parsers of untrusted bytes (tests/fuzz/*_fuzz.cc):
 # tokenizer.json and SentencePiece .model loading, the compiled charsmap, encode/decode of
-# arbitrary text and ids on the real tokenizers, safetensors headers and config.json.
+# arbitrary text and ids on the real tokenizers, safetensors headers, config.json, triadd's
+# config file and Classify items.
 #
 #   scripts/fuzz.sh [TARGET...]     (default: every target)
 #
@@ -18,7 +19,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --fuzz
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
-ALL=(tokenizer_encode tokenizer_json sentencepiece precompiled safetensors_header model_config)
+ALL=(tokenizer_encode tokenizer_json sentencepiece precompiled safetensors_header model_config
+     server_config classify)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=("${ALL[@]}")
 
@@ -34,7 +36,7 @@ failed=()
 for t in "${TARGETS[@]}"; do
   mkdir -p "$BUILD/corpus/$t"
   dict=()
-  case $t in tokenizer_json | model_config | safetensors_header) dict=(-dict=tests/fuzz/json.dict) ;; esac
+  case $t in tokenizer_json | model_config | safetensors_header | server_config) dict=(-dict=tests/fuzz/json.dict) ;; esac
   echo "== fuzz_$t for ${SECONDS_PER_TARGET}s"
   if ! "$BUILD/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=4096 \
       -print_final_stats=1 "${dict[@]}" -artifact_prefix="$BUILD/artifacts/$t-" \

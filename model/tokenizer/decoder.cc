@@ -48,21 +48,6 @@ class MetaspaceDecoder : public Decoder {
   PrependScheme scheme_;
 };
 
-// The byte of a "<0xXX>" token, or -1.
-int ParseByteToken(const std::string& token) {
-  if (token.size() != 6 || token.compare(0, 3, "<0x") != 0 || token[5] != '>') return -1;
-  int value = 0;
-  for (int i = 3; i < 5; ++i) {
-    const char c = token[i];
-    int digit = -1;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    if (digit < 0) return -1;
-    value = value * 16 + digit;
-  }
-  return value;
-}
 
 class ByteFallbackDecoder : public Decoder {
  public:
@@ -239,6 +224,21 @@ std::unique_ptr<Decoder> MakeWordPieceDecoder(std::string prefix, bool cleanup) 
 }
 std::unique_ptr<Decoder> MakeDecoderSequence(std::vector<std::unique_ptr<Decoder>> decoders) {
   return std::make_unique<DecoderSequence>(std::move(decoders));
+}
+
+int ParseByteToken(const std::string& token) {
+  if (token.size() != 6 || token.compare(0, 3, "<0x") != 0 || token[5] != '>') return -1;
+  int value = 0;
+  for (int i = 3; i < 5; ++i) {
+    const char c = token[i];
+    int digit = -1;
+    if (c >= '0' && c <= '9') digit = c - '0';
+    if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
 }
 
 }  // namespace triad::tokenizer

@@ -22,6 +22,8 @@ class Decoder {
 std::unique_ptr<Decoder> MakeByteLevelDecoder();
 std::unique_ptr<Decoder> MakeMetaspaceDecoder(std::string replacement, PrependScheme scheme);
 std::unique_ptr<Decoder> MakeByteFallbackDecoder();
+// The byte of a byte-fallback token "<0xHH>" (either case of hex digit), or -1.
+int ParseByteToken(const std::string& token);
 std::unique_ptr<Decoder> MakeFuseDecoder();
 // Removes up to `start` leading and `stop` trailing copies of `content` from each token.
 std::unique_ptr<Decoder> MakeStripDecoder(std::string content, int start, int stop);

@@ -8,6 +8,7 @@
 // far, into U+FFFDs (<0x01> then <0xFD> gives two U+FFFD, not "\x01" and one).
 #include <utility>
 
+#include "model/tokenizer/decoder.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace triad::tokenizer {
@@ -20,13 +21,6 @@ bool EndsWithReplacement(const std::string& text) {
          text.compare(text.size() - kReplacement.size(), kReplacement.size(), kReplacement) == 0;
 }
 
-// "<0xHH>", the vocabulary string of a byte-fallback token.
-bool IsByteToken(std::string_view token) {
-  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
-  return token.size() == 6 && token.substr(0, 3) == "<0x" && hex(token[3]) && hex(token[4]) &&
-         token[5] == '>';
-}
-
 }  // namespace
 
 bool IncrementalDecoder::EndsInByteRun() const {
@@ -34,7 +28,7 @@ bool IncrementalDecoder::EndsInByteRun() const {
     if (skip_special_tokens_ && tokenizer_.IsSpecial(*it)) continue;  // decoded as nothing
     const std::optional<std::string> token = tokenizer_.IdToToken(*it);
     if (!token) continue;  // outside the vocabulary: skipped by Decode
-    return IsByteToken(*token);
+    return ParseByteToken(*token) >= 0;
   }
   return false;
 }

@@ -90,6 +90,23 @@ def main():
     write("safetensors_header", "valid", (30).to_bytes(2, "little") + json.dumps(header).encode())
     write("safetensors_header", "empty", (0).to_bytes(2, "little") + b"{}")
 
+    for config in sorted((ROOT / "deploy").glob("*.json")):
+        write("server_config", config.name, config.read_bytes())
+
+    # classify: model, task, form, then premise, hypothesis, text_a, text_b, context, text,
+    # question and choices split at 0x1F (see classify_fuzz.cc).
+    items = {
+        0: ["A man sleeps.", "A person rests."],
+        1: ["", "", "The cat sat.", "A cat was sitting."],
+        2: ["", "", "", "", "He opened the door", "", "", "and left.", "and flew away."],
+        3: ["", "", "", "", "", "What a great movie!"],
+    }
+    for model in range(5):
+        for task, fields in items.items():
+            for form in (0, 1):
+                body = "\x1f".join(fields).encode()
+                write("classify", f"m{model}_t{task}_f{form}", bytes([model, task, form]) + body)
+
     for folder in sorted((DATA / "models").iterdir()):
         config = folder / "config.json"
         if config.exists():
