@@ -91,7 +91,14 @@ at::Tensor Sampler::Process(at::Tensor logits, const std::vector<int64_t>& conte
     }
   }
   if (params_.temperature == 0) return logits;
-  if (params_.temperature != 1.0) logits.div_(params_.temperature);
+  if (params_.temperature != 1.0) {
+    // Shifted by the largest logit first (softmax and every warper below are shift-invariant),
+    // so a tiny temperature cannot overflow the top logits to +inf (and the draw to NaN): the
+    // best token stays at 0 and the others fall towards -inf, the greedy limit.
+    const float top = logits.max().item<float>();
+    if (std::isfinite(top)) logits.sub_(top);
+    logits.div_(params_.temperature);
+  }
   if (params_.top_k > 0 && params_.top_k < vocab) {
     const at::Tensor kth = std::get<0>(logits.topk(params_.top_k)).min();
     logits.masked_fill_(logits.lt(kth), kNegInf);
@@ -134,16 +141,17 @@ SampledToken Sampler::Sample(const at::Tensor& raw_logits, const std::vector<int
     double cumulative = 0;
     int64_t chosen = -1;
     for (int64_t i = 0; i < probs.size(0); ++i) {
-      if (p[i] <= 0) continue;
+      if (!(p[i] > 0)) continue;  // also NaN: a +inf logit (a huge penalty) makes softmax NaN
       chosen = i;  // the last token with mass catches rounding at the top end
       cumulative += p[i];
       if (u < cumulative) break;
     }
+    // No token with mass: every probability was NaN, from +inf logits; take the first of those.
     out.token_id = chosen >= 0 ? chosen : processed.argmax().item<int64_t>();
   }
   out.logprob = logprobs[out.token_id].item<float>();
   if (params_.top_logprobs > 0) {
-    const auto [values, ids] = logprobs.topk(params_.top_logprobs);
+    const auto [values, ids] = logprobs.topk(std::min(params_.top_logprobs, logprobs.size(0)));
     for (int64_t i = 0; i < values.size(0); ++i) {
       out.top_logprobs.emplace_back(ids[i].item<int64_t>(), values[i].item<float>());
     }

@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of Triad's parsers of untrusted bytes (tests/fuzz/*_fuzz.cc):
 # tokenizer.json and SentencePiece .model loading, the compiled charsmap, encode/decode of
 # arbitrary text and ids on the real tokenizers, safetensors headers, config.json, triadd's
-# config file and Classify items.
+# config file, Classify items and the sampler chain's parameters.
 #
 #   scripts/fuzz.sh [TARGET...]     (default: every target)
 #
@@ -20,7 +20,7 @@ scripts/setup.sh --fuzz
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
 ALL=(tokenizer_encode tokenizer_json sentencepiece precompiled safetensors_header model_config
-     server_config classify)
+     server_config classify sampler)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=("${ALL[@]}")
 

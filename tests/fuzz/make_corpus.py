@@ -107,6 +107,13 @@ def main():
                 body = "\x1f".join(fields).encode()
                 write("classify", f"m{model}_t{task}_f{form}", bytes([model, task, form]) + body)
 
+    # sampler: vocab, temperature, top_k, top_p, min_p, typical_p, repetition, presence,
+    # frequency, min_new_tokens, seed, top_logprobs, stops, scale, logits... (sampler_fuzz.cc)
+    for i, head in enumerate([[16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 5, 0, 0],
+                              [16, 1, 0, 0, 0, 0, 0, 0, 0, 0, 7, 5, 0, 0],
+                              [40, 2, 10, 1, 1, 1, 1, 1, 1, 2, 9, 21, 2, 5, 9, 2]]):
+        write("sampler", f"seed_{i}", bytes(head) + bytes(range(60, 200, 3)))
+
     for folder in sorted((DATA / "models").iterdir()):
         config = folder / "config.json"
         if config.exists():

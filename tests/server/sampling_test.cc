@@ -77,6 +77,25 @@ TEST(SamplingTest, SeedFixesTheDraw) {
   }
 }
 
+// Found by fuzzing (tests/fuzz/sampler_fuzz.cc): a temperature small enough to overflow the
+// top logits to +inf made every probability NaN and the draw fell on the last token; a huge
+// repetition penalty did the same; top_logprobs above the vocabulary threw from topk.
+TEST(SamplingTest, ExtremeValuesStayWellDefined) {
+  const at::Tensor logits = Logits({1.0f, 5.0f, 3.0f, -2.0f});
+  SamplingParams p;
+  p.temperature = 1e-40;  // a valid (subnormal) float temperature: the greedy limit
+  EXPECT_EQ(Support(p, logits, 50), (std::set<int64_t>{1}));
+  p = SamplingParams();
+  p.repetition_penalty = 1e-40;  // the context's positive logits go to +inf
+  p.has_seed = true;
+  Sampler boosted(p, {});
+  EXPECT_EQ(boosted.Sample(logits, {2, 0}, 0).token_id, 0);  // the first +inf
+  p = SamplingParams();
+  p.top_logprobs = 20;
+  Sampler top(p, {});
+  EXPECT_EQ(top.Sample(logits, {}, 0).top_logprobs.size(), 4u);
+}
+
 TEST(SamplingTest, ValidateNamesTheField) {
   auto field = [](SamplingParams p) { return std::string(p.Validate().message()); };
   SamplingParams p;
