@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of Triad's parsers of untrusted bytes (tests/fuzz/*_fuzz.cc):
 # tokenizer.json and SentencePiece .model loading, the compiled charsmap, encode/decode of
 # arbitrary text and ids on the real tokenizers, safetensors headers, config.json, triadd's
-# config file, Classify items and the sampler chain's parameters.
+# config file, Classify items, the sampler chain's parameters and the RPCs' raw request bytes.
 #
 #   scripts/fuzz.sh [TARGET...]     (default: every target)
 #
@@ -20,7 +20,7 @@ scripts/setup.sh --fuzz
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
 ALL=(tokenizer_encode tokenizer_json sentencepiece precompiled safetensors_header model_config
-     server_config classify sampler)
+     server_config classify sampler wire)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=("${ALL[@]}")
 
@@ -28,7 +28,7 @@ sanitize="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=unde
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_CXX_FLAGS="$sanitize -fno-omit-frame-pointer" \
-  -DTRIAD_FUZZ=ON -DTRIAD_BUILD_SERVER=OFF -DTRIAD_WERROR=OFF >/dev/null
+  -DTRIAD_FUZZ=ON -DTRIAD_BUILD_SERVER=ON -DTRIAD_WERROR=OFF >/dev/null
 cmake --build "$BUILD" --target "${TARGETS[@]/#/fuzz_}"
 
 mkdir -p "$BUILD/artifacts"

@@ -114,6 +114,17 @@ def main():
                               [40, 2, 10, 1, 1, 1, 1, 1, 1, 2, 9, 21, 2, 5, 9, 2]]):
         write("sampler", f"seed_{i}", bytes(head) + bytes(range(60, 200, 3)))
 
+    # wire: a type byte (0 Generate, 1 Classify, 2 ClassifyBatch, 3 Tokenize, 4 Detokenize,
+    # 5 GetModel), then the encoded request, built by hand: field key, length, bytes.
+    def field(number, payload):
+        key = bytes([number << 3 | 2])
+        return key + bytes([len(payload)]) + payload
+    sampling = field(11, b"\n") + bytes([14 << 3, 4])  # stop "\n", num_beams 4
+    write("wire", "generate", bytes([0]) + field(1, b"llama") + field(2, "héllo".encode())
+          + field(4, sampling))
+    write("wire", "tokenize", bytes([3]) + field(1, b"t5") + field(2, "wörld".encode()))
+    write("wire", "get_model", bytes([5]) + field(1, b"gpt1"))
+
     for folder in sorted((DATA / "models").iterdir()):
         config = folder / "config.json"
         if config.exists():
