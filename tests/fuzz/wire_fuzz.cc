@@ -13,27 +13,14 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  std::unique_ptr<google::protobuf::Message> message;
-  switch (data[0] % 6) {
-    case 0:
-      message = std::make_unique<triad::v1::GenerateRequest>();
-      break;
-    case 1:
-      message = std::make_unique<triad::v1::ClassifyRequest>();
-      break;
-    case 2:
-      message = std::make_unique<triad::v1::ClassifyBatchRequest>();
-      break;
-    case 3:
-      message = std::make_unique<triad::v1::TokenizeRequest>();
-      break;
-    case 4:
-      message = std::make_unique<triad::v1::DetokenizeRequest>();
-      break;
-    default:
-      message = std::make_unique<triad::v1::GetModelRequest>();
-      break;
-  }
+  const google::protobuf::Message* const types[] = {
+      &triad::v1::GenerateRequest::default_instance(),
+      &triad::v1::ClassifyRequest::default_instance(),
+      &triad::v1::ClassifyBatchRequest::default_instance(),
+      &triad::v1::TokenizeRequest::default_instance(),
+      &triad::v1::DetokenizeRequest::default_instance(),
+      &triad::v1::GetModelRequest::default_instance()};
+  const std::unique_ptr<google::protobuf::Message> message(types[data[0] % 6]->New());
   grpc::Slice slice(data + 1, size - 1);
   const grpc::ByteBuffer buffer(&slice, 1);
   const absl::Status status = triad::ParseRequest(buffer, message.get());
