@@ -5,7 +5,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "gtest/gtest.h"
 #include "model/io/safetensors.h"
+#include "model/model.h"
 
 namespace triad::testing {
 
@@ -25,6 +27,15 @@ std::vector<std::string> ModelFixtureFolders(const std::string& root) {
   }
   std::sort(folders.begin(), folders.end());
   return folders;
+}
+
+void ForEachFixtureModel(const LoadOptions& load, const std::function<void(const Model&)>& body) {
+  for (const std::string& folder : ModelFixtureFolders(ModelFixtureRoot())) {
+    SCOPED_TRACE(folder);
+    auto model = LoadModel(folder, load);
+    EXPECT_TRUE(model.ok()) << model.status();
+    if (model.ok()) body(**model);
+  }
 }
 
 nlohmann::json ReadJsonFile(const std::string& path) {

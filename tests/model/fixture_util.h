@@ -4,10 +4,16 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+namespace triad {
+class Model;
+struct LoadOptions;
+}  // namespace triad
 
 namespace triad::testing {
 
@@ -15,6 +21,11 @@ namespace triad::testing {
 std::string ModelFixtureRoot();
 // Every sub-folder of `root` holding a reference.json, sorted.
 std::vector<std::string> ModelFixtureFolders(const std::string& root);
+
+// Loads the model of every fixture folder (ModelFixtureFolders(ModelFixtureRoot())) with `load`
+// and runs `body` on it under a SCOPED_TRACE naming the folder. A folder whose model does not
+// load fails the test and is skipped.
+void ForEachFixtureModel(const LoadOptions& load, const std::function<void(const Model&)>& body);
 
 nlohmann::json ReadJsonFile(const std::string& path);
 

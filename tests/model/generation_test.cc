@@ -34,11 +34,7 @@ at::Tensor RunStep(const Model& model, DecoderState& state, const at::Tensor& id
 
 // Tolerance: the fixture tolerance, 1e-4 * max(1, max|full|).
 TEST(KvCacheTest, StepwiseDecodingEqualsFullRecomputation) {
-  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
-    SCOPED_TRACE(folder);
-    auto model = LoadModel(folder, LoadOptions());
-    ASSERT_TRUE(model.ok()) << model.status();
-    const Model& m = **model;
+  testing::ForEachFixtureModel(LoadOptions(), [&](const Model& m) {
     const int64_t vocab = m.config().vocab_size;
     const at::Tensor encoder_ids = RandomIds(2, 7, vocab, 1);
     const at::Tensor ids = RandomIds(2, 9, vocab, 2);
@@ -50,7 +46,7 @@ TEST(KvCacheTest, StepwiseDecodingEqualsFullRecomputation) {
     const at::Tensor stepwise = at::cat(parts, 1);
     EXPECT_EQ(state->length(), ids.size(1));
     EXPECT_LE(testing::MaxAbsDiff(stepwise, full), testing::FixtureTolerance(full));
-  }
+  });
 }
 
 TEST(KvCacheTest, CpuKernelsMatchAtenPath) {

@@ -24,11 +24,7 @@ at::Tensor Alone(const Model& m, const at::Tensor& tokens, const at::Tensor& enc
 }  // namespace
 
 void ExpectRaggedEqualsAlone(const LoadOptions& load) {
-  for (const std::string& folder : ModelFixtureFolders(ModelFixtureRoot())) {
-    SCOPED_TRACE(folder);
-    auto model = LoadModel(folder, load);
-    ASSERT_TRUE(model.ok()) << model.status();
-    const Model& m = **model;
+  ForEachFixtureModel(load, [&](const Model& m) {
     const int64_t vocab = m.config().vocab_size;
     const std::vector<int64_t> lengths = {9, 4, 28};
     // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed. A
@@ -86,15 +82,11 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load) {
     EXPECT_EQ((*pool)->used_blocks(), held);
     states.clear();
     EXPECT_EQ((*pool)->used_blocks(), 0);  // finished sequences return their blocks
-  }
+  });
 }
 
 void ExpectForksEqualFresh(const LoadOptions& load) {
-  for (const std::string& folder : ModelFixtureFolders(ModelFixtureRoot())) {
-    SCOPED_TRACE(folder);
-    auto model = LoadModel(folder, load);
-    ASSERT_TRUE(model.ok()) << model.status();
-    const Model& m = **model;
+  ForEachFixtureModel(load, [&](const Model& m) {
     const int64_t vocab = m.config().vocab_size;
     auto ids = [vocab](int64_t len, uint64_t seed) { return RandomTokenIds({len}, vocab, seed); };
     const at::Tensor encoder = ids(7, 50);
@@ -136,7 +128,7 @@ void ExpectForksEqualFresh(const LoadOptions& load) {
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
     parent->reset();
     EXPECT_EQ((**tight).free_blocks(), (**tight).num_blocks());
-  }
+  });
 }
 
 }  // namespace triad::testing

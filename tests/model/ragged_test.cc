@@ -30,11 +30,7 @@ TEST(RaggedTest, PaddedDecodePathEqualsEachSequenceAlone) {
 
 // NewSequences (T5: one padded encoder batch) gives each sequence what NewSequence gives it.
 TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
-  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
-    SCOPED_TRACE(folder);
-    auto model = LoadModel(folder, LoadOptions());
-    ASSERT_TRUE(model.ok()) << model.status();
-    const Model& m = **model;
+  testing::ForEachFixtureModel(LoadOptions(), [&](const Model& m) {
     const bool t5 = m.config().is_encoder_decoder();
     const int64_t vocab = m.config().vocab_size;
     std::vector<at::Tensor> encoders, tokens;
@@ -62,7 +58,7 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
     auto a = m.ForwardChunks(batched), b = m.ForwardChunks(single);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_LE(testing::MaxAbsDiff(*a, *b), testing::FixtureTolerance(*b));
-  }
+  });
   auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
   ASSERT_TRUE(t5.ok());
   const at::Tensor good = Ids(3, 100, 1), bad = at::tensor({5, 100000}, at::kLong);
@@ -83,22 +79,18 @@ TEST(RaggedTest, ForkedSequencesEqualFreshOnes) { testing::ExpectForksEqualFresh
 // folders); models without a head answer UNIMPLEMENTED.
 TEST(RaggedTest, HeadChunksOnForksEqualHeadLogits) {
   int checked = 0;
-  for (const std::string& folder : testing::ModelFixtureFolders(testing::ModelFixtureRoot())) {
-    SCOPED_TRACE(folder);
-    auto model = LoadModel(folder, LoadOptions());
-    ASSERT_TRUE(model.ok()) << model.status();
-    const Model& m = **model;
+  testing::ForEachFixtureModel(LoadOptions(), [&](const Model& m) {
     auto pool = m.NewKvPool(64, 4);
     ASSERT_TRUE(pool.ok()) << pool.status();
     const int64_t vocab = m.config().vocab_size;
     auto context = m.NewSequence(**pool, nullptr);
     if (m.head_outputs() == 0) {
-      if (m.config().is_encoder_decoder()) continue;
+      if (m.config().is_encoder_decoder()) return;
       ASSERT_TRUE(context.ok());
       const absl::Status none =
           m.HeadChunks({{context->get(), Ids(3, vocab, 60)}}).status();
       EXPECT_EQ(none.code(), absl::StatusCode::kUnimplemented) << none;
-      continue;
+      return;
     }
     ASSERT_TRUE(context.ok()) << context.status();
     const at::Tensor shared = Ids(9, vocab, 61);
@@ -143,7 +135,7 @@ TEST(RaggedTest, HeadChunksOnForksEqualHeadLogits) {
               testing::FixtureTolerance(*expected));
     EXPECT_EQ((**fresh_pool).free_blocks(), (**fresh_pool).num_blocks());
     ++checked;
-  }
+  });
   EXPECT_GE(checked, 2);  // gpt1-tiny-cls and gpt1-tiny-mc
 }
 
