@@ -9,13 +9,13 @@
 // - the same holds for the raw input bytes read as a list of arbitrary ids.
 // Data: TRIAD_FUZZ_TOKENIZERS (a folder of tokenizer folders), else the build's copy.
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "model/tokenizer/tokenizer.h"
 #include "model/tokenizer/unicode.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -54,17 +54,6 @@ const std::vector<std::unique_ptr<Tokenizer>>& Tokenizers() {
   return *tokenizers;
 }
 
-// "41 e2 96 81": the bytes of `text` in hex, for messages about invisible differences.
-std::string Hex(std::string_view text) {
-  std::string out;
-  char byte[4];
-  for (unsigned char c : text) {
-    std::snprintf(byte, sizeof(byte), "%02x ", c);
-    out += byte;
-  }
-  return out;
-}
-
 bool IsUtf8(std::string_view text) { return triad::tokenizer::ValidateUtf8(text, "text").ok(); }
 
 // Decode and the incremental decoder agree on `ids`, and both give valid UTF-8.
@@ -85,7 +74,8 @@ void CheckDecode(const Tokenizer& t, const std::vector<int32_t>& ids) {
     FUZZ_CHECK(rest.ok(), "Flush: %s", std::string(rest.status().message()).c_str());
     joined += *rest;
     FUZZ_CHECK(joined == *whole, "incremental [%s] != Decode [%s] (skip=%d, source %s)",
-               Hex(joined).c_str(), Hex(*whole).c_str(), skip, t.source().c_str());
+               absl::BytesToHexString(joined).c_str(),
+               absl::BytesToHexString(*whole).c_str(), skip, t.source().c_str());
   }
 }
 
