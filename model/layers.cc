@@ -13,6 +13,10 @@ std::atomic<bool> g_use_cpu_kernels{true};
 
 // Up to this many activation rows a linear layer is bound by streaming its weights, where the
 // triad_kernels matrix-vector kernels reach the memory bandwidth and ATen's GEMMs do not.
+// Beyond it float32 weights still take the kernel where it outruns the BLAS GEMM
+// (kernels::LinearF32PreferredMaxRows: with AVX-512); bfloat16 ones go to ATen, whose
+// oneDNN GEMM with AVX512_BF16 runs ~2x the kernel from 64 rows (~790 against ~375 GFLOP/s
+// on two Zen 5 cores), or to the widened fp32 GEMM below.
 constexpr int64_t kMaxKernelRows = 16;
 
 bool KernelApplies(const at::Tensor& x, const at::Tensor& weight) {
@@ -20,7 +24,8 @@ bool KernelApplies(const at::Tensor& x, const at::Tensor& weight) {
   const at::ScalarType t = weight.scalar_type();
   if (t != at::kFloat && t != at::kBFloat16) return false;
   const int64_t rows = x.numel() / weight.size(1);
-  return rows > 0 && rows <= kMaxKernelRows;
+  if (rows <= 0) return false;
+  return rows <= kMaxKernelRows || (t == at::kFloat && rows <= kernels::LinearF32PreferredMaxRows());
 }
 
 at::Tensor KernelLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include "model/kernels/kernels_internal.h"
@@ -138,6 +139,10 @@ void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const 
   internal::LinearWithIsa(
       internal::BestIsa(),
       internal::LinearArgs<uint16_t>{x, num_rows, w_bf16, bias, y, in_features, out_features});
+}
+
+int64_t LinearF32PreferredMaxRows() {
+  return internal::BestIsa() == internal::Isa::kAvx512 ? std::numeric_limits<int64_t>::max() : 16;
 }
 
 std::string_view KernelIsa() { return internal::IsaName(internal::BestIsa()); }
