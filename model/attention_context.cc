@@ -17,11 +17,15 @@ at::Tensor BatchAttention::CrossAttend(int64_t layer, const at::Tensor& q, doubl
 
 at::Tensor RaggedAttention::SelfAttend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                                        const at::Tensor& v, double scale) {
-  int64_t offset = 0;
-  for (const RaggedSequence& s : sequences_) {
-    s.kv->Write(layer, k[0].narrow(1, offset, s.num_tokens), v[0].narrow(1, offset, s.num_tokens));
-    offset += s.num_tokens;
+  if (!write_slots_.defined()) {
+    // Every sequence's new positions, in token order: one indexed copy per layer writes them
+    // all (per-sequence copies cost ~14 small ATen calls per sequence and layer).
+    std::vector<int64_t> slots;
+    slots.reserve(static_cast<size_t>(k.size(2)));
+    for (const RaggedSequence& s : sequences_) s.kv->AppendSlots(s.num_tokens, slots);
+    write_slots_ = at::tensor(slots, at::kLong).to(k.device());
   }
+  sequences_[0].kv->pool().WriteSlots(layer, write_slots_, k[0], v[0]);
   return Attend(layer, q, scale, /*cross=*/false);
 }
 
@@ -149,6 +153,14 @@ at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double sc
     offset += s.num_tokens;
   }
   if (!plan.decode_of.empty()) {
+    // Every query of the step through the kernel, in order (a decode-only step): its [n, H, D]
+    // is the whole output.
+    const bool all_rows = !plan.decode.empty() && plan.decode_rows.size(0) == q.size(2);
+    if (all_rows) {
+      return PagedDecodeAttention(q[0].transpose(0, 1), plan.decode, layer, scale)
+          .transpose(0, 1)
+          .unsqueeze(0);
+    }
     // [n, H, D] (kernel) or [n, H, 1, D] (padded batch), one row per decode query.
     const at::Tensor out =
         plan.decode.empty()

@@ -109,6 +109,7 @@ class RaggedAttention : public AttentionContext {
   BiasFn bias_;
   bool causal_only_;
   Plan self_plan_, cross_plan_;
+  at::Tensor write_slots_;  // [step tokens] pool slots of the new keys (built at layer 0)
 };
 
 }  // namespace triad

@@ -219,13 +219,39 @@ bool PagedKv::Reserve(int64_t positions) {
   return need <= 0 || pool_->Allocate(need, blocks_);
 }
 
+namespace {
+
+void ReserveOrThrow(PagedKv& kv, int64_t positions) {
+  if (!kv.Reserve(positions)) {
+    const KvPool& pool = kv.pool();
+    throw KvPoolExhausted("the KV cache pool has no free block (" +
+                          std::to_string(pool.num_blocks()) + " blocks of " +
+                          std::to_string(pool.block_size()) + " positions)");
+  }
+}
+
+}  // namespace
+
+void PagedKv::AppendSlots(int64_t num_tokens, std::vector<int64_t>& slots) {
+  ReserveOrThrow(*this, length_ + num_tokens);
+  const int64_t bs = pool_->block_size();
+  for (int64_t pos = length_; pos < length_ + num_tokens; ++pos) {
+    slots.push_back(int64_t{blocks_[static_cast<size_t>(pos / bs)]} * bs + pos % bs);
+  }
+}
+
+void KvPool::WriteSlots(int64_t layer, const at::Tensor& slots, const at::Tensor& k,
+                        const at::Tensor& v) const {
+  auto flat = [&](const at::Tensor& storage) {
+    return storage.view({storage.size(0), storage.size(1) * storage.size(2), storage.size(3)});
+  };
+  flat(keys(layer)).index_copy_(1, slots, k);
+  flat(values(layer)).index_copy_(1, slots, v);
+}
+
 void PagedKv::Write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
   const int64_t steps = k.size(1), bs = pool_->block_size();
-  if (!Reserve(length_ + steps)) {
-    throw KvPoolExhausted("the KV cache pool has no free block (" +
-                          std::to_string(pool_->num_blocks()) + " blocks of " +
-                          std::to_string(bs) + " positions)");
-  }
+  ReserveOrThrow(*this, length_ + steps);
   const at::Tensor& keys = pool_->keys(layer);
   const at::Tensor& values = pool_->values(layer);
   for (int64_t t = 0; t < steps;) {

@@ -99,6 +99,10 @@ class KvPool {
 
   const at::Tensor& keys(int64_t layer) const { return keys_[static_cast<size_t>(layer)]; }
   const at::Tensor& values(int64_t layer) const { return values_[static_cast<size_t>(layer)]; }
+  // Writes k, v [num_kv_heads, T, head_dim] of `layer` to the flat slots [T] (int64, on the
+  // pool's device; from PagedKv::AppendSlots of the sequences the T positions belong to).
+  void WriteSlots(int64_t layer, const at::Tensor& slots, const at::Tensor& k,
+                  const at::Tensor& v) const;
 
  private:
   KvPoolShape shape_;
@@ -142,6 +146,11 @@ class PagedKv {
   // Writes k, v [num_kv_heads, T, head_dim] of `layer` at positions length()..length()+T-1,
   // taking blocks as needed (throws KvPoolExhausted when the pool is short).
   void Write(int64_t layer, const at::Tensor& k, const at::Tensor& v);
+  // The flat pool slots (block * block_size + offset) of positions length()..length()+T-1,
+  // appended to `slots`, taking blocks as needed (throws KvPoolExhausted when the pool is
+  // short): what KvPool::WriteSlots takes, so that a step writes every sequence's new keys
+  // with one copy per layer.
+  void AppendSlots(int64_t num_tokens, std::vector<int64_t>& slots);
   // Call once every layer has written the step's T positions.
   void Advance(int64_t num_tokens) { length_ += num_tokens; }
   // The ids of the blocks holding positions 0..positions-1, as an int64 tensor on `device`
