@@ -7,6 +7,9 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
+
+#include "model/kernels/rows.h"
 
 namespace triad {
 
@@ -290,6 +293,36 @@ inline float Round(float x) {
   return static_cast<float>(static_cast<T>(x));
 }
 
+// The row kernels for the dtypes that have them (float32, bf16 bits); a scalar loop else.
+template <typename T>
+void DotRows(const float* q, const T* rows, int64_t n, int64_t dim, float* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::DotRowsF32(q, rows, n, dim, out);
+  } else if constexpr (std::is_same_v<T, at::BFloat16>) {
+    kernels::DotRowsBf16(q, reinterpret_cast<const uint16_t*>(rows), n, dim, out);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      float dot = 0;
+      for (int64_t d = 0; d < dim; ++d) dot += q[d] * static_cast<float>(rows[i * dim + d]);
+      out[i] = dot;
+    }
+  }
+}
+template <typename T>
+void AxpyRows(const float* p, const T* rows, int64_t n, int64_t dim, float* acc) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::AxpyRowsF32(p, rows, n, dim, acc);
+  } else if constexpr (std::is_same_v<T, at::BFloat16>) {
+    kernels::AxpyRowsBf16(p, reinterpret_cast<const uint16_t*>(rows), n, dim, acc);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t d = 0; d < dim; ++d) acc[d] += p[i] * static_cast<float>(rows[i * dim + d]);
+    }
+  }
+}
+
+// One task per (query, head): the query against its KV head's blocks, one block of rows at a
+// time, rounding the scores and probabilities to T where the eager path stores them in T.
 template <typename T>
 void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries,
                      const at::Tensor& keys, const at::Tensor& values, float scale,
@@ -314,13 +347,17 @@ void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries
       const T* qrow = qp + (i * num_heads + h) * head_dim;
       for (int64_t d = 0; d < head_dim; ++d) qf[static_cast<size_t>(d)] = static_cast<float>(qrow[d]);
       scores.resize(static_cast<size_t>(length));
+      // Block b's rows of this KV head: [bs, head_dim] contiguous in the pool.
+      auto block_rows = [&](const T* base, int64_t b) {
+        return base + (kvh * pool_blocks + blocks[static_cast<size_t>(b)]) * bs * head_dim;
+      };
+      for (int64_t t = 0; t < length; t += bs) {
+        DotRows(qf.data(), block_rows(kp, t / bs), std::min(bs, length - t), head_dim,
+                scores.data() + t);
+      }
       float max_score = -std::numeric_limits<float>::infinity();
       for (int64_t t = 0; t < length; ++t) {
-        const int64_t block = blocks[static_cast<size_t>(t / bs)];
-        const T* krow = kp + ((kvh * pool_blocks + block) * bs + t % bs) * head_dim;
-        float dot = 0;
-        for (int64_t d = 0; d < head_dim; ++d) dot += qf[static_cast<size_t>(d)] * static_cast<float>(krow[d]);
-        float s = Round<T>(dot);
+        float s = Round<T>(scores[static_cast<size_t>(t)]);
         if (scale != 1.0f) s = Round<T>(s * scale);
         if (bias != nullptr) s = Round<T>(s + bias[t]);
         scores[static_cast<size_t>(t)] = s;
@@ -331,12 +368,11 @@ void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries
         s = std::exp(s - max_score);
         sum += s;
       }
+      for (float& s : scores) s = Round<T>(s / sum);
       std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int64_t t = 0; t < length; ++t) {
-        const float p = Round<T>(scores[static_cast<size_t>(t)] / sum);
-        const int64_t block = blocks[static_cast<size_t>(t / bs)];
-        const T* vrow = vp + ((kvh * pool_blocks + block) * bs + t % bs) * head_dim;
-        for (int64_t d = 0; d < head_dim; ++d) acc[static_cast<size_t>(d)] += p * static_cast<float>(vrow[d]);
+      for (int64_t t = 0; t < length; t += bs) {
+        AxpyRows(scores.data() + t, block_rows(vp, t / bs), std::min(bs, length - t), head_dim,
+                 acc.data());
       }
       T* orow = op + (i * num_heads + h) * head_dim;
       for (int64_t d = 0; d < head_dim; ++d) orow[d] = static_cast<T>(acc[static_cast<size_t>(d)]);

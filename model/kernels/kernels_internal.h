@@ -45,6 +45,28 @@ void LinearRangeAvx2(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_
 void LinearRangeAvx512(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end);
 void LinearRangeAvx512(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end);
 
+// rows.h's loops with a given ISA (the CPU must support it); the public functions are these
+// with BestIsa().
+#define TRIAD_DECLARE_ROWS(suffix)                                                            \
+  void DotRows##suffix(const float* q, const float* rows, int64_t n, int64_t dim, float* out); \
+  void DotRows##suffix(const float* q, const uint16_t* rows, int64_t n, int64_t dim,          \
+                       float* out);                                                          \
+  void AxpyRows##suffix(const float* p, const float* rows, int64_t n, int64_t dim, float* acc); \
+  void AxpyRows##suffix(const float* p, const uint16_t* rows, int64_t n, int64_t dim,         \
+                        float* acc);
+TRIAD_DECLARE_ROWS(Scalar)
+TRIAD_DECLARE_ROWS(Avx2)
+TRIAD_DECLARE_ROWS(Avx512)
+#undef TRIAD_DECLARE_ROWS
+void DotRowsWithIsa(Isa isa, const float* q, const float* rows, int64_t n, int64_t dim,
+                    float* out);
+void DotRowsWithIsa(Isa isa, const float* q, const uint16_t* rows, int64_t n, int64_t dim,
+                    float* out);
+void AxpyRowsWithIsa(Isa isa, const float* p, const float* rows, int64_t n, int64_t dim,
+                     float* acc);
+void AxpyRowsWithIsa(Isa isa, const float* p, const uint16_t* rows, int64_t n, int64_t dim,
+                     float* acc);
+
 // The whole call on the intra-op threads with the given ISA's kernel, which the CPU must
 // support; LinearF32 / LinearBf16 are these with BestIsa(). Tests use them to cover every
 // path the CPU can run.

@@ -1,5 +1,5 @@
-// Dispatch and threading for the linear kernels: picks the best ISA once, then splits output
-// rows across at::parallel_for's intra-op threads.
+// Dispatch and threading for the linear kernels (picks the best ISA once, then splits output
+// rows across the intra-op threads), and dispatch for the row kernels of rows.h.
 #include "model/kernels/linear.h"
 
 #include <ATen/Parallel.h>
@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "model/kernels/kernels_internal.h"
+#include "model/kernels/rows.h"
 
 namespace triad::kernels {
 namespace internal {
@@ -122,6 +123,40 @@ Isa BestIsa() {
   return best;
 }
 
+// One switch for the four row kernels: W picks the overload of each ISA's function.
+#if defined(__x86_64__) || defined(__i386__)
+#define TRIAD_ROWS_DISPATCH(fn, ...)   \
+  switch (isa) {                       \
+    case Isa::kAvx512:                 \
+      return fn##Avx512(__VA_ARGS__);  \
+    case Isa::kAvx2:                   \
+      return fn##Avx2(__VA_ARGS__);    \
+    case Isa::kScalar:                 \
+      break;                           \
+  }                                    \
+  return fn##Scalar(__VA_ARGS__)
+#else
+#define TRIAD_ROWS_DISPATCH(fn, ...) return fn##Scalar(__VA_ARGS__)
+#endif
+
+void DotRowsWithIsa(Isa isa, const float* q, const float* rows, int64_t n, int64_t dim,
+                    float* out) {
+  TRIAD_ROWS_DISPATCH(DotRows, q, rows, n, dim, out);
+}
+void DotRowsWithIsa(Isa isa, const float* q, const uint16_t* rows, int64_t n, int64_t dim,
+                    float* out) {
+  TRIAD_ROWS_DISPATCH(DotRows, q, rows, n, dim, out);
+}
+void AxpyRowsWithIsa(Isa isa, const float* p, const float* rows, int64_t n, int64_t dim,
+                     float* acc) {
+  TRIAD_ROWS_DISPATCH(AxpyRows, p, rows, n, dim, acc);
+}
+void AxpyRowsWithIsa(Isa isa, const float* p, const uint16_t* rows, int64_t n, int64_t dim,
+                     float* acc) {
+  TRIAD_ROWS_DISPATCH(AxpyRows, p, rows, n, dim, acc);
+}
+#undef TRIAD_ROWS_DISPATCH
+
 void LinearWithIsa(Isa isa, const LinearArgs<float>& args) { RunParallel(isa, args); }
 void LinearWithIsa(Isa isa, const LinearArgs<uint16_t>& args) { RunParallel(isa, args); }
 
@@ -143,6 +178,19 @@ void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const 
 
 int64_t LinearF32PreferredMaxRows() {
   return internal::BestIsa() == internal::Isa::kAvx512 ? std::numeric_limits<int64_t>::max() : 16;
+}
+
+void DotRowsF32(const float* q, const float* rows, int64_t n, int64_t dim, float* out) {
+  internal::DotRowsWithIsa(internal::BestIsa(), q, rows, n, dim, out);
+}
+void DotRowsBf16(const float* q, const uint16_t* rows, int64_t n, int64_t dim, float* out) {
+  internal::DotRowsWithIsa(internal::BestIsa(), q, rows, n, dim, out);
+}
+void AxpyRowsF32(const float* p, const float* rows, int64_t n, int64_t dim, float* acc) {
+  internal::AxpyRowsWithIsa(internal::BestIsa(), p, rows, n, dim, acc);
+}
+void AxpyRowsBf16(const float* p, const uint16_t* rows, int64_t n, int64_t dim, float* acc) {
+  internal::AxpyRowsWithIsa(internal::BestIsa(), p, rows, n, dim, acc);
 }
 
 std::string_view KernelIsa() { return internal::IsaName(internal::BestIsa()); }

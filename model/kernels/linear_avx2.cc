@@ -12,6 +12,7 @@
 
 #define TRIAD_KERNEL_TARGET __attribute__((target("avx2,fma")))
 #include "model/kernels/linear_tile_inl.h"
+#include "model/kernels/rows_inl.h"
 
 namespace triad::kernels::internal {
 namespace {
@@ -34,6 +35,8 @@ struct Avx2Ops {
     return _mm256_fmadd_ps(a, b, acc);
   }
   TRIAD_KERNEL_TARGET static Vec Add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  TRIAD_KERNEL_TARGET static Vec Broadcast(float x) { return _mm256_set1_ps(x); }
+  TRIAD_KERNEL_TARGET static void Store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   TRIAD_KERNEL_TARGET static float ReduceAdd(Vec v) {
     __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
@@ -94,6 +97,8 @@ TRIAD_KERNEL_TARGET void Range(const LinearArgs<W>& a, int64_t out_begin, int64_
 }
 
 }  // namespace
+
+TRIAD_DEFINE_ROWS(Avx2, Avx2Ops)
 
 void LinearRangeAvx2(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end) {
   Range(args, out_begin, out_end);

@@ -25,6 +25,7 @@
 
 #define TRIAD_KERNEL_TARGET __attribute__((target("avx512f,avx2,fma")))
 #include "model/kernels/linear_tile_inl.h"
+#include "model/kernels/rows_inl.h"
 
 namespace triad::kernels::internal {
 namespace {
@@ -46,12 +47,15 @@ struct Avx512Ops {
     return _mm512_fmadd_ps(a, b, acc);
   }
   TRIAD_KERNEL_TARGET static Vec Add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  TRIAD_KERNEL_TARGET static Vec Broadcast(float x) { return _mm512_set1_ps(x); }
+  TRIAD_KERNEL_TARGET static void Store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   TRIAD_KERNEL_TARGET static float ReduceAdd(Vec v) { return _mm512_reduce_add_ps(v); }
 };
 
 }  // namespace
 
 TRIAD_DEFINE_LINEAR_RANGE(LinearRangeAvx512, Avx512Ops)
+TRIAD_DEFINE_ROWS(Avx512, Avx512Ops)
 
 }  // namespace triad::kernels::internal
 

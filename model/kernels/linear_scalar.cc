@@ -7,6 +7,7 @@
 
 #define TRIAD_KERNEL_TARGET
 #include "model/kernels/linear_tile_inl.h"
+#include "model/kernels/rows_inl.h"
 
 namespace triad::kernels::internal {
 namespace {
@@ -22,11 +23,14 @@ struct ScalarOps {
   static Vec LoadW(const uint16_t* p) { return Bf16ToFloat(*p); }
   static Vec MulAdd(Vec a, Vec b, Vec acc) { return a * b + acc; }
   static Vec Add(Vec a, Vec b) { return a + b; }
+  static Vec Broadcast(float x) { return x; }
+  static void Store(float* p, Vec v) { *p = v; }
   static float ReduceAdd(Vec v) { return v; }
 };
 
 }  // namespace
 
 TRIAD_DEFINE_LINEAR_RANGE(LinearRangeScalar, ScalarOps)
+TRIAD_DEFINE_ROWS(Scalar, ScalarOps)
 
 }  // namespace triad::kernels::internal

@@ -127,10 +127,11 @@ class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
     }
   }
 
-  // Big enough that the grain lets two threads split it, with a ragged last block.
+  // Big enough that the grain lets two threads split it, with a ragged last block; 67 rows
+  // as prefill runs them where LinearF32PreferredMaxRows() is unbounded.
   template <typename W>
   void CheckLarge() {
-    for (int64_t rows : {1, 5, 16}) {
+    for (int64_t rows : {1, 5, 16, 67}) {
       ASSERT_EQ(Problem<W>(rows, 2048 + 3, 1031, true, 7).RunAndCheck(isa()), "");
     }
   }
