@@ -55,7 +55,7 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
     const int64_t past = cross ? 0 : kv.length();
     plan.keys[i] = cross ? kv.length() : past + s.num_tokens;
     const at::Tensor bias = cross ? at::Tensor() : bias_(past, s.num_tokens);
-    if (s.num_tokens == 1 || (kernel && s.num_tokens <= kMaxKernelChunk)) {
+    if (s.num_tokens == 1 || (kernel && (causal_only_ || s.num_tokens <= kMaxKernelChunk))) {
       plan.first_query[i] = static_cast<int64_t>(rows.size());
       for (int64_t t = 0; t < s.num_tokens; ++t) {
         rows.push_back(offset + t);

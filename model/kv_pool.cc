@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -335,10 +336,19 @@ void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries
   const T* vp = values.data_ptr<T>();
   T* op = out.data_ptr<T>();
   const int64_t tasks = static_cast<int64_t>(queries.size()) * num_heads;
-  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+  // Tasks differ in cost (a prefill chunk's queries attend to 1..T positions), so threads take
+  // them a few at a time from a shared counter rather than as fixed contiguous ranges.
+  constexpr int64_t kTasksPerTake = 8;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
     std::vector<float> qf(static_cast<size_t>(head_dim)), acc(static_cast<size_t>(head_dim));
     std::vector<float> scores;
-    for (int64_t task = begin; task < end; ++task) {
+    for (int64_t task = 0, end = 0;; ++task) {
+      if (task == end) {
+        task = next.fetch_add(kTasksPerTake);
+        if (task >= tasks) break;
+        end = std::min(tasks, task + kTasksPerTake);
+      }
       const int64_t i = task / num_heads, h = task % num_heads, kvh = h / group;
       const PagedQuery& query = queries[static_cast<size_t>(i)];
       const std::vector<int32_t>& blocks = query.kv->blocks();

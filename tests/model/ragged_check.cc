@@ -27,10 +27,10 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load) {
   ForEachFixtureModel(load, [&](const Model& m) {
     const int64_t vocab = m.config().vocab_size;
     const std::vector<int64_t> lengths = {9, 4, 28};
-    // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed. A
-    // chunk longer than RaggedAttention::kMaxKernelChunk gathers its blocks; shorter ones and
-    // decode tokens are queries of the paged kernel on CPU. Sequence 2's 6-token chunk asks for
-    // every position's logits.
+    // Steps as (sequence, number of new tokens): prefill chunks and decode tokens mixed. On
+    // CPU a T5 chunk longer than RaggedAttention::kMaxKernelChunk gathers its blocks; every
+    // other chunk and decode token is a query of the paged kernel (with kernels off, every
+    // chunk gathers). Sequence 2's 6-token chunk asks for every position's logits.
     const std::vector<std::vector<std::pair<int, int64_t>>> schedule = {
         {{0, 4}, {1, 3}, {2, 20}}, {{2, 6}, {0, 3}, {1, 1}}, {{0, 1}, {2, 1}}, {{2, 1}, {0, 1}}};
     // Blocks of 4 positions: the sequences cross block boundaries mid-chunk.
