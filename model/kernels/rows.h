@@ -15,7 +15,8 @@ namespace triad::kernels {
 void DotRowsF32(const float* q, const float* rows, int64_t n, int64_t dim, float* out);
 void DotRowsBf16(const float* q, const uint16_t* rows, int64_t n, int64_t dim, float* out);
 
-// acc[d] += sum_i p[i] * rows[i * dim + d] for d < dim, adding the rows in order i = 0..n-1.
+// acc[d] += sum_i p[i] * rows[i * dim + d] for d < dim (float32 sums, in an order of the
+// kernel's choosing).
 void AxpyRowsF32(const float* p, const float* rows, int64_t n, int64_t dim, float* acc);
 void AxpyRowsBf16(const float* p, const uint16_t* rows, int64_t n, int64_t dim, float* acc);
 

@@ -39,27 +39,54 @@ TRIAD_KERNEL_TARGET void DotTile(const float* q, const W* rows, int64_t dim, flo
   }
 }
 
+// Eight rows at a time: a head's dimension is only a few vectors long (64 floats: 4 with
+// AVX-512), so fewer rows would leave the multiply-add chains too short to hide its latency.
 template <class Ops, typename W>
 TRIAD_KERNEL_TARGET void DotRows(const float* q, const W* rows, int64_t n, int64_t dim,
                                  float* out) {
   int64_t i = 0;
+  for (; i + 8 <= n; i += 8) DotTile<Ops, 8>(q, rows + i * dim, dim, out + i);
   for (; i + 4 <= n; i += 4) DotTile<Ops, 4>(q, rows + i * dim, dim, out + i);
   for (; i < n; ++i) DotTile<Ops, 1>(q, rows + i * dim, dim, out + i);
+}
+
+// acc[d0 .. d0 + V * kLanes) += the rows' weighted sum over those elements: V vectors held in
+// registers across the rows, with even and odd rows in separate accumulators (2V independent
+// multiply-add chains rather than V).
+template <class Ops, int V, typename W>
+TRIAD_KERNEL_TARGET void AxpyVectors(const float* p, const W* rows, int64_t n, int64_t dim,
+                                     float* acc) {
+  using Vec = typename Ops::Vec;
+  constexpr int kLanes = Ops::kLanes;
+  Vec even[V], odd[V];
+  for (int v = 0; v < V; ++v) {
+    even[v] = Ops::LoadX(acc + v * kLanes);
+    odd[v] = Ops::Zero();
+  }
+  int64_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const Vec p0 = Ops::Broadcast(p[i]), p1 = Ops::Broadcast(p[i + 1]);
+    for (int v = 0; v < V; ++v) {
+      even[v] = Ops::MulAdd(p0, Ops::LoadW(rows + i * dim + v * kLanes), even[v]);
+      odd[v] = Ops::MulAdd(p1, Ops::LoadW(rows + (i + 1) * dim + v * kLanes), odd[v]);
+    }
+  }
+  if (i < n) {
+    const Vec p0 = Ops::Broadcast(p[i]);
+    for (int v = 0; v < V; ++v) {
+      even[v] = Ops::MulAdd(p0, Ops::LoadW(rows + i * dim + v * kLanes), even[v]);
+    }
+  }
+  for (int v = 0; v < V; ++v) Ops::Store(acc + v * kLanes, Ops::Add(even[v], odd[v]));
 }
 
 template <class Ops, typename W>
 TRIAD_KERNEL_TARGET void AxpyRows(const float* p, const W* rows, int64_t n, int64_t dim,
                                   float* acc) {
-  using Vec = typename Ops::Vec;
   constexpr int kLanes = Ops::kLanes;
   int64_t d = 0;
-  for (; d + kLanes <= dim; d += kLanes) {
-    Vec a = Ops::LoadX(acc + d);
-    for (int64_t i = 0; i < n; ++i) {
-      a = Ops::MulAdd(Ops::Broadcast(p[i]), Ops::LoadW(rows + i * dim + d), a);
-    }
-    Ops::Store(acc + d, a);
-  }
+  for (; d + 4 * kLanes <= dim; d += 4 * kLanes) AxpyVectors<Ops, 4>(p, rows + d, n, dim, acc + d);
+  for (; d + kLanes <= dim; d += kLanes) AxpyVectors<Ops, 1>(p, rows + d, n, dim, acc + d);
   for (; d < dim; ++d) {
     for (int64_t i = 0; i < n; ++i) acc[d] += p[i] * WidenOne(rows[i * dim + d]);
   }
