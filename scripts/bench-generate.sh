@@ -8,7 +8,9 @@
 # concurrency 1 (one prompt's prefill alone). Needs a build (scripts/test.sh or scripts/run.sh).
 # Env: BUILD_DIR (build), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client),
 # SPREAD (0: every output OUTPUT_TOKENS long; e.g. 0.5 draws lengths from [32, 64] so the
-# closed-loop clients fall out of lockstep).
+# closed-loop clients fall out of lockstep), PASSES (1: how many times to run concurrency 1, 4
+# and 16 in turn; the summary gives each pass's ratios and their medians, so a shared machine's
+# drift between passes shows instead of skewing one ratio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -17,33 +19,51 @@ PROMPT=${PROMPT_TOKENS:-64}
 OUTPUT=${OUTPUT_TOKENS:-64}
 ROUNDS=${ROUNDS:-4}
 SPREAD=${SPREAD:-0}
+PASSES=${PASSES:-1}
 PORT=${PORT:-50072}
 
 "$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
 start_triadd deploy/bench-generate.json
 
-run() {  # model concurrency requests
+# Every run draws its prompts from its own seed: the client's workers derive their prompts from
+# the seed and their index, so runs sharing a seed would repeat prompts and Llama's prefix
+# cache would skip their prefill.
+run() {  # model concurrency requests seed
   "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --concurrency "$2" \
     --requests "$3" --prompt-tokens "$PROMPT" --output-tokens "$OUTPUT" --output-spread "$SPREAD" \
-    --json | tr -d '\n '
+    --seed "$4" --json | tr -d '\n '
   echo
 }
 for model in llama-110m t5-small; do
-  run "$model" 4 8 >/dev/null  # first-touch of the weights, allocator warm-up
+  run "$model" 4 8 999 >/dev/null  # first-touch of the weights, allocator warm-up
   reports=()
-  for c in 1 4 16; do
-    reports+=("$(run "$model" "$c" $((ROUNDS * c > 8 ? ROUNDS * c : 8)))")
-    echo "${reports[-1]}"
+  for pass in $(seq 1 "$PASSES"); do
+    for c in 1 4 16; do
+      reports+=("$(run "$model" "$c" $((ROUNDS * c > 8 ? ROUNDS * c : 8)) $((pass * 100 + c)))")
+      echo "${reports[-1]}"
+    done
   done
   printf '%s\n' "${reports[@]}" | python3 -c '
-import json, sys
+import json, statistics, sys
 r = [json.loads(line) for line in sys.stdin]
-one, many = r[0], r[-1]
-prefill = one["ttft_ms"]["p50"]
-print(json.dumps({"model": sys.argv[1], "tokens_per_s": [x["generated_tokens_per_s"] for x in r],
-                  "throughput_16_over_1": many["generated_tokens_per_s"] / one["generated_tokens_per_s"],
-                  "ttft_1_p50_ms": prefill,
-                  "ttft_16_p99_over_prefill": many["ttft_ms"]["p99"] / prefill,
-                  "steady_ttft_16_p99_over_prefill": many["steady_ttft_ms"]["p99"] / prefill}))
+passes = [r[i:i + 3] for i in range(0, len(r), 3)]
+def summary(p):
+    one, many = p[0], p[-1]
+    prefill = one["ttft_ms"]["p50"]
+    return {"tokens_per_s": [x["generated_tokens_per_s"] for x in p],
+            "throughput_16_over_1": many["generated_tokens_per_s"] / one["generated_tokens_per_s"],
+            "ttft_1_p50_ms": prefill,
+            "ttft_16_p99_over_prefill": many["ttft_ms"]["p99"] / prefill,
+            "steady_ttft_16_p99_over_prefill": many["steady_ttft_ms"]["p99"] / prefill}
+each = [summary(p) for p in passes]
+out = {"model": sys.argv[1]}
+if len(each) == 1:
+    out.update(each[0])
+else:
+    for key in ("throughput_16_over_1", "ttft_1_p50_ms", "ttft_16_p99_over_prefill",
+                "steady_ttft_16_p99_over_prefill"):
+        out[key] = statistics.median(e[key] for e in each)
+    out["passes"] = each
+print(json.dumps(out))
 ' "$model"
 done
