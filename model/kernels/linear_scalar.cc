@@ -15,6 +15,7 @@ namespace {
 struct ScalarOps {
   using Vec = float;
   static constexpr int kLanes = 1;
+  static constexpr bool kPrefetchPastOneRowTile = true;
   static constexpr int OutTile(int rows) { return rows <= 2 ? 4 : 2; }
 
   static Vec Zero() { return 0.0f; }

@@ -177,10 +177,12 @@ TRIAD_KERNEL_TARGET void LinearRange(const LinearArgs<W>& a, int64_t out_begin, 
       // streams it while they compute from L2 rather than after them: the next chunk of
       // these outputs, else the first chunk of the next panel's (up to out_end).
       Pass pass{k, k_end, k > 0, 0, 0, (a.num_rows + kRowTile - 1) / kRowTile, 0};
-      if (k_end < in) {
+      // Ops::kPrefetchPastOneRowTile: whether this CPU gains from it past one row tile.
+      const bool prefetch = Ops::kPrefetchPastOneRowTile || a.num_rows <= kRowTile;
+      if (prefetch && k_end < in) {
         pass.prefetch = chunk;
         pass.prefetch_below = p_end;
-      } else if (p_end < out_end) {
+      } else if (prefetch && p_end < out_end) {
         pass.prefetch = panel * in - k;
         pass.prefetch_below = out_end - panel;
       }
