@@ -13,6 +13,9 @@
 // exactly one load. --write-only stops after writing and prints the folders as JSON, e.g. for
 // triadd to serve them (`--models gpt1-cls,t5-small --dtypes float32` for the Classify load
 // test; gpt1-cls is GPT-1 with a 3-label classification head, not measured by default).
+// `prefill_tokens_per_s` runs the prompt as one padded batch (Model::Forward);
+// `serving_prefill_tokens_per_s` runs it as triadd does, one chunk through
+// Model::ForwardChunks (decoder-only models; 0 for T5).
 // Besides the padded-batch decode figures, `decode_ragged8` runs batch 8 through
 // Model::ForwardChunks, the path triadd's scheduler uses (a cache per sequence, attention per
 // sequence), as a fraction of `decode_batch8` in the same run.
@@ -172,6 +175,24 @@ double PrefillTokensPerSecond(const Model& model, const ModelSpec& spec) {
   return best;
 }
 
+// Decoder-only models: prefill tokens/s of one 512-token prompt as triadd runs it, one chunk
+// through Model::ForwardChunks into a paged cache (on CPU its attention reads the blocks in
+// place); best of two. 0 for T5, whose prompt is its encoder pass (PrefillTokensPerSecond).
+double ServingPrefillTokensPerSecond(const Model& model, const ModelSpec& spec) {
+  if (spec.encoder_decoder) return 0;
+  const int64_t len = 512, block = 16;
+  double best = 0;
+  for (int rep = 0; rep < 2; ++rep) {
+    auto pool = Check(model.NewKvPool(len / block + 1, block));
+    auto state = Check(model.NewSequence(*pool, nullptr));
+    const std::vector<SequenceChunk> chunks = {{state.get(), RandomIds(1, len, spec.vocab_size)[0]}};
+    const auto start = Clock::now();
+    Check(model.ForwardChunks(chunks)).to(at::kCPU);
+    best = std::max(best, static_cast<double>(len) / Seconds(start));
+  }
+  return best;
+}
+
 Json MeasureOne(const std::string& name, const std::string& dtype, const std::string& device,
                 const std::string& dir, int threads, int64_t steps) {
   const ModelSpec spec = BenchmarkModel(name);
@@ -189,6 +210,7 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
             {"weight_bytes", model->weight_bytes()}, {"streamed_bytes_per_step", streamed},
             {"load_seconds", load_seconds}, {"kernel_isa", std::string(kernels::KernelIsa())}};
   r["prefill_tokens_per_s"] = PrefillTokensPerSecond(*model, spec);
+  r["serving_prefill_tokens_per_s"] = ServingPrefillTokensPerSecond(*model, spec);
   int64_t serving_peak_rss = PeakRssBytes();
   for (const int64_t batch : {1, 8}) {
     // The bandwidth is measured right before each decode figure: it drifts on shared machines.
