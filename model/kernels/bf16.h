@@ -16,6 +16,11 @@ inline float Bf16ToFloat(uint16_t bits) {
   return value;
 }
 
+// A weight as float32, whether stored as float32 or as bf16 bits: for code templated on the
+// storage type.
+inline float Widen(float w) { return w; }
+inline float Widen(uint16_t bits) { return Bf16ToFloat(bits); }
+
 // Round-to-nearest-even, as PyTorch's `tensor.to(torch.bfloat16)` does, so weights converted
 // here match checkpoints converted there bit for bit. NaNs stay NaN (quiet), never become Inf.
 inline uint16_t FloatToBf16(float value) {

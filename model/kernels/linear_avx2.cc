@@ -54,16 +54,7 @@ struct Avx2Ops {
 template <typename W>
 TRIAD_KERNEL_TARGET float DotTail(const float* x, const W* w, int64_t from, int64_t to) {
   float sum = 0;
-  for (int64_t i = from; i < to; ++i) {
-    float wi;
-    if constexpr (sizeof(W) == 2) {
-      const uint32_t bits = static_cast<uint32_t>(w[i]) << 16;
-      __builtin_memcpy(&wi, &bits, 4);
-    } else {
-      wi = w[i];
-    }
-    sum += x[i] * wi;
-  }
+  for (int64_t i = from; i < to; ++i) sum += x[i] * Widen(w[i]);
   return sum;
 }
 

@@ -16,9 +16,6 @@
 namespace triad::kernels::internal {
 namespace {
 
-inline float WidenOne(float w) { return w; }
-inline float WidenOne(uint16_t w) { return Bf16ToFloat(w); }
-
 // R rows against q: one q load feeds R multiply-adds; the sub-vector tail of each row is
 // summed in scalar after the vector part.
 template <class Ops, int R, typename W>
@@ -34,7 +31,7 @@ TRIAD_KERNEL_TARGET void DotTile(const float* q, const W* rows, int64_t dim, flo
   }
   for (int r = 0; r < R; ++r) {
     float tail = 0;
-    for (int64_t d = body; d < dim; ++d) tail += q[d] * WidenOne(rows[r * dim + d]);
+    for (int64_t d = body; d < dim; ++d) tail += q[d] * Widen(rows[r * dim + d]);
     out[r] = Ops::ReduceAdd(acc[r]) + tail;
   }
 }
@@ -88,7 +85,7 @@ TRIAD_KERNEL_TARGET void AxpyRows(const float* p, const W* rows, int64_t n, int6
   for (; d + 4 * kLanes <= dim; d += 4 * kLanes) AxpyVectors<Ops, 4>(p, rows + d, n, dim, acc + d);
   for (; d + kLanes <= dim; d += kLanes) AxpyVectors<Ops, 1>(p, rows + d, n, dim, acc + d);
   for (; d < dim; ++d) {
-    for (int64_t i = 0; i < n; ++i) acc[d] += p[i] * WidenOne(rows[i * dim + d]);
+    for (int64_t i = 0; i < n; ++i) acc[d] += p[i] * Widen(rows[i * dim + d]);
   }
 }
 

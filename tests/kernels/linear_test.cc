@@ -12,11 +12,11 @@
 #include <random>
 #include <string>
 #include <tuple>
-#include <type_traits>
 #include <vector>
 
 #include "model/kernels/bf16.h"
 #include "model/kernels/kernels_internal.h"
+#include "tests/kernels/random_weights.h"
 
 namespace triad::kernels {
 namespace internal {
@@ -28,27 +28,8 @@ namespace {
 using internal::Isa;
 using internal::LinearArgs;
 
-float Widen(float w) { return w; }
-float Widen(uint16_t w) { return Bf16ToFloat(w); }
-
-std::vector<float> RandomFloats(int64_t count, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> values(count);
-  for (float& v : values) v = dist(rng);
-  return values;
-}
-
-template <typename W>
-std::vector<W> RandomWeights(int64_t count, std::mt19937& rng) {
-  const std::vector<float> values = RandomFloats(count, rng);
-  if constexpr (std::is_same_v<W, float>) {
-    return values;
-  } else {
-    std::vector<uint16_t> bits(count);
-    for (int64_t i = 0; i < count; ++i) bits[i] = FloatToBf16(values[i]);
-    return bits;
-  }
-}
+using test_inputs::RandomFloats;
+using test_inputs::RandomWeights;
 
 // One problem with its inputs; runs a kernel and compares with a double-precision reference.
 // Tolerance: fp32 accumulation in up to ~16-way split chains errs by well under

@@ -10,33 +10,19 @@
 #include <cstdint>
 #include <random>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "model/kernels/bf16.h"
 #include "model/kernels/kernels_internal.h"
+#include "tests/kernels/random_weights.h"
 
 namespace triad::kernels {
 namespace {
 
 using internal::Isa;
 
-float Widen(float w) { return w; }
-float Widen(uint16_t w) { return Bf16ToFloat(w); }
-
-template <typename W>
-std::vector<W> Random(int64_t count, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<W> values(static_cast<size_t>(count));
-  for (W& v : values) {
-    if constexpr (std::is_same_v<W, float>) {
-      v = dist(rng);
-    } else {
-      v = FloatToBf16(dist(rng));
-    }
-  }
-  return values;
-}
+using test_inputs::RandomFloats;
+using test_inputs::RandomWeights;
 
 class RowsTest : public testing::TestWithParam<Isa> {
  protected:
@@ -51,8 +37,8 @@ class RowsTest : public testing::TestWithParam<Isa> {
     std::mt19937 rng(5);
     for (int64_t dim : {1, 7, 8, 15, 16, 17, 64, 80}) {
       for (int64_t n : {0, 1, 3, 4, 5, 8, 16}) {
-        const std::vector<float> q = Random<float>(dim, rng);
-        const std::vector<W> rows = Random<W>(n * dim, rng);
+        const std::vector<float> q = RandomFloats(dim, rng);
+        const std::vector<W> rows = RandomWeights<W>(n * dim, rng);
         std::vector<float> out(static_cast<size_t>(n) + 1, 42.0f);
         internal::DotRowsWithIsa(GetParam(), q.data(), rows.data(), n, dim, out.data());
         for (int64_t i = 0; i < n; ++i) {
@@ -75,9 +61,9 @@ class RowsTest : public testing::TestWithParam<Isa> {
     std::mt19937 rng(6);
     for (int64_t dim : {1, 7, 8, 15, 16, 17, 64, 80}) {
       for (int64_t n : {0, 1, 3, 4, 5, 16}) {
-        const std::vector<float> p = Random<float>(n, rng);
-        const std::vector<W> rows = Random<W>(n * dim, rng);
-        std::vector<float> acc = Random<float>(dim + 1, rng);
+        const std::vector<float> p = RandomFloats(n, rng);
+        const std::vector<W> rows = RandomWeights<W>(n * dim, rng);
+        std::vector<float> acc = RandomFloats(dim + 1, rng);
         const std::vector<float> before = acc;
         internal::AxpyRowsWithIsa(GetParam(), p.data(), rows.data(), n, dim, acc.data());
         for (int64_t d = 0; d < dim; ++d) {
