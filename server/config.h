@@ -66,7 +66,8 @@ struct ModelServingConfig {
   int64_t kv_budget_mb = 0;            // KV-cache pool in MiB, >= 0: paged blocks shared by the
                                        // model's sequences (T5: encoder keys too); 0 = room for
                                        // max_batch_size sequences at the full context (2048
-                                       // positions where the model has no limit)
+                                       // positions where the model has no limit); zeroed
+                                       // (committed) when the model loads
   int64_t kv_block_size = 16;          // positions per KV-cache block, 1..1024
   bool prefix_caching = true;          // GPT-1/Llama: reuse cached KV blocks of shared prefixes
   int64_t max_queue = 64;              // waiting requests before RESOURCE_EXHAUSTED, >= 0

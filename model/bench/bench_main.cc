@@ -18,7 +18,8 @@
 // Model::ForwardChunks (decoder-only models; 0 for T5).
 // Besides the padded-batch decode figures, `decode_ragged8` runs batch 8 through
 // Model::ForwardChunks, the path triadd's scheduler uses (a cache per sequence, attention per
-// sequence), as a fraction of `decode_batch8` in the same run.
+// sequence), as a fraction of `decode_batch8` in the same run; `decode_ragged1` and
+// `decode_ragged16` run that path at batches 1 and 16.
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -225,10 +226,15 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
               {"roofline_tokens_per_s", roofline}, {"fraction_of_roofline", tps / roofline}};
   }
   // The scheduler's path (ragged caches, attention per sequence) at batch 8, against
-  // decode_batch8 (one padded batch) in the same run.
+  // decode_batch8 (one padded batch) in the same run; and at batches 1 and 16, whose ratio is
+  // the decode part of triadd's concurrency-16 over concurrency-1 throughput (issue 4's 5x).
   const double ragged = RaggedDecodeTokensPerSecond(*model, spec, 8, steps);
   r["decode_ragged8"] = {{"tokens_per_s", ragged},
                          {"fraction_of_batch8", ragged / r["decode_batch8"]["tokens_per_s"].get<double>()}};
+  const double ragged1 = RaggedDecodeTokensPerSecond(*model, spec, 1, steps);
+  const double ragged16 = RaggedDecodeTokensPerSecond(*model, spec, 16, steps);
+  r["decode_ragged1"] = {{"tokens_per_s", ragged1}};
+  r["decode_ragged16"] = {{"tokens_per_s", ragged16}, {"over_ragged1", ragged16 / ragged1}};
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted).
   r["load_peak_rss_bytes"] = load_peak_rss;

@@ -96,9 +96,11 @@ class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
   template <typename W>
   void CheckGrid() {
     uint32_t seed = 1;
-    for (int64_t in : {1, 7, 8, 15, 16, 17, 64, 100, 2048 + 3}) {
-      for (int64_t out : {1, 3, 4, 5, 33}) {
-        for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 16}) {
+    // in = 512: rows a multiple of 2 KiB, which the AVX-512 rows-in-lanes tiles copy first;
+    // out = 37: two tiles of 16 outputs, one of 4 and one of 1; rows 12 to 16 take those tiles.
+    for (int64_t in : {1, 7, 8, 15, 16, 17, 64, 100, 512, 2048 + 3}) {
+      for (int64_t out : {1, 3, 4, 5, 33, 37}) {
+        for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16}) {
           for (bool bias : {false, true}) {
             const std::string miss = Problem<W>(rows, in, out, bias, seed++).RunAndCheck(isa());
             ASSERT_EQ(miss, "");
@@ -112,9 +114,10 @@ class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
   // as prefill runs them where LinearF32PreferredMaxRows() is unbounded.
   template <typename W>
   void CheckLarge() {
-    for (int64_t rows : {1, 5, 16, 67}) {
+    for (int64_t rows : {1, 5, 12, 16, 67}) {
       ASSERT_EQ(Problem<W>(rows, 2048 + 3, 1031, true, 7).RunAndCheck(isa()), "");
     }
+    ASSERT_EQ(Problem<W>(16, 2048, 1031, true, 8).RunAndCheck(isa()), "");
   }
 };
 
