@@ -32,11 +32,12 @@ void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const 
                 float* y, int64_t in_features, int64_t out_features);
 
 // Activation rows up to which LinearF32 outruns a BLAS GEMM on this CPU, so callers should
-// prefer it (INT64_MAX: at any row count). With AVX-512 its 4x4 tiles of 16 lanes keep ahead
-// of the GEMM at every row count: on two Zen 5 cores (FMA peak ~440 GFLOP/s) ~350 GFLOP/s at
-// 64 to 1024 rows with the weights in cache and ~250-300 streaming them from memory, against
-// ~150-200 for Debian's OpenBLAS 0.3.21 (which takes Zen 5 for Haswell; ~215-345 with its
-// AVX-512 kernels forced). With AVX2 only its 4x2 tiles fall behind OpenBLAS past a few rows
+// prefer it (INT64_MAX: at any row count). With AVX-512 its tiles keep ahead of the GEMM at
+// every row count: on two Zen 5 cores (FMA peak ~440 GFLOP/s) the 4x4 tiles of 16 lanes ran
+// ~350 GFLOP/s at 64 to 1024 rows with the weights in cache and ~250-300 streaming them from
+// memory, against ~150-200 for Debian's OpenBLAS 0.3.21 (which takes Zen 5 for Haswell;
+// ~215-345 with its AVX-512 kernels forced), and fp32 weights at 12-16 and 64+ rows now take
+// rows-in-lanes tiles that are faster still (linear_avx512.cc). With AVX2 only its 4x2 tiles fall behind OpenBLAS past a few rows
 // (Zen 3: ~60 against ~120 GFLOP/s at 16 rows), and it pays only while the weights'
 // streaming bounds the product: 16.
 int64_t LinearF32PreferredMaxRows();

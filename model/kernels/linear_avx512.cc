@@ -10,6 +10,7 @@
 //
 // Run and tested on Zen 5 (AVX-512F, AVX512_BF16); the tests run this path only where the CPU
 // has it (Zen 3 does not).
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -59,26 +60,32 @@ struct Avx512Ops {
   TRIAD_KERNEL_TARGET static float ReduceAdd(Vec v) { return _mm512_reduce_add_ps(v); }
 };
 
-// Rows-in-lanes tiles, for fp32 weights at kXtMinRows to 16 rows (a decode step of a busy
-// batch). The 4x4 tiles above keep the in-features in the lanes: a weight vector read once
-// feeds 4 rows, so past 4 rows every weight comes from memory for the first row tile and again
-// from L2 for each later one, and every (row, output) pair ends in a horizontal sum. Here the
-// activations are first transposed into xt[in][16] (rows in the lanes, zero-padded), and one
-// accumulator holds one output for all 16 rows: each weight is the broadcast memory operand of
-// a single multiply-add that serves every row at once. The weights stream from memory exactly
-// once, with no pass from L2 and no horizontal sums.
+// Rows-in-lanes tiles for fp32 weights, at kXtMinRows to 16 rows (a decode step of a busy
+// batch) and from kXtGroupMinRows rows on (prefill chunks). The 4x4 tiles above keep the
+// in-features in the lanes: a weight vector read once feeds 4 rows, so past 4 rows every
+// weight comes from memory for the first row tile and again from L2 for each later one, and
+// every (row, output) pair ends in a horizontal sum. Here the activations are first transposed
+// into xt[in][16] per group of 16 rows (rows in the lanes, zero-padded), and one accumulator
+// holds one output for all 16 rows: each weight is the broadcast memory operand of a single
+// multiply-add that serves every row at once, with no horizontal sums. At up to 16 rows the
+// weights stream from memory exactly once, with no pass from L2.
 //
-// Measured on Zen 5 (two cores, the 48 Llama-110m layer matrices streamed from memory, best of
-// alternating runs, two series): 16 rows in 12.7 / 10.7 against 15.6 / 13.8 ms for the 4x4
-// tiles. With the weights in L2 a tile runs at ~90% of the multiply-add peak (~200 GFLOP/s per
-// core). At 8 rows the 4x4 tiles are faster (half the lanes here are padding); at 12 even.
+// Measured on Zen 5 (two cores; the 48 Llama-110m layer matrices streamed from memory; best of
+// alternating runs in one session): 16 rows 15.6 -> 12.7 ms and, with the prefetch in
+// XtRun16, 11.6 -> 10.8 ms; 64 rows 47.3 -> 40.6 ms and 256 rows 175 -> 138 ms (XtGroups).
+// At 8 rows the 4x4 tiles are faster (half the lanes here are padding), at 12 they are even,
+// and at 20 to 48 rows (two or three groups, too few to repay XtGroups' copies) they are
+// faster or even.
 constexpr int kXtRows = 16;
 constexpr int kXtMinRows = 12;
-// When a weight row is a multiple of 2 KiB long, the 16 rows of a tile fall into one or two
-// L1 sets (64 sets of 64 bytes), more than its 12 ways hold, and the broadcasts keep missing
-// L1: in=2048 ran at ~100 against ~190 GFLOP/s for in=768 from L2. Such tiles first copy this
-// many in-features of their 16 rows into a padded buffer (~150 GFLOP/s).
-constexpr int64_t kXtCopyBlock = 256;
+constexpr int64_t kXtGroupMinRows = 64;
+// XtGroups' rows per call at most: larger calls go in slices, so the per-thread buffers (xt
+// and the partial sums) stay bounded.
+constexpr int64_t kXtGroupMaxRows = 1024;
+// In-features per chunk in XtGroups: one group's chunk of xt (16 KiB) stays in L1.
+constexpr int64_t kXtChunk = 256;
+// 16-output tiles per panel in XtGroups: their copied weights (~136 KiB) stay in L2.
+constexpr int64_t kXtPanelTiles = 8;
 
 // In-feature J of the current 16, for the 4 weight rows b, b + s, b + 2s, b + s3 (s3 = 3s):
 // four base pointers and two strides reach a tile's 16 rows, where 16 row pointers would not
@@ -116,12 +123,26 @@ TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtBlock16(
   (XtStep16<J>(b, s, s3, xt, acc), ...);
 }
 
-// in-features [i, i + 16 * n) of the 16 weight rows from `rows` on (row stride s bytes).
+// in-features [i, i + 16 * n) of the 16 weight rows from `rows` on (row stride s bytes). With
+// kPrefetch, each row's line 256 bytes ahead is prefetched into L1 once per 16 in-features: with
+// the weights streaming from memory, 16 rows measured ~7% faster so (11.6 against 10.8 ms over
+// the Llama-110m layers, six alternating runs), while 128, 192 and 512 bytes ahead, or into L2,
+// gained nothing; from XtGroups' copies in L2 it gained nothing either.
+template <bool kPrefetch>
 TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtRun16(
     const char* rows, int64_t s, const float* xt, int64_t n, __m512 (&acc)[16]) {
+  constexpr int kAhead = 256;
   const int64_t s3 = 3 * s;
   const char* b[4] = {rows, rows + 4 * s, rows + 8 * s, rows + 12 * s};
   for (int64_t block = 0; block < n; ++block) {
+    if constexpr (kPrefetch) {
+      for (const char* p : b) {
+        __builtin_prefetch(p + kAhead, 0, 3);
+        __builtin_prefetch(p + s + kAhead, 0, 3);
+        __builtin_prefetch(p + 2 * s + kAhead, 0, 3);
+        __builtin_prefetch(p + s3 + kAhead, 0, 3);
+      }
+    }
     XtBlock16(b, s, s3, xt + block * 16 * kXtRows, acc, std::make_integer_sequence<int, 16>());
     for (const char*& p : b) p += 16 * sizeof(float);
   }
@@ -136,23 +157,9 @@ TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int
   for (__m512& v : acc) v = _mm512_setzero_ps();
   int64_t i = 0;
   if constexpr (O == 16) {
-    const int64_t row_bytes = in * int64_t{sizeof(float)};
-    if (row_bytes % 2048 == 0) {
-      constexpr int64_t kStride = kXtCopyBlock + 16;  // padded: rows in different L1 sets
-      alignas(64) float copy[16 * kStride];
-      for (; i + kXtCopyBlock <= in; i += kXtCopyBlock) {
-        for (int o = 0; o < 16; ++o) {
-          for (int64_t v = 0; v < kXtCopyBlock; v += 16) {
-            _mm512_store_ps(copy + o * kStride + v, _mm512_loadu_ps(w + o * in + i + v));
-          }
-        }
-        XtRun16(reinterpret_cast<const char*>(copy), kStride * sizeof(float), xt + i * kXtRows,
-                kXtCopyBlock / 16, acc);
-      }
-    }
-    const int64_t n = (in - i) / 16;
-    XtRun16(reinterpret_cast<const char*>(w + i), row_bytes, xt + i * kXtRows, n, acc);
-    i += 16 * n;
+    const int64_t n = in / 16;
+    XtRun16<true>(reinterpret_cast<const char*>(w), in * int64_t{sizeof(float)}, xt, n, acc);
+    i = 16 * n;
   }
   for (; i < in; ++i) {
     const __m512 x = _mm512_loadu_ps(xt + i * kXtRows);
@@ -166,17 +173,107 @@ TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int
   }
 }
 
-// Outputs [out_begin, out_end) of every row (kXtMinRows <= num_rows <= kXtRows). Each thread
-// transposes its own copy of x (num_rows * in floats, small beside the weights).
+// kXtGroupMinRows rows or more (prefill chunks), as a GEMM: the rows in groups of 16, each
+// transposed as above, and the in-features in chunks of kXtChunk. For each chunk, a panel of
+// kXtPanelTiles 16-output tiles copies its weights once into a buffer that stays in L2 (rows
+// padded so that a tile's 16 fall into different L1 sets); then each group's chunk of xt
+// (in L1) runs over every tile of the panel, adding to the partial sums of that tile and
+// group (16 vectors, in `sums`). Outputs past the last full tile of 16 take the 4x4 tiles.
+
+TRIAD_KERNEL_TARGET void XtGroups(const LinearArgs<float>& a, const float* xt, int64_t groups,
+                                  int64_t out_begin, int64_t out_end) {
+  constexpr int64_t kStride = kXtChunk + 16;  // floats per copied row
+  constexpr int64_t kTileFloats = 16 * kStride;
+  constexpr int64_t kTileSums = 16 * kXtRows;  // one tile's accumulators for one group
+  thread_local std::vector<float> sums_buffer, panel_buffer;
+  const int64_t in = a.in_features;
+  const int64_t tiles = (out_end - out_begin) / 16;
+  if (static_cast<int64_t>(sums_buffer.size()) < tiles * groups * kTileSums) {
+    sums_buffer.resize(tiles * groups * kTileSums);
+  }
+  if (static_cast<int64_t>(panel_buffer.size()) < kXtPanelTiles * kTileFloats + 16) {
+    panel_buffer.resize(kXtPanelTiles * kTileFloats + 16);
+  }
+  float* sums = sums_buffer.data();
+  float* panel = panel_buffer.data();
+  for (int64_t k = 0; k < in; k += kXtChunk) {
+    const int64_t n = std::min(kXtChunk, in - k), blocks = n / 16;
+    for (int64_t t0 = 0; t0 < tiles; t0 += kXtPanelTiles) {
+      const int64_t panel_tiles = std::min(kXtPanelTiles, tiles - t0);
+      for (int64_t t = 0; t < panel_tiles; ++t) {
+        const float* w = a.w + (out_begin + 16 * (t0 + t)) * in + k;
+        float* to = panel + t * kTileFloats;
+        for (int o = 0; o < 16; ++o) {
+          int64_t v = 0;
+          for (; v + 16 <= n; v += 16) {
+            _mm512_storeu_ps(to + o * kStride + v, _mm512_loadu_ps(w + o * in + v));
+          }
+          for (; v < n; ++v) to[o * kStride + v] = w[o * in + v];
+        }
+      }
+      for (int64_t g = 0; g < groups; ++g) {
+        const float* group_xt = xt + (g * in + k) * kXtRows;
+        for (int64_t t = 0; t < panel_tiles; ++t) {
+          const float* weights = panel + t * kTileFloats;
+          float* tile_sums = sums + ((t0 + t) * groups + g) * kTileSums;
+          __m512 acc[16];
+          for (int o = 0; o < 16; ++o) {
+            acc[o] = k == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(tile_sums + o * kXtRows);
+          }
+          XtRun16<false>(reinterpret_cast<const char*>(weights), kStride * sizeof(float), group_xt,
+                         blocks, acc);
+          for (int64_t j = 16 * blocks; j < n; ++j) {
+            const __m512 x = _mm512_loadu_ps(group_xt + j * kXtRows);
+            for (int o = 0; o < 16; ++o) {
+              acc[o] = _mm512_fmadd_ps(x, _mm512_set1_ps(weights[o * kStride + j]), acc[o]);
+            }
+          }
+          for (int o = 0; o < 16; ++o) _mm512_storeu_ps(tile_sums + o * kXtRows, acc[o]);
+        }
+      }
+    }
+  }
+  for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* tile_sums = sums + (t * groups + g) * kTileSums;
+      for (int64_t r = 0; r < kXtRows && g * kXtRows + r < a.num_rows; ++r) {
+        float* y = a.y + (g * kXtRows + r) * a.out_features + out_begin + 16 * t;
+        for (int o = 0; o < 16; ++o) {
+          y[o] = tile_sums[o * kXtRows + r] +
+                 (a.bias != nullptr ? a.bias[out_begin + 16 * t + o] : 0.0f);
+        }
+      }
+    }
+  }
+  if (out_begin + 16 * tiles < out_end) {
+    LinearRange<Avx512Ops>(a, out_begin + 16 * tiles, out_end);
+  }
+}
+
+// Outputs [out_begin, out_end) of every row (kXtMinRows <= num_rows <= kXtRows, or
+// kXtGroupMinRows <= num_rows <= kXtGroupMaxRows). Each thread transposes its own copy of x
+// (num_rows * in floats, small beside the weights).
 TRIAD_KERNEL_TARGET void XtRange(const LinearArgs<float>& a, int64_t out_begin, int64_t out_end) {
   thread_local std::vector<float> xt_buffer;
   const int64_t in = a.in_features;
-  if (static_cast<int64_t>(xt_buffer.size()) < in * kXtRows) xt_buffer.resize(in * kXtRows);
+  const int64_t groups = (a.num_rows + kXtRows - 1) / kXtRows;
+  if (static_cast<int64_t>(xt_buffer.size()) < groups * in * kXtRows) {
+    xt_buffer.resize(groups * in * kXtRows);
+  }
   float* xt = xt_buffer.data();
-  for (int64_t i = 0; i < in; ++i) {
-    for (int64_t r = 0; r < kXtRows; ++r) {
-      xt[i * kXtRows + r] = r < a.num_rows ? a.x[r * in + i] : 0.0f;
+  for (int64_t g = 0; g < groups; ++g) {
+    float* group_xt = xt + g * in * kXtRows;
+    const int64_t rows = std::min<int64_t>(kXtRows, a.num_rows - g * kXtRows);
+    const float* x = a.x + g * kXtRows * in;
+    for (int64_t i = 0; i < in; ++i) {
+      for (int64_t r = 0; r < kXtRows; ++r) {
+        group_xt[i * kXtRows + r] = r < rows ? x[r * in + i] : 0.0f;
+      }
     }
+  }
+  if (groups > 1) {
+    XtGroups(a, xt, groups, out_begin, out_end);
+    return;
   }
   int64_t out = out_begin;
   for (; out + 16 <= out_end; out += 16) XtTile<16>(a, xt, out);
@@ -189,6 +286,18 @@ TRIAD_KERNEL_TARGET void XtRange(const LinearArgs<float>& a, int64_t out_begin, 
 void LinearRangeAvx512(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end) {
   if (args.num_rows >= kXtMinRows && args.num_rows <= kXtRows) {
     XtRange(args, out_begin, out_end);
+  } else if (args.num_rows >= kXtGroupMinRows) {
+    for (int64_t row = 0; row < args.num_rows; row += kXtGroupMaxRows) {
+      LinearArgs<float> slice = args;
+      slice.x += row * args.in_features;
+      slice.y += row * args.out_features;
+      slice.num_rows = std::min(kXtGroupMaxRows, args.num_rows - row);
+      if (slice.num_rows >= kXtGroupMinRows) {
+        XtRange(slice, out_begin, out_end);
+      } else {
+        LinearRange<Avx512Ops>(slice, out_begin, out_end);
+      }
+    }
   } else {
     LinearRange<Avx512Ops>(args, out_begin, out_end);
   }

@@ -96,11 +96,12 @@ class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
   template <typename W>
   void CheckGrid() {
     uint32_t seed = 1;
-    // in = 512: rows a multiple of 2 KiB, which the AVX-512 rows-in-lanes tiles copy first;
-    // out = 37: two tiles of 16 outputs, one of 4 and one of 1; rows 12 to 16 take those tiles.
-    for (int64_t in : {1, 7, 8, 15, 16, 17, 64, 100, 512, 2048 + 3}) {
+    // The AVX-512 rows-in-lanes tiles take rows 12 to 16 and, in groups of 16, 64 on (80: a
+    // partial last group); out = 37 is two tiles of 16 outputs, one of 4 and one of 1; in =
+    // 300 is a chunk of 256 in-features and a ragged one.
+    for (int64_t in : {1, 7, 8, 15, 16, 17, 64, 100, 300, 2048 + 3}) {
       for (int64_t out : {1, 3, 4, 5, 33, 37}) {
-        for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16}) {
+        for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 64, 80}) {
           for (bool bias : {false, true}) {
             const std::string miss = Problem<W>(rows, in, out, bias, seed++).RunAndCheck(isa());
             ASSERT_EQ(miss, "");
@@ -117,7 +118,11 @@ class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
     for (int64_t rows : {1, 5, 12, 16, 67}) {
       ASSERT_EQ(Problem<W>(rows, 2048 + 3, 1031, true, 7).RunAndCheck(isa()), "");
     }
-    ASSERT_EQ(Problem<W>(16, 2048, 1031, true, 8).RunAndCheck(isa()), "");
+    // Past 1024 rows the AVX-512 rows-in-lanes path goes in slices of 1024 rows (the last one
+    // here of 76 rows, or of 10, which take the 4x4 tiles).
+    for (int64_t rows : {1100, 1034}) {
+      ASSERT_EQ(Problem<W>(rows, 100, 37, true, 9).RunAndCheck(isa()), "");
+    }
   }
 };
 
