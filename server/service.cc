@@ -1,7 +1,11 @@
 #include "server/service.h"
 
 #include <cmath>
+#include <condition_variable>
 #include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
@@ -306,6 +310,46 @@ class UnaryGenerate : public UnaryReply<v1::GenerateResponse> {
   std::shared_ptr<CallState> state_;
 };
 
+// Starts stream writes on a thread of its own. StartWrite does the write inline, sendmsg
+// included, on the thread that calls it; called from the scheduler's token callback it cost
+// ~110 us per streamed token on the step's serial path (16 streams: ~1.8 ms of a ~27 ms
+// Llama-110m decode step, two cores). Writes after the first of a burst chain from
+// OnWriteDone on gRPC's threads.
+class WriteStarter {
+ public:
+  // Never destroyed: reactors may post to it until the process exits.
+  static WriteStarter& Get() {
+    static WriteStarter* const starter = new WriteStarter();
+    return *starter;
+  }
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+  }
+
+ private:
+  WriteStarter() { std::thread([this] { Run(); }).detach(); }
+  void Run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [this] { return !tasks_.empty(); });
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> tasks_;  // guarded by mu_
+};
+
 class StreamGenerate : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   StreamGenerate(ServedModel& served, grpc::CallbackServerContext* context,
@@ -363,17 +407,29 @@ class StreamGenerate : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       final_ = true;
       final_status_ = std::move(status);
     }
-    WriteNextLocked();
+    KickLocked();
   }
   // Ends the stream with `status` once the queued messages are written.
   void Fail(grpc::Status status) {
     std::lock_guard<std::mutex> lock(mu_);
     final_ = true;
     final_status_ = std::move(status);
-    WriteNextLocked();
+    KickLocked();
+  }
+  // Called from the scheduler's thread (or the service's): unless a write is in flight (its
+  // OnWriteDone goes on), the next write starts on the WriteStarter's thread. While that is
+  // posted, nothing else writes or finishes, so the reactor outlives the posted task.
+  void KickLocked() {
+    if (writing_ || finished_ || kick_posted_) return;
+    kick_posted_ = true;
+    WriteStarter::Get().Post([this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      kick_posted_ = false;
+      WriteNextLocked();
+    });
   }
   void WriteNextLocked() {
-    if (writing_ || finished_) return;
+    if (writing_ || finished_ || kick_posted_) return;
     if (!pending_.empty()) {
       const grpc::Status encoded = SerializeResponse(pending_.front(), &current_);
       pending_.pop_front();
@@ -399,6 +455,7 @@ class StreamGenerate : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::deque<v1::GenerateStreamResponse> pending_;  // guarded by mu_
   grpc::ByteBuffer current_;                         // the message being written
   bool writing_ = false, final_ = false, finished_ = false;
+  bool kick_posted_ = false;  // a WriteNextLocked is posted to the WriteStarter
   grpc::Status final_status_;
 };
 
