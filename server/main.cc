@@ -13,9 +13,6 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include <atomic>
 #include <cstdio>
@@ -44,23 +41,9 @@ sigset_t BlockShutdownSignals() {
   return set;
 }
 
-// Tells glibc to keep the memory a step frees for the next step. By default a tensor over a
-// (dynamic) threshold is mmapped and unmapped again on free, and a freed heap top is
-// returned to the system, so every scheduler step paid first-touch page faults on its
-// activations again: ~10% of triadd's CPU time at concurrency 16 (Llama-110m, two cores),
-// all of it on the scheduler thread's serial path. The process keeps its peak heap instead,
-// as a server allocator (jemalloc, tcmalloc) would.
-void KeepFreedMemory() {
-#if defined(__GLIBC__)
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  KeepFreedMemory();
   const sigset_t signals = BlockShutdownSignals();
   auto config = triad::ConfigFromFlags(argc, argv);
   if (!config.ok()) {
