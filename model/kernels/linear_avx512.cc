@@ -73,7 +73,9 @@ struct Avx512Ops {
 // Measured on Zen 5 (two cores; the 48 Llama-110m layer matrices streamed from memory; best of
 // alternating runs against the 4x4 tiles in one session): 16 rows 15.7 -> 11.1 ms (~7% of it
 // the prefetch in XtRun16), 64 rows 47.0 -> 40.6 ms and 256 rows 173 -> 137 ms (XtGroups,
-// ~313 GFLOP/s: 74% of the FMA peak); 1 to 8 rows unchanged.
+// ~313 GFLOP/s: 74% of the FMA peak); 1 to 8 rows unchanged. Inside the model the 512-row
+// serving prefill's linear layers took the same ~300 ms with XtGroups as with the 4x4 tiles
+// (not understood yet; the padded prefill gained ~10%).
 // At 8 rows the 4x4 tiles are faster (half the lanes here are padding), at 12 they are even,
 // and at 20 to 48 rows (two or three groups, too few to repay XtGroups' copies) they are
 // faster or even.
