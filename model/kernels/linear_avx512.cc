@@ -73,12 +73,11 @@ struct Avx512Ops {
 // Measured on Zen 5 (two cores; the 48 Llama-110m layer matrices streamed from memory; best of
 // alternating runs against the 4x4 tiles in one session): 16 rows 15.7 -> 11.1 ms (~7% of it
 // the prefetch in XtRun16), 64 rows 47.0 -> 40.6 ms and 256 rows 173 -> 137 ms (XtGroups,
-// ~313 GFLOP/s: 74% of the FMA peak); 1 to 8 rows unchanged. Inside the model the 512-row
-// serving prefill's linear layers took the same ~300 ms with XtGroups as with the 4x4 tiles
-// (not understood yet; the padded prefill gained ~10%).
-// At 8 rows the 4x4 tiles are faster (half the lanes here are padding), at 12 they are even,
-// and at 20 to 48 rows (two or three groups, too few to repay XtGroups' copies) they are
-// faster or even.
+// ~313 GFLOP/s: 74% of the FMA peak); 1 to 8 rows unchanged. At 8 rows the 4x4 tiles are
+// faster (half the lanes here are padding), at 12 they are even, and at 20 to 48 rows (two or
+// three groups, too few to repay XtGroups' copies) they are faster or even. Inside the model
+// the 512-row serving prefill's linear layers took the same ~300 ms with XtGroups as with the
+// 4x4 tiles (not understood yet; the padded prefill gained ~10%).
 constexpr int kXtRows = 16;
 constexpr int kXtMinRows = 12;
 constexpr int64_t kXtGroupMinRows = 64;
@@ -151,6 +150,29 @@ TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtRun16(
   }
 }
 
+// In-features [begin, end) one at a time, for O weight rows `stride` floats apart (the
+// remainder past the last full 16).
+template <int O>
+TRIAD_KERNEL_TARGET inline void XtSingles(const float* w, int64_t stride, const float* xt,
+                                          int64_t begin, int64_t end, __m512 (&acc)[O]) {
+  for (int64_t i = begin; i < end; ++i) {
+    const __m512 x = _mm512_loadu_ps(xt + i * kXtRows);
+    for (int o = 0; o < O; ++o) acc[o] = _mm512_fmadd_ps(x, _mm512_set1_ps(w[o * stride + i]), acc[o]);
+  }
+}
+
+// y[row + r, out + o] = sums[o][r] + bias[out + o] for r < rows (<= 16), o < O.
+template <int O>
+TRIAD_KERNEL_TARGET inline void XtStore(const LinearArgs<float>& a, const float* sums,
+                                        int64_t row, int64_t rows, int64_t out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* y = a.y + (row + r) * a.out_features + out;
+    for (int o = 0; o < O; ++o) {
+      y[o] = sums[o * kXtRows + r] + (a.bias != nullptr ? a.bias[out + o] : 0.0f);
+    }
+  }
+}
+
 // y[:, out + o] for o < O over all in-features.
 template <int O>
 TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int64_t out) {
@@ -164,16 +186,10 @@ TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int
     XtRun16<true>(reinterpret_cast<const char*>(w), in * int64_t{sizeof(float)}, xt, n, acc);
     i = 16 * n;
   }
-  for (; i < in; ++i) {
-    const __m512 x = _mm512_loadu_ps(xt + i * kXtRows);
-    for (int o = 0; o < O; ++o) acc[o] = _mm512_fmadd_ps(x, _mm512_set1_ps(w[o * in + i]), acc[o]);
-  }
-  alignas(64) float lanes[O][kXtRows];
-  for (int o = 0; o < O; ++o) _mm512_store_ps(lanes[o], acc[o]);
-  for (int64_t r = 0; r < a.num_rows; ++r) {
-    float* y = a.y + r * a.out_features + out;
-    for (int o = 0; o < O; ++o) y[o] = lanes[o][r] + (a.bias != nullptr ? a.bias[out + o] : 0.0f);
-  }
+  XtSingles<O>(w, in, xt, i, in, acc);
+  alignas(64) float sums[O * kXtRows];
+  for (int o = 0; o < O; ++o) _mm512_store_ps(sums + o * kXtRows, acc[o]);
+  XtStore<O>(a, sums, 0, a.num_rows, out);
 }
 
 // kXtGroupMinRows rows or more (prefill chunks), as a GEMM: the rows in groups of 16, each
@@ -224,12 +240,7 @@ TRIAD_KERNEL_TARGET void XtGroups(const LinearArgs<float>& a, const float* xt, i
           }
           XtRun16<false>(reinterpret_cast<const char*>(weights), kStride * sizeof(float), group_xt,
                          blocks, acc);
-          for (int64_t j = 16 * blocks; j < n; ++j) {
-            const __m512 x = _mm512_loadu_ps(group_xt + j * kXtRows);
-            for (int o = 0; o < 16; ++o) {
-              acc[o] = _mm512_fmadd_ps(x, _mm512_set1_ps(weights[o * kStride + j]), acc[o]);
-            }
-          }
+          XtSingles<16>(weights, kStride, group_xt, 16 * blocks, n, acc);
           for (int o = 0; o < 16; ++o) _mm512_storeu_ps(tile_sums + o * kXtRows, acc[o]);
         }
       }
@@ -237,14 +248,8 @@ TRIAD_KERNEL_TARGET void XtGroups(const LinearArgs<float>& a, const float* xt, i
   }
   for (int64_t t = 0; t < tiles; ++t) {
     for (int64_t g = 0; g < groups; ++g) {
-      const float* tile_sums = sums + (t * groups + g) * kTileSums;
-      for (int64_t r = 0; r < kXtRows && g * kXtRows + r < a.num_rows; ++r) {
-        float* y = a.y + (g * kXtRows + r) * a.out_features + out_begin + 16 * t;
-        for (int o = 0; o < 16; ++o) {
-          y[o] = tile_sums[o * kXtRows + r] +
-                 (a.bias != nullptr ? a.bias[out_begin + 16 * t + o] : 0.0f);
-        }
-      }
+      XtStore<16>(a, sums + (t * groups + g) * kTileSums, g * kXtRows,
+                  std::min<int64_t>(kXtRows, a.num_rows - g * kXtRows), out_begin + 16 * t);
     }
   }
   if (out_begin + 16 * tiles < out_end) {
