@@ -5,7 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/cuda.h>
 #include <c10/util/Exception.h>
 #include <torch/version.h>
 
@@ -18,11 +18,11 @@
 namespace triad::compat {
 
 // True when this LibTorch was built with CUDA and a device is visible.
-inline bool HasCuda() { return at::globalContext().hasCUDA(); }
+inline bool HasCuda() { return torch::cuda::is_available(); }
 
 // Number of visible CUDA devices (0 without CUDA).
 inline int CudaDeviceCount() {
-  return HasCuda() ? static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()) : 0;
+  return static_cast<int>(torch::cuda::device_count());
 }
 
 // The message of a LibTorch error without the C++ backtrace LibTorch appends.

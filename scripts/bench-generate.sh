@@ -6,7 +6,8 @@
 # and a summary per model: throughput at 16 / at 1, and the p99 time to first token at 16
 # (all requests, and after each client's opening request) against the median TTFT at
 # concurrency 1 (one prompt's prefill alone). Needs a build (scripts/test.sh or scripts/run.sh).
-# Env: BUILD_DIR (build), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client),
+# Env: BUILD_DIR (build), CONFIG (deploy/bench-generate.json; scripts/gpu-check.sh passes a copy
+# with the models on cuda), PROMPT_TOKENS (64), OUTPUT_TOKENS (64), ROUNDS (4 requests per client),
 # SPREAD (0: every output OUTPUT_TOKENS long; e.g. 0.5 draws lengths from [32, 64] so the
 # closed-loop clients fall out of lockstep), PASSES (1: how many times to run concurrency 1, 4
 # and 16 in turn; the summary gives each pass's ratios and their medians, so a shared machine's
@@ -23,7 +24,7 @@ PASSES=${PASSES:-1}
 PORT=${PORT:-50072}
 
 "$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
-start_triadd deploy/bench-generate.json
+start_triadd "${CONFIG:-deploy/bench-generate.json}"
 
 # Every run draws its prompts from its own seed: the client's workers derive their prompts from
 # the seed and their index, so runs sharing a seed would repeat prompts and Llama's prefix

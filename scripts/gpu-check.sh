@@ -1,51 +1,94 @@
 #!/usr/bin/env bash
 # The GPU checks, for a session lent a device machine (../shared/device/README.md): run on the
 # device from the repository root, with `carry: [".devkit"]` after ../shared/device/make-kit.sh
-# (the kit supplies abseil, nlohmann-json and GoogleTest; the device has none of them):
+# and scripts/gpu-kit-extra.sh (the kit supplies gRPC, Protobuf, abseil, prometheus-cpp,
+# nlohmann-json and GoogleTest, the extra PCRE2, ICU and utf8proc; the device has none of them):
 #
 #   OUT=$OUT scripts/gpu-check.sh
 #
-# Builds the model library and its GPU test against the device's CUDA LibTorch (gRPC is not
-# needed: TRIAD_BUILD_SERVER=OFF), then runs model_gpu_test (every model fixture case on cuda
-# in float32 and bfloat16, including candidate scoring and the GPT-1 heads) and the CPU
-# fixture test for comparison, then triad-bench on cuda (SKIP_BENCH=1 leaves it out). Everything
-# it prints goes to $OUT (default /tmp/gpu-check), so
-# it comes back even when the command times out. Without CUDA the GPU tests skip.
+# In order of value, each step time-boxed so a hang cannot eat the rest:
+#  1. builds the model library, its tests and triad-bench against the device's CUDA LibTorch
+#     and runs model_gpu_test (every model fixture case on cuda in float32 and bfloat16, ragged
+#     chunked batches and forks against each sequence alone);
+#  2. builds triadd, the client and the server tests (when the kit works; SERVER=OFF skips) and
+#     runs scheduler_test and triadd_test with TRIAD_TEST_DEVICE=cuda: the scheduler, KV pool,
+#     prefix cache, beam search and the real daemon with every model on the GPU;
+#  3. scripts/bench-generate.sh with the models on cuda in bfloat16, then triad-bench on cuda
+#     (the real shapes; SKIP_BENCH=1 leaves both out).
+# Everything goes to $OUT (default /tmp/gpu-check): summary.txt, build.log, one log per test
+# binary and bench.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
 BUILD_DIR=${BUILD_DIR:-build-gpu}
+SERVER=${SERVER:-ON}
 mkdir -p "$OUT"
 if [[ -f .devkit/use-kit.sh ]]; then
   # shellcheck disable=SC1091
-  source .devkit/use-kit.sh >"$OUT/kit.log" 2>&1 || echo "kit: failed (see kit.log)" >>"$OUT/summary.txt"
+  source .devkit/use-kit.sh >"$OUT/build.log" 2>&1 || { echo "kit: failed (see build.log)" >>"$OUT/summary.txt"; SERVER=OFF; }
+else
+  SERVER=OFF
 fi
+# The tokenizer's libraries (PCRE2, ICU, utf8proc), which the kit leaves out: headers, .pc files
+# and shared libraries from Debian's packages (scripts/gpu-kit-extra.sh makes the archive).
+if [[ -f .devkit/extra.tar.xz && -n "${DEVKIT:-}" ]]; then
+  tar -C "${DEVKIT%/usr}" -xJf .devkit/extra.tar.xz
+  # Debian's .pc files name /usr (re2.pc its libdir and includedir too): point them at the kit.
+  sed -i -E "s#^((prefix|exec_prefix|libdir|includedir) *= *)/usr(/|\$)#\1$DEVKIT\3#" \
+    "$DEVKIT"/lib/x86_64-linux-gnu/pkgconfig/*.pc
+  export PKG_CONFIG_PATH=$DEVKIT/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+fi
+[[ -d /usr/local/cuda/bin ]] && export PATH=$PATH:/usr/local/cuda/bin
 TORCH_PREFIX=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
 {
   echo "date: $(date -u)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   echo "torch cmake prefix: ${TORCH_PREFIX:-<none: system LibTorch>}"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc), avx512f: $(grep -c avx512f /proc/cpuinfo)"
 } >>"$OUT/summary.txt"
-step() {  # name command...: runs it with output to $OUT/name.log, records the exit status
-  local name=$1
-  shift
+step() {  # name log seconds command...: output appended to $OUT/log.log (at most 8 files come
+  local name=$1 log=$2 limit=$3  # back from a device call), records exit status and time
+  shift 3
   local start=$SECONDS
-  "$@" >"$OUT/$name.log" 2>&1
+  echo "=== $name: $*" >>"$OUT/$log.log"
+  timeout "$limit" "$@" >>"$OUT/$log.log" 2>&1
   local rc=$?
   echo "$name: exit $rc ($((SECONDS - start)) s)" >>"$OUT/summary.txt"
   return $rc
 }
-step configure cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DTRIAD_BUILD_SERVER=OFF -DTRIAD_BUILD_TESTS=ON -DTRIAD_WERROR=OFF \
-  ${TORCH_PREFIX:+-DCMAKE_PREFIX_PATH="$TORCH_PREFIX;${CMAKE_PREFIX_PATH:-}"} || exit 1
-step build cmake --build "$BUILD_DIR" -j "$(nproc)" --target model_gpu_test model_test triad-bench || exit 1
-step gpu_test "$BUILD_DIR/tests/model/model_gpu_test"
-step cpu_fixture_test "$BUILD_DIR/tests/model/model_test" --gtest_filter='ModelFixtures.*'
+configure=(cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIAD_BUILD_TESTS=ON \
+  -DTRIAD_WERROR=OFF ${TORCH_PREFIX:+-DCMAKE_PREFIX_PATH="$TORCH_PREFIX;${CMAKE_PREFIX_PATH:-}"})
+if ! step configure build 120 "${configure[@]}" -DTRIAD_BUILD_SERVER="$SERVER"; then
+  [[ $SERVER == ON ]] || exit 1
+  SERVER=OFF
+  rm -rf "$BUILD_DIR"
+  step configure_model_only build 120 "${configure[@]}" -DTRIAD_BUILD_SERVER=OFF || exit 1
+fi
+step build_model build 300 cmake --build "$BUILD_DIR" -j "$(nproc)" --target model_gpu_test triad-bench || exit 1
+step gpu_test gpu_test 120 "$BUILD_DIR/tests/model/model_gpu_test"
 grep -E "^\[(bf16|cuda|gpu)|worst|SKIPPED|PASSED|FAILED" "$OUT/gpu_test.log" >>"$OUT/summary.txt" 2>/dev/null
-# The real shapes on the GPU (JSON in bench.log), time-boxed so the results above come back.
+
+if [[ $SERVER == ON ]] && ! step build_server build 300 cmake --build "$BUILD_DIR" -j "$(nproc)" \
+     --target triadd triad scheduler_test triadd_test; then
+  SERVER=OFF
+fi
+if [[ $SERVER == ON ]]; then
+  step scheduler_test_cuda scheduler_test_cuda 150 env TRIAD_TEST_DEVICE=cuda "$BUILD_DIR/tests/server/scheduler_test"
+  grep -E "^\[  (PASSED|FAILED) " "$OUT/scheduler_test_cuda.log" >>"$OUT/summary.txt"
+  step triadd_test_cuda triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda "$BUILD_DIR/tests/server/triadd_test"
+  grep -E "^\[  (PASSED|FAILED) " "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
+fi
+
 if [[ -z "${SKIP_BENCH:-}" ]]; then
-  step bench timeout "${BENCH_SECONDS:-240}" "$BUILD_DIR/model/triad-bench" --device cuda \
-    --models llama-110m,t5-small,tinyllama-1.1b --dtypes bfloat16,float16 --decode-steps 32 \
-    --workdir "${BENCH_DIR:-/tmp/triad-bench}"
+  if [[ $SERVER == ON ]]; then
+    sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's/"dtype": "float32"/"dtype": "bfloat16"/' \
+      deploy/bench-generate.json >deploy/bench-generate-cuda.json
+    step bench_generate_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-generate-cuda.json \
+      scripts/bench-generate.sh
+    tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+  fi
+  step bench bench 90 "$BUILD_DIR/model/triad-bench" --device cuda \
+    --models llama-110m,t5-small,tinyllama-1.1b --dtypes bfloat16 --decode-steps 32 \
+    --workdir /tmp/triad-bench
 fi
 cat "$OUT/summary.txt"

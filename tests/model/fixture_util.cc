@@ -88,7 +88,8 @@ at::Tensor ExpectedTensor(const std::string& folder, const nlohmann::json& value
 }
 
 double MaxAbsDiff(const at::Tensor& actual, const at::Tensor& expected, const at::Tensor& mask) {
-  at::Tensor diff = (actual.to(at::kCPU).to(at::kDouble) - expected.to(at::kDouble)).abs();
+  at::Tensor diff =
+      (actual.to(at::kCPU).to(at::kDouble) - expected.to(at::kCPU).to(at::kDouble)).abs();
   if (mask.defined()) diff = diff.index({mask.to(at::kCPU).ne(0)});
   return diff.numel() == 0 ? 0.0 : diff.max().item<double>();
 }

@@ -37,8 +37,8 @@ at::Tensor FloatTensor(const nlohmann::json& value);
 // An expected tensor: `value` names a tensor in <folder>/expected.safetensors, or is inline.
 at::Tensor ExpectedTensor(const std::string& folder, const nlohmann::json& value);
 
-// max |a - b| (float64), after broadcasting; `mask` (optional, [B, T]) selects positions of
-// [B, T, ...] tensors to compare.
+// max |a - b| (float64, on the CPU wherever a and b live), after broadcasting; `mask`
+// (optional, [B, T]) selects positions of [B, T, ...] tensors to compare.
 double MaxAbsDiff(const at::Tensor& actual, const at::Tensor& expected,
                   const at::Tensor& mask = at::Tensor());
 

@@ -7,12 +7,15 @@
 #include <string>
 
 #include "model/model.h"
+#include "tests/server/test_device.h"
 
 namespace triad::testing {
 
-// tests/data/models/<name> in float32 on the CPU (a test failure when it does not load).
+// tests/data/models/<name> in float32 on TestDevice() (a test failure when it does not load).
 inline std::unique_ptr<Model> LoadFixtureModel(const std::string& name) {
-  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, LoadOptions());
+  LoadOptions options;
+  options.device = TestDevice();
+  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, options);
   EXPECT_TRUE(model.ok()) << model.status();
   return std::move(model).value();
 }

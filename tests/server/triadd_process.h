@@ -21,17 +21,26 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/server/test_device.h"
 
 namespace triad::testing {
 
 class TriaddProcess {
  public:
   // Writes <tmp>/<tag>_<pid>/triad.json (gRPC on `port`, metrics on `port + 1`, one LibTorch
-  // thread) serving `models_json` (a JSON array of model entries) and starts triadd on it with
-  // `env` added to its environment.
-  void Start(const std::string& tag, const std::string& models_json,
+  // thread) serving `models_json` (a JSON array of model entries, each placed on TestDevice()
+  // unless it names its device) and starts triadd on it with `env` added to its environment.
+  void Start(const std::string& tag, std::string models_json,
              const std::vector<std::pair<std::string, std::string>>& env = {}) {
     namespace fs = std::filesystem;
+    if (TestDevice() != "cpu" && models_json.find("\"device\"") == std::string::npos) {
+      const std::string entry = "{\"name\":";
+      const std::string placed = "{\"device\": \"" + TestDevice() + "\", \"name\":";
+      for (size_t at = models_json.find(entry); at != std::string::npos;
+           at = models_json.find(entry, at + placed.size())) {
+        models_json.replace(at, entry.size(), placed);
+      }
+    }
     dir = fs::temp_directory_path() / (tag + "_" + std::to_string(getpid()));
     fs::create_directories(dir);
     std::mt19937 rng(std::random_device{}());

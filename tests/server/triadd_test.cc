@@ -28,6 +28,13 @@ using namespace std::chrono_literals;
 const std::string kData = TRIAD_TEST_DATA_DIR;
 
 using testing::HttpGet;
+
+// The fixture models on the device the server under test uses (TRIAD_TEST_DEVICE).
+LoadOptions DeviceOptions() {
+  LoadOptions options;
+  options.device = testing::TestDevice();
+  return options;
+}
 using testing::Sample;
 
 class Triadd : public ::testing::Test {
@@ -90,7 +97,7 @@ std::shared_ptr<grpc::Channel> Triadd::channel_;
 std::unique_ptr<v1::Triad::Stub> Triadd::stub_;
 
 std::vector<int64_t> SoloGreedy(const std::string& folder, const std::vector<int32_t>& prompt, int n) {
-  auto model = LoadModel(kData + "/models/" + folder, LoadOptions());
+  auto model = LoadModel(kData + "/models/" + folder, DeviceOptions());
   EXPECT_TRUE(model.ok());
   GenerationOptions options;
   options.max_new_tokens = n;
@@ -547,7 +554,7 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
 TEST_F(Triadd, BeamSearchEqualsTheModelLibrary) {
   ASSERT_TRUE(WaitServing());
   const std::vector<int32_t> prompt = {161, 591, 855, 159, 927, 403, 1024, 775, 1};
-  auto model = LoadModel(kData + "/models/t5-tiny", LoadOptions());
+  auto model = LoadModel(kData + "/models/t5-tiny", DeviceOptions());
   ASSERT_TRUE(model.ok());
   struct Case {
     v1::BeamStopping stopping;
