@@ -31,6 +31,7 @@ struct SamplingParams {
   bool ignore_eos = false;          // keep generating through eos
   std::vector<int64_t> stop_token_ids;  // finish (reason stop) when one is generated
   int64_t top_logprobs = 0;         // alternatives to report per token; [0, 20]
+  bool logprobs = true;             // fill SampledToken::logprob (triadd: only when asked)
 
   // INVALID_ARGUMENT naming the first bad field.
   absl::Status Validate() const;
@@ -38,7 +39,8 @@ struct SamplingParams {
 
 struct SampledToken {
   int64_t token_id = 0;
-  float logprob = 0;  // log-softmax of the model's raw logits (before any processing)
+  float logprob = 0;  // log-softmax of the model's raw logits (before any processing); 0
+                      // unless SamplingParams::logprobs or top_logprobs
   std::vector<std::pair<int64_t, float>> top_logprobs;  // best alternatives, raw log-probs
 };
 
@@ -55,6 +57,9 @@ class Sampler {
  private:
   at::Tensor Process(at::Tensor logits, const std::vector<int64_t>& context,
                      int64_t num_generated) const;
+  // Greedy with nothing for Process to change at `num_generated` (no penalty, no suppression):
+  // the argmax of the raw logits.
+  bool PlainGreedy(int64_t num_generated) const;
 
   SamplingParams params_;
   std::vector<int64_t> eos_ids_;

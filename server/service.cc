@@ -38,6 +38,7 @@ absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
   p.seed = s.seed();
   p.ignore_eos = s.ignore_eos();
   p.top_logprobs = r.top_logprobs();
+  p.logprobs = r.logprobs();  // the responses carry log-probs only when asked
   TRIAD_RETURN_IF_ERROR(Prefixed("sampling.", p.Validate()));
   for (int i = 0; i < s.stop_size(); ++i) {
     if (s.stop(i).empty()) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace triad {
@@ -29,6 +30,47 @@ TEST(SamplingTest, GreedyIsArgmaxAndLogprobIsRaw) {
   const SampledToken t = sampler.Sample(logits, {}, 0);
   EXPECT_EQ(t.token_id, 1);
   EXPECT_NEAR(t.logprob, at::log_softmax(logits, -1)[1].item<float>(), 1e-6);
+}
+
+// Plain greedy (no penalty or suppression) takes its own single-pass argmax: it must pick what
+// torch.argmax picks on every row: the first of tied maxima wherever they fall (in the
+// vectorised body, across lanes, in the tail past the last 16), -inf rows, rows shorter than
+// one vector, and NaN (counted as the largest, the first one wins).
+TEST(SamplingTest, GreedyArgmaxIsTorchsChoice) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.logprobs = false;
+  Sampler sampler(p, {});
+  std::vector<at::Tensor> rows;
+  for (int64_t n : {1, 5, 16, 17, 31, 32, 33, 100, 32000, 32003}) {
+    const at::Tensor r = at::randn({n}, at::TensorOptions().dtype(at::kFloat));
+    rows.push_back(r);
+    for (int64_t at_ : {int64_t{0}, n / 3, n - 1}) {  // ties: a max repeated later and earlier
+      at::Tensor t = r.clone();
+      t[at_] = 10.0f;
+      t[n - 1 - (n - 1 - at_) / 2] = 10.0f;
+      rows.push_back(t);
+    }
+    rows.push_back(at::full({n}, -std::numeric_limits<float>::infinity()));
+    at::Tensor nan = r.clone();
+    nan[n / 2] = std::nanf("");
+    rows.push_back(nan);
+  }
+  at::Tensor nan_in_tail = at::zeros({35});
+  nan_in_tail[34] = std::nanf("");
+  rows.push_back(nan_in_tail);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const SampledToken t = sampler.Sample(rows[i], {}, 0);
+    EXPECT_EQ(t.token_id, rows[i].argmax().item<int64_t>()) << "row " << i << " of "
+                                                            << rows[i].size(0);
+    EXPECT_EQ(t.logprob, 0.0f);  // not asked for
+  }
+  // Asked for, the log-prob is the raw log-softmax of the chosen token, as on the other paths.
+  p.logprobs = true;
+  Sampler with_logprobs(p, {});
+  const at::Tensor r = at::randn({1000});
+  const SampledToken t = with_logprobs.Sample(r, {}, 0);
+  EXPECT_EQ(t.logprob, at::log_softmax(r, -1)[t.token_id].item<float>());
 }
 
 TEST(SamplingTest, TopKTopPMinPKeepTheirDefinedSets) {
