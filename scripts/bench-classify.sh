@@ -5,7 +5,8 @@
 # GPT-1 entailment and T5-small label scoring at concurrency 1 and 32. Prints one JSON report
 # per run (one line each) and the batched/solo throughput ratios. Needs a build (scripts/test.sh
 # or scripts/run.sh). Env: BUILD_DIR (build), SEGMENT_TOKENS (16), REQUESTS_SOLO (16),
-# REQUESTS_BATCHED (256).
+# REQUESTS_BATCHED (256), CONFIG (deploy/bench-classify.json; scripts/gpu-check.sh passes a copy
+# with the models on cuda).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -16,7 +17,7 @@ BATCHED=${REQUESTS_BATCHED:-256}
 PORT=${PORT:-50071}
 
 "$BUILD_DIR/model/triad-bench" --models gpt1-cls,t5-small --dtypes float32 --write-only >/dev/null
-start_triadd deploy/bench-classify.json
+start_triadd "${CONFIG:-deploy/bench-classify.json}"
 
 run() {  # model task concurrency requests
   "$BUILD_DIR/client/triad" bench --server "127.0.0.1:$PORT" --model "$1" --task "$2" \

@@ -13,8 +13,9 @@
 #  2. builds triadd, the client and the server tests (when the kit works; SERVER=OFF skips) and
 #     runs scheduler_test and triadd_test with TRIAD_TEST_DEVICE=cuda: the scheduler, KV pool,
 #     prefix cache, beam search and the real daemon with every model on the GPU;
-#  3. scripts/bench-generate.sh with the models on cuda in bfloat16, then triad-bench on cuda
-#     (the real shapes; SKIP_BENCH=1 leaves both out).
+#  3. scripts/bench-generate.sh and scripts/bench-classify.sh with the models on cuda in
+#     bfloat16 (issues 4 and 5's serving targets), then triad-bench on cuda (the real shapes;
+#     SKIP_BENCH=1 leaves all three out).
 # Everything goes to $OUT (default /tmp/gpu-check): summary.txt, build.log, one log per test
 # binary and bench.log.
 set -uo pipefail
@@ -72,11 +73,14 @@ if [[ $SERVER == ON ]] && ! step build_server build 300 cmake --build "$BUILD_DI
      --target triadd triad scheduler_test triadd_test; then
   SERVER=OFF
 fi
+COUNTS='^\[  (PASSED|FAILED)  \] [0-9]+ test|^\[  FAILED  \] .* \([0-9]+ ms\)$'  # totals, failures
 if [[ $SERVER == ON ]]; then
   step scheduler_test_cuda scheduler_test_cuda 150 env TRIAD_TEST_DEVICE=cuda "$BUILD_DIR/tests/server/scheduler_test"
-  grep -E "^\[  (PASSED|FAILED) " "$OUT/scheduler_test_cuda.log" >>"$OUT/summary.txt"
-  step triadd_test_cuda triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda "$BUILD_DIR/tests/server/triadd_test"
-  grep -E "^\[  (PASSED|FAILED) " "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
+  grep -E "$COUNTS" "$OUT/scheduler_test_cuda.log" >>"$OUT/summary.txt"
+  # Fail-fast: a triadd that cannot start on cuda would otherwise cost every test its deadline.
+  step triadd_test_cuda triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda \
+    "$BUILD_DIR/tests/server/triadd_test" --gtest_fail_fast
+  grep -E "$COUNTS" "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
 fi
 
 if [[ -z "${SKIP_BENCH:-}" ]]; then
@@ -86,6 +90,11 @@ if [[ -z "${SKIP_BENCH:-}" ]]; then
     step bench_generate_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-generate-cuda.json \
       scripts/bench-generate.sh
     tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+    sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's/"dtype": "float32"/"dtype": "bfloat16"/' \
+      deploy/bench-classify.json >deploy/bench-classify-cuda.json
+    step bench_classify_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-classify-cuda.json \
+      scripts/bench-classify.sh
+    grep '"ratio"' "$OUT/bench.log" | tail -2 >>"$OUT/summary.txt"
   fi
   step bench bench 90 "$BUILD_DIR/model/triad-bench" --device cuda \
     --models llama-110m,t5-small,tinyllama-1.1b --dtypes bfloat16 --decode-steps 32 \
