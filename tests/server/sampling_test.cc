@@ -42,8 +42,9 @@ TEST(SamplingTest, GreedyArgmaxIsTorchsChoice) {
   p.logprobs = false;
   Sampler sampler(p, {});
   std::vector<at::Tensor> rows;
+  const at::Generator gen = at::detail::createCPUGenerator(7);
   for (int64_t n : {1, 5, 16, 17, 31, 32, 33, 100, 32000, 32003}) {
-    const at::Tensor r = at::randn({n}, at::TensorOptions().dtype(at::kFloat));
+    const at::Tensor r = at::randn({n}, gen, at::TensorOptions().dtype(at::kFloat));
     rows.push_back(r);
     for (int64_t at_ : {int64_t{0}, n / 3, n - 1}) {  // ties: a max repeated later and earlier
       at::Tensor t = r.clone();
@@ -68,7 +69,7 @@ TEST(SamplingTest, GreedyArgmaxIsTorchsChoice) {
   // Asked for, the log-prob is the raw log-softmax of the chosen token, as on the other paths.
   p.logprobs = true;
   Sampler with_logprobs(p, {});
-  const at::Tensor r = at::randn({1000});
+  const at::Tensor r = at::randn({1000}, gen);
   const SampledToken t = with_logprobs.Sample(r, {}, 0);
   EXPECT_EQ(t.logprob, at::log_softmax(r, -1)[t.token_id].item<float>());
 }
