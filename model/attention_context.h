@@ -106,8 +106,9 @@ class RaggedAttention : public AttentionContext {
   // has written the step's keys, before Advance).
   void BuildPlan(Plan& plan, bool cross, const at::Tensor& q) const;
   at::Tensor Attend(int64_t layer, const at::Tensor& q, double scale, bool cross);
+  // [n, H, 1, D] for the step's decode queries; `all_rows`: they are all of q's rows, in order.
   at::Tensor PaddedDecode(const Plan& plan, int64_t layer, const at::Tensor& q, double scale,
-                          bool cross) const;
+                          bool cross, bool all_rows) const;
 
   std::vector<RaggedSequence> sequences_;
   BiasFn bias_;

@@ -96,10 +96,20 @@ at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Te
   return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
+namespace {
+
+// x in `type`, without an ATen call when it already is (a same-type `to` is a no-op but still a
+// dispatch, which a GPU decode step, bound by dispatch, pays for).
+at::Tensor ToType(const at::Tensor& x, at::ScalarType type) {
+  return x.scalar_type() == type ? x : x.to(type);
+}
+
+}  // namespace
+
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const at::Tensor x32 = x.to(at::kFloat);
+  const at::Tensor x32 = ToType(x, at::kFloat);
   const at::Tensor variance = x32.pow(2).mean(-1, /*keepdim=*/true);
-  return weight * (x32 * at::rsqrt(variance + eps)).to(weight.scalar_type());
+  return weight * ToType(x32 * at::rsqrt(variance + eps), weight.scalar_type());
 }
 
 at::Tensor Activation(const std::string& name, const at::Tensor& x) {
@@ -141,7 +151,7 @@ at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       MatMul(qg, k.transpose(-1, -2)).view({batch, num_heads, num_queries, num_keys});
   if (scale != 1.0) scores = scores * scale;
   if (bias.defined()) scores = scores + bias;
-  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  const at::Tensor probs = ToType(at::softmax(scores, -1, at::kFloat), q.scalar_type());
   return MatMul(probs.view({batch, num_kv_heads, group * num_queries, num_keys}), v)
       .view({batch, num_heads, num_queries, v.size(3)});
 }
