@@ -21,11 +21,13 @@
 // sequence), as a fraction of `decode_batch8` in the same run; `decode_ragged1` and
 // `decode_ragged16` run that path at batches 1 and 16.
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -128,11 +130,36 @@ double DecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t 
   return static_cast<double>(batch * steps) / Seconds(start);
 }
 
+// Top-level ATen calls `fn` dispatches on this thread (calls made inside ATen ops not counted):
+// on a GPU each is host work, and most launch a kernel, so a decode step's count is what its
+// host time scales with where the device waits on the host.
+int64_t CountAtenCalls(const std::function<void()>& fn) {
+  static thread_local int depth = 0;
+  static std::thread::id counted_thread;
+  static int64_t count = 0;
+  counted_thread = std::this_thread::get_id();
+  count = 0;
+  const at::CallbackHandle handle = at::addGlobalCallback(
+      at::RecordFunctionCallback(
+          [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+            if (std::this_thread::get_id() == counted_thread && depth++ == 0) ++count;
+            return nullptr;
+          },
+          [](const at::RecordFunction&, at::ObserverContext*) {
+            if (std::this_thread::get_id() == counted_thread) --depth;
+          })
+          .scopes({at::RecordScope::FUNCTION}));
+  fn();
+  at::removeCallback(handle);
+  return count;
+}
+
 // Decode tokens/s of `batch` sequences through ForwardChunks, the scheduler's ragged path:
 // prompts of 16..16+batch-1 tokens, each with its own paged cache, one token per sequence per
 // step.
+// `aten_calls`, when given, receives the ATen calls of one more decode step after the timing.
 double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t batch,
-                                   int64_t steps) {
+                                   int64_t steps, int64_t* aten_calls = nullptr) {
   const int64_t block = 16;
   const int64_t per_sequence = 2 * ((16 + batch + steps + 4) / block + 1);  // self (+ T5 cross)
   auto pool = Check(model.NewKvPool(batch * per_sequence, block));
@@ -144,12 +171,17 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
     chunks.push_back({states.back().get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
   }
   Clock::time_point start;
-  for (int64_t i = 0; i < steps + 2; ++i) {
-    if (i == 2) start = Clock::now();
+  auto step = [&] {
     const at::Tensor next = Check(model.ForwardChunks(chunks)).argmax(-1).to(at::kCPU);
     for (int64_t b = 0; b < batch; ++b) chunks[static_cast<size_t>(b)].input_ids = next.narrow(0, b, 1);
+  };
+  for (int64_t i = 0; i < steps + 2; ++i) {
+    if (i == 2) start = Clock::now();
+    step();
   }
-  return static_cast<double>(batch * steps) / Seconds(start);
+  const double tokens_per_s = static_cast<double>(batch * steps) / Seconds(start);
+  if (aten_calls != nullptr) *aten_calls = CountAtenCalls(step);
+  return tokens_per_s;
 }
 
 // Prefill tokens/s: a 512-token prompt (decoder-only) or the 128-token encoder pass plus the
@@ -231,10 +263,13 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
   const double ragged = RaggedDecodeTokensPerSecond(*model, spec, 8, steps);
   r["decode_ragged8"] = {{"tokens_per_s", ragged},
                          {"fraction_of_batch8", ragged / r["decode_batch8"]["tokens_per_s"].get<double>()}};
-  const double ragged1 = RaggedDecodeTokensPerSecond(*model, spec, 1, steps);
-  const double ragged16 = RaggedDecodeTokensPerSecond(*model, spec, 16, steps);
-  r["decode_ragged1"] = {{"tokens_per_s", ragged1}};
-  r["decode_ragged16"] = {{"tokens_per_s", ragged16}, {"over_ragged1", ragged16 / ragged1}};
+  // aten_calls_per_step: what one step dispatches on this device's path (see CountAtenCalls).
+  int64_t calls1 = 0, calls16 = 0;
+  const double ragged1 = RaggedDecodeTokensPerSecond(*model, spec, 1, steps, &calls1);
+  const double ragged16 = RaggedDecodeTokensPerSecond(*model, spec, 16, steps, &calls16);
+  r["decode_ragged1"] = {{"tokens_per_s", ragged1}, {"aten_calls_per_step", calls1}};
+  r["decode_ragged16"] = {{"tokens_per_s", ragged16}, {"over_ragged1", ragged16 / ragged1},
+                          {"aten_calls_per_step", calls16}};
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights
   // plus 20% plus 300 MB): on a GPU the CUDA runtime alone holds ~0.5 GB of host memory (H200,
