@@ -1,5 +1,7 @@
 #include "model/attention_context.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 namespace triad {
@@ -87,18 +89,20 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
     // and its (possibly uninitialised) keys and values zeroed after the gather.
     const int64_t block = (cross ? *sequences_[0].cross : *sequences_[0].kv).pool().block_size();
     const int64_t queries = static_cast<int64_t>(rows.size()), max_keys = plan.max_blocks * block;
+    // Built on the host and sent once (per-query ATen calls are host work a GPU step waits on).
     std::vector<int64_t> table(static_cast<size_t>(queries * plan.max_blocks), 0);
-    at::Tensor invalid = at::ones({queries, max_keys}, at::kBool);
+    std::vector<uint8_t> past_end(static_cast<size_t>(queries * max_keys), 1);
     for (int64_t j = 0; j < queries; ++j) {
       const size_t i = plan.decode_of[static_cast<size_t>(j)];
       const PagedKv& kv = cross ? *sequences_[i].cross : *sequences_[i].kv;
       const int64_t used = kv.pool().BlocksFor(plan.keys[i]);
       std::copy(kv.blocks().begin(), kv.blocks().begin() + used,
                 table.begin() + j * plan.max_blocks);
-      invalid[j].narrow(0, 0, plan.keys[i]).fill_(false);
+      std::fill_n(past_end.begin() + j * max_keys, plan.keys[i], uint8_t{0});
     }
     plan.table = at::tensor(table, at::kLong).to(device);
-    invalid = invalid.to(device);
+    const at::Tensor host_invalid = at::from_blob(past_end.data(), {queries, max_keys}, at::kBool);
+    const at::Tensor invalid = device.is_cpu() ? host_invalid.clone() : host_invalid.to(device);
     plan.mask = at::zeros({queries, 1, 1, max_keys}, q.options())
                     .masked_fill(invalid.view({queries, 1, 1, max_keys}), MaskValue(q.scalar_type()));
     bool any_bias = false;

@@ -49,15 +49,15 @@ at::Tensor CausalModel::HeadChunksImpl(const std::vector<SequenceChunk>& chunks)
 
 at::Tensor CausalModel::ChunkHidden(const std::vector<SequenceChunk>& chunks) const {
   const Placement& p = placement();
-  std::vector<at::Tensor> ids, positions;
+  // Positions gathered on the host and sent once, as the ids (ConcatChunkIds).
+  std::vector<int64_t> positions;
   std::vector<RaggedSequence> sequences;
   std::vector<int64_t> last;
   int64_t offset = 0;
   for (const SequenceChunk& chunk : chunks) {
     auto* seq = static_cast<CausalSequence*>(chunk.state);
     const int64_t steps = chunk.input_ids.size(0), past = seq->length();
-    ids.push_back(chunk.input_ids.to(at::kLong));
-    positions.push_back(at::arange(past, past + steps, at::kLong));
+    for (int64_t t = 0; t < steps; ++t) positions.push_back(past + t);
     sequences.push_back({&seq->kv, steps});
     for (int64_t t = chunk.all_logits ? 0 : steps - 1; t < steps; ++t) last.push_back(offset + t);
     offset += steps;
@@ -68,8 +68,8 @@ at::Tensor CausalModel::ChunkHidden(const std::vector<SequenceChunk>& chunks) co
         return BuildAttentionMask(at::Tensor(), 1, past, steps, /*causal=*/true, p.dtype, p.device);
       },
       /*causal_only=*/true);
-  const at::Tensor h = Hidden(at::cat(ids).to(p.device).unsqueeze(0),
-                              at::cat(positions).to(p.device).unsqueeze(0), ctx);
+  const at::Tensor h = Hidden(ConcatChunkIds(chunks, p.device),
+                              at::tensor(positions, at::kLong).to(p.device).unsqueeze(0), ctx);
   for (const SequenceChunk& chunk : chunks) {
     static_cast<CausalSequence*>(chunk.state)->kv.Advance(chunk.input_ids.size(0));
   }

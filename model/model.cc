@@ -43,7 +43,18 @@ absl::Status CheckIds(const at::Tensor& ids, int64_t dims, const char* field, in
     return absl::InvalidArgumentError(absl::StrCat(field, " must be int64"));
   }
   if (ids.numel() == 0) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
-  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  int64_t lo = 0, hi = 0;
+  if (ids.device().is_cpu() && ids.is_contiguous()) {
+    // A plain scan: the scheduler checks every sequence's chunk each step, and four ATen calls
+    // per chunk (min, max and their item()) are host work a GPU step waits on.
+    const int64_t* p = ids.data_ptr<int64_t>();
+    const auto [min_it, max_it] = std::minmax_element(p, p + ids.numel());
+    lo = *min_it;
+    hi = *max_it;
+  } else {
+    lo = ids.min().item<int64_t>();
+    hi = ids.max().item<int64_t>();
+  }
   if (lo < 0 || hi >= vocab) {
     return absl::InvalidArgumentError(absl::StrCat(field, " holds token id ", lo < 0 ? lo : hi,
                                                    " outside the vocabulary [0, ", vocab, ")"));
@@ -232,6 +243,18 @@ std::vector<std::unique_ptr<SequenceState>> Model::NewSequencesImpl(
 absl::StatusOr<std::unique_ptr<SequenceState>> Model::ForkSequence(
     const SequenceState& source) const {
   return Guard("ForkSequence", [&] { return source.Fork(); });
+}
+
+at::Tensor ConcatChunkIds(const std::vector<SequenceChunk>& chunks, const at::Device& device) {
+  std::vector<int64_t> ids;
+  for (const SequenceChunk& chunk : chunks) {
+    const at::Tensor& in = chunk.input_ids;
+    const at::Tensor host = in.is_cpu() && in.scalar_type() == at::kLong && in.is_contiguous()
+                                ? in
+                                : in.to(at::kCPU, at::kLong).contiguous();
+    ids.insert(ids.end(), host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+  }
+  return at::tensor(ids, at::kLong).to(device).unsqueeze(0);
 }
 
 absl::Status Model::CheckChunks(const std::vector<SequenceChunk>& chunks) const {

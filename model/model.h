@@ -89,6 +89,10 @@ struct SequenceChunk {
   bool all_logits = false;         // return the logits of every position, not only the last
 };
 
+// The chunks' input ids end to end, [1, total] int64 on `device`: gathered on the host and sent
+// once, since an ATen call per chunk is host work that a GPU step waits on.
+at::Tensor ConcatChunkIds(const std::vector<SequenceChunk>& chunks, const at::Device& device);
+
 // One decoder step for a batch (prefill when T > 1).
 struct StepInput {
   at::Tensor input_ids;       // [B, T] int64, any device

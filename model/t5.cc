@@ -182,14 +182,12 @@ class T5Model : public Model {
   }
 
   at::Tensor ForwardChunksImpl(const std::vector<SequenceChunk>& chunks) const override {
-    std::vector<at::Tensor> ids;
     std::vector<RaggedSequence> sequences;
     std::vector<int64_t> last;
     int64_t offset = 0;
     for (const SequenceChunk& chunk : chunks) {
       auto* seq = static_cast<T5Sequence*>(chunk.state);
       const int64_t steps = chunk.input_ids.size(0);
-      ids.push_back(chunk.input_ids.to(at::kLong));
       sequences.push_back({&seq->self, steps, &seq->cross});
       for (int64_t t = chunk.all_logits ? 0 : steps - 1; t < steps; ++t) last.push_back(offset + t);
       offset += steps;
@@ -197,7 +195,7 @@ class T5Model : public Model {
     RaggedAttention ctx(std::move(sequences),
                         [&](int64_t past, int64_t steps) { return SelfBias(past, steps); });
     const at::Device device = placement().device;
-    const at::Tensor h = DecoderHidden(at::cat(ids).to(device).unsqueeze(0), ctx);
+    const at::Tensor h = DecoderHidden(ConcatChunkIds(chunks, device), ctx);
     for (const SequenceChunk& chunk : chunks) {
       static_cast<T5Sequence*>(chunk.state)->self.Advance(chunk.input_ids.size(0));
     }
