@@ -186,24 +186,26 @@ SampledToken Sampler::Sample(const at::Tensor& raw_logits, const std::vector<int
     // ATen's (one row of 32000 logits: ~50 us -> ~8 us per token without log-probs).
     out.token_id = FirstArgmax(raw.data_ptr<float>(), raw.size(0));
     if (out.token_id < 0) out.token_id = raw.argmax().item<int64_t>();  // NaN, or tiny/huge rows
-  } else if (params_.temperature == 0) {
-    out.token_id = Process(raw.clone(), context, num_generated).argmax().item<int64_t>();
   } else {
     const at::Tensor processed = Process(raw.clone(), context, num_generated);
-    // Inverse-CDF draw in double from this request's RNG (reproducible for a seed).
-    const at::Tensor probs = at::softmax(processed.to(at::kDouble), -1).contiguous();
-    const double* p = probs.data_ptr<double>();
-    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-    double cumulative = 0;
-    int64_t chosen = -1;
-    for (int64_t i = 0; i < probs.size(0); ++i) {
-      if (!(p[i] > 0)) continue;  // also NaN: a +inf logit (a huge penalty) makes softmax NaN
-      chosen = i;  // the last token with mass catches rounding at the top end
-      cumulative += p[i];
-      if (u < cumulative) break;
+    if (params_.temperature == 0) {
+      out.token_id = processed.argmax().item<int64_t>();
+    } else {
+      // Inverse-CDF draw in double from this request's RNG (reproducible for a seed).
+      const at::Tensor probs = at::softmax(processed.to(at::kDouble), -1).contiguous();
+      const double* p = probs.data_ptr<double>();
+      const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+      double cumulative = 0;
+      int64_t chosen = -1;
+      for (int64_t i = 0; i < probs.size(0); ++i) {
+        if (!(p[i] > 0)) continue;  // also NaN: a +inf logit (a huge penalty) makes softmax NaN
+        chosen = i;  // the last token with mass catches rounding at the top end
+        cumulative += p[i];
+        if (u < cumulative) break;
+      }
+      // No token with mass: every probability was NaN, from +inf logits; take the first of those.
+      out.token_id = chosen >= 0 ? chosen : processed.argmax().item<int64_t>();
     }
-    // No token with mass: every probability was NaN, from +inf logits; take the first of those.
-    out.token_id = chosen >= 0 ? chosen : processed.argmax().item<int64_t>();
   }
   if (want_logprobs) out.logprob = logprobs[out.token_id].item<float>();
   if (params_.top_logprobs > 0) {

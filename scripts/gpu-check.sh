@@ -83,15 +83,17 @@ if [[ $SERVER == ON ]]; then
   grep -E "$COUNTS" "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
 fi
 
+cuda_config() {  # deploy/NAME.json with its models on cuda in bfloat16 -> deploy/NAME-cuda.json
+  sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's/"dtype": "float32"/"dtype": "bfloat16"/' \
+    "deploy/$1.json" >"deploy/$1-cuda.json"
+}
 if [[ -z "${SKIP_BENCH:-}" ]]; then
   if [[ $SERVER == ON ]]; then
-    sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's/"dtype": "float32"/"dtype": "bfloat16"/' \
-      deploy/bench-generate.json >deploy/bench-generate-cuda.json
+    cuda_config bench-generate
     step bench_generate_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-generate-cuda.json \
       scripts/bench-generate.sh
     tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
-    sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's/"dtype": "float32"/"dtype": "bfloat16"/' \
-      deploy/bench-classify.json >deploy/bench-classify-cuda.json
+    cuda_config bench-classify
     step bench_classify_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-classify-cuda.json \
       scripts/bench-classify.sh
     grep '"ratio"' "$OUT/bench.log" | tail -2 >>"$OUT/summary.txt"

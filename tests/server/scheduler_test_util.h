@@ -11,11 +11,17 @@
 
 namespace triad::testing {
 
-// tests/data/models/<name> in float32 on TestDevice() (a test failure when it does not load).
-inline std::unique_ptr<Model> LoadFixtureModel(const std::string& name) {
+// Float32 on TestDevice(): where the server tests put their models.
+inline LoadOptions TestLoadOptions() {
   LoadOptions options;
   options.device = TestDevice();
-  auto model = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, options);
+  return options;
+}
+
+// tests/data/models/<name> with TestLoadOptions() (a test failure when it does not load).
+inline std::unique_ptr<Model> LoadFixtureModel(const std::string& name) {
+  auto model =
+      LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/" + name, TestLoadOptions());
   EXPECT_TRUE(model.ok()) << model.status();
   return std::move(model).value();
 }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/generation.h"
+#include "tests/server/scheduler_test_util.h"
 #include "tests/server/triadd_process.h"
 #include "triad/v1/triad.grpc.pb.h"
 
@@ -29,12 +30,6 @@ const std::string kData = TRIAD_TEST_DATA_DIR;
 
 using testing::HttpGet;
 
-// The fixture models on the device the server under test uses (TRIAD_TEST_DEVICE).
-LoadOptions DeviceOptions() {
-  LoadOptions options;
-  options.device = testing::TestDevice();
-  return options;
-}
 using testing::Sample;
 
 class Triadd : public ::testing::Test {
@@ -97,7 +92,7 @@ std::shared_ptr<grpc::Channel> Triadd::channel_;
 std::unique_ptr<v1::Triad::Stub> Triadd::stub_;
 
 std::vector<int64_t> SoloGreedy(const std::string& folder, const std::vector<int32_t>& prompt, int n) {
-  auto model = LoadModel(kData + "/models/" + folder, DeviceOptions());
+  auto model = LoadModel(kData + "/models/" + folder, testing::TestLoadOptions());
   EXPECT_TRUE(model.ok());
   GenerationOptions options;
   options.max_new_tokens = n;
@@ -554,7 +549,7 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
 TEST_F(Triadd, BeamSearchEqualsTheModelLibrary) {
   ASSERT_TRUE(WaitServing());
   const std::vector<int32_t> prompt = {161, 591, 855, 159, 927, 403, 1024, 775, 1};
-  auto model = LoadModel(kData + "/models/t5-tiny", DeviceOptions());
+  auto model = LoadModel(kData + "/models/t5-tiny", testing::TestLoadOptions());
   ASSERT_TRUE(model.ok());
   struct Case {
     v1::BeamStopping stopping;
