@@ -72,8 +72,8 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
         PagedQuery query{&kv, length, at::Tensor()};
         if (bias.defined() && !causal_only_) {
           query.bias = bias.select(2, t).narrow(2, 0, length).to(at::kFloat)
-                           .expand({1, num_heads, length}).reshape({num_heads, length})
-                           .contiguous();
+                           .expand({1, num_heads, length}).reshape({num_heads, length});
+          if (query.bias.stride(1) != 1 && length > 1) query.bias = query.bias.contiguous();
         }
         plan.decode.push_back(std::move(query));
       }

@@ -358,7 +358,8 @@ void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries
       const PagedQuery& query = queries[static_cast<size_t>(i)];
       const std::vector<int32_t>& blocks = query.kv->blocks();
       const int64_t length = query.length;
-      const float* bias = query.bias.defined() ? query.bias.data_ptr<float>() + h * length : nullptr;
+      const float* bias =
+          query.bias.defined() ? query.bias.data_ptr<float>() + h * query.bias.stride(0) : nullptr;
       const T* qrow = qp + (i * num_heads + h) * head_dim;
       for (int64_t d = 0; d < head_dim; ++d) qf[static_cast<size_t>(d)] = static_cast<float>(qrow[d]);
       scores.resize(static_cast<size_t>(length));
@@ -413,9 +414,12 @@ at::Tensor PagedDecodeAttention(const at::Tensor& q, const std::vector<PagedQuer
                     query.length <= query.kv->capacity(),
                 "PagedDecodeAttention: query outside its sequence's blocks");
     TORCH_CHECK(!query.bias.defined() ||
-                    (query.bias.scalar_type() == at::kFloat && query.bias.is_contiguous() &&
-                     query.bias.numel() == q.size(1) * query.length),
-                "PagedDecodeAttention: bias must be float32 [heads, length]");
+                    (query.bias.scalar_type() == at::kFloat && query.bias.device().is_cpu() &&
+                     query.bias.dim() == 2 && query.bias.size(0) == q.size(1) &&
+                     query.bias.size(1) == query.length &&
+                     (query.bias.stride(1) == 1 || query.length == 1)),
+                "PagedDecodeAttention: bias must be float32 [heads, length] with unit column "
+                "stride");
   }
   const at::Tensor qc = q.contiguous();
   at::Tensor out = at::empty_like(qc);

@@ -186,7 +186,8 @@ class PagedKv {
 struct PagedQuery {
   const PagedKv* kv = nullptr;
   int64_t length = 0;  // attends to positions 0..length-1 of `kv`
-  // Additive float32 bias [num_heads, length] (contiguous, CPU), or undefined.
+  // Additive float32 bias [num_heads, length] (CPU; columns contiguous, rows at any stride,
+  // e.g. a view of a wider table), or undefined.
   at::Tensor bias;
 };
 

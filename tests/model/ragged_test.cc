@@ -2,6 +2,7 @@
 // errors, NewSequences.
 #include <gtest/gtest.h>
 
+#include "model/architectures.h"
 #include "model/layers.h"
 #include "model/model.h"
 #include "model/scoring.h"
@@ -69,6 +70,51 @@ TEST(RaggedTest, NewSequencesEqualsEachNewSequence) {
   auto outside = (*t5)->NewSequences(**pool, {&good, &bad});
   EXPECT_NE(outside.status().message().find("encoder input_ids[1]"), std::string::npos)
       << outside.status();
+}
+
+// T5 decode queries below kT5DecodeBiasSpan read their relative-position bias from one
+// precomputed row; from there on it is computed per query. Decoding across that boundary, one
+// token a step, gives the logits of the same positions read from one chunk, whose bias is
+// computed for the chunk (both forked from one sequence holding the positions before). Both kernels: the CPU paged one and the padded batch CUDA takes.
+TEST(RaggedTest, T5DecodeBiasRowEqualsPerQueryBias) {
+  auto t5 = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/t5-tiny", LoadOptions());
+  ASSERT_TRUE(t5.ok()) << t5.status();
+  const Model& m = **t5;
+  const int64_t first = kT5DecodeBiasSpan - 2, total = kT5DecodeBiasSpan + 2;
+  const at::Tensor ids = Ids(total, m.config().vocab_size, 70);
+  const at::Tensor encoder = Ids(7, m.config().vocab_size, 71);
+  const int64_t kChunk = 64;
+  auto pool = m.NewKvPool(3 * (total / 16 + 2) + 8);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto base = m.NewSequence(**pool, &encoder);  // positions 0..first-1, forked for each check
+  ASSERT_TRUE(base.ok()) << base.status();
+  for (int64_t at = 0; at < first; at += kChunk) {
+    const int64_t n = std::min<int64_t>(kChunk, first - at);
+    ASSERT_TRUE(m.ForwardChunks({{base->get(), ids.narrow(0, at, n)}}).ok());
+  }
+  for (const bool kernels : {true, false}) {
+    SetUseCpuKernels(kernels);
+    auto chunked = m.ForkSequence(**base);
+    ASSERT_TRUE(chunked.ok()) << chunked.status();
+    auto decoded = m.ForkSequence(**base);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    auto expected =
+        m.ForwardChunks({{chunked->get(), ids.narrow(0, first, total - first), /*all_logits=*/true}});
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    std::vector<at::Tensor> actual;
+    for (int64_t t = first; t < total; ++t) {
+      auto out = m.ForwardChunks({{decoded->get(), ids.narrow(0, t, 1)}});
+      ASSERT_TRUE(out.ok()) << out.status();
+      actual.push_back((*out)[0]);
+    }
+    ASSERT_EQ(actual.size(), 4u);
+    for (size_t k = 0; k < actual.size(); ++k) {
+      const at::Tensor row = (*expected)[static_cast<int64_t>(k)];
+      EXPECT_LE(testing::MaxAbsDiff(actual[k], row), testing::FixtureTolerance(row))
+          << "position " << first + static_cast<int64_t>(k) << (kernels ? " kernel" : " padded");
+    }
+  }
+  SetUseCpuKernels(true);
 }
 
 // ForkSequence (beam search); see ragged_check.h.

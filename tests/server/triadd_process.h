@@ -6,11 +6,14 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -19,6 +22,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/server/test_device.h"
@@ -48,12 +53,32 @@ class TriaddProcess {
     std::ofstream(dir / "triad.json")
         << R"({"listen": "127.0.0.1:)" << port << R"(", "metrics_port": )" << port + 1
         << R"(, "threads": 1, "shutdown_grace_ms": 10000, "models": )" << models_json << "}";
-    pid = fork();
-    if (pid == 0) {
-      for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
-      const std::string config = (dir / "triad.json").string();
-      execl(TRIADD_BINARY, "triadd", "--config", config.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
+    // posix_spawn rather than fork + setenv + exec: this process has gRPC's threads and, on
+    // a GPU, a CUDA context by now, and after fork() a multithreaded process may only call
+    // async-signal-safe functions (setenv and std::string allocate), nor run the atfork
+    // handlers its libraries registered. The environment is passed whole instead.
+    std::vector<std::string> environment;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry = *e;
+      const std::string key = entry.substr(0, entry.find('='));
+      const bool replaced = std::any_of(env.begin(), env.end(),
+                                        [&](const auto& kv) { return kv.first == key; });
+      if (!replaced) environment.push_back(entry);
+    }
+    for (const auto& [key, value] : env) environment.push_back(key + "=" + value);
+    const std::string config = (dir / "triad.json").string();
+    std::vector<std::string> args = {"triadd", "--config", config};
+    auto pointers = [](std::vector<std::string>& strings) {
+      std::vector<char*> out;
+      for (auto& s : strings) out.push_back(s.data());
+      out.push_back(nullptr);
+      return out;
+    };
+    std::vector<char*> argv = pointers(args), envp = pointers(environment);
+    const int error = posix_spawn(&pid, TRIADD_BINARY, nullptr, nullptr, argv.data(), envp.data());
+    if (error != 0) {
+      ADD_FAILURE() << "posix_spawn " << TRIADD_BINARY << ": " << std::strerror(error);
+      pid = -1;
     }
     channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                   grpc::InsecureChannelCredentials());
