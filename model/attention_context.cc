@@ -112,9 +112,14 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
       for (int64_t j = 0; j < queries; ++j) {
         const at::Tensor& b = decode_bias[static_cast<size_t>(j)];
         const int64_t keys = plan.keys[plan.decode_of[static_cast<size_t>(j)]];
-        at::Tensor full = at::zeros({1, num_heads, 1, max_keys}, q.options());
-        if (b.defined()) full.narrow(3, 0, keys).copy_(b.expand({1, num_heads, 1, keys}));
-        padded.push_back(full);
+        if (!b.defined()) {
+          padded.push_back(at::zeros({1, num_heads, 1, max_keys}, q.options()));
+          continue;
+        }
+        // One call per query: the row padded with zeros past its keys (T5: a view of the
+        // model's precomputed row, already [1, H, 1, keys]).
+        const at::Tensor row = b.size(1) == num_heads ? b : b.expand({1, num_heads, 1, keys});
+        padded.push_back(at::constant_pad_nd(row.to(q.scalar_type()), {0, max_keys - keys}, 0));
       }
       plan.mask = plan.mask + at::cat(padded, 0);
     }
