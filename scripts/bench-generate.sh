@@ -11,7 +11,9 @@
 # SPREAD (0: every output OUTPUT_TOKENS long; e.g. 0.5 draws lengths from [32, 64] so the
 # closed-loop clients fall out of lockstep), PASSES (1: how many times to run concurrency 1, 4
 # and 16 in turn; the summary gives each pass's ratios and their medians, so a shared machine's
-# drift between passes shows instead of skewing one ratio).
+# drift between passes shows instead of skewing one ratio), PREFILL_CHUNK (unset: the config's
+# prefill_chunk_tokens; N: both models' per-step prompt-token budget set to N in a copy of the
+# config beside it, deploy/*.tmp.json; README "triad (client)" has the trade-off measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -24,7 +26,13 @@ PASSES=${PASSES:-1}
 PORT=${PORT:-50072}
 
 "$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
-start_triadd "${CONFIG:-deploy/bench-generate.json}"
+CONFIG=${CONFIG:-deploy/bench-generate.json}
+if [[ -n "${PREFILL_CHUNK:-}" ]]; then
+  chunked="$(dirname "$CONFIG")/$(basename "$CONFIG" .json)-chunk$PREFILL_CHUNK.tmp.json"
+  sed -E "s/\"prefill_chunk_tokens\": *[0-9]+/\"prefill_chunk_tokens\": $PREFILL_CHUNK/" "$CONFIG" >"$chunked"
+  CONFIG=$chunked
+fi
+start_triadd "$CONFIG"
 
 # Every run draws its prompts from its own seed: the client's workers derive their prompts from
 # the seed and their index, so runs sharing a seed would repeat prompts and Llama's prefix

@@ -75,6 +75,10 @@ struct ModelServingConfig {
   int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;
                                        // 0 = batch only what is already waiting
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per scheduler step over all sequences, >= 1
+                                       // (T5: encoder tokens per admission). About one typical
+                                       // prompt keeps arrivals spread over steps (lower p99 TTFT
+                                       // in steady state on a CPU); larger batches a burst's
+                                       // prefill (README "triad (client)")
   int64_t max_classify_batch = 32;     // Classify items run together in one batch, >= 1
   ClassifyConfig classify;             // JSON "classify"; see ClassifyConfig
 };

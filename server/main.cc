@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/service.h"
@@ -45,6 +47,11 @@ sigset_t BlockShutdownSignals() {
 
 int main(int argc, char** argv) {
   const sigset_t signals = BlockShutdownSignals();
+  // A crash prints the faulting thread's symbolized stack to stderr (the pod's log), then dies
+  // of the same signal. SIGTERM is in absl's list too, but it stays blocked in every thread and
+  // reaches only the sigwait below.
+  absl::InitializeSymbolizer(argv[0]);
+  absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
   auto config = triad::ConfigFromFlags(argc, argv);
   if (!config.ok()) {
     std::cerr << "triadd: " << config.status().message() << "\n";

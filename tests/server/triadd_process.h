@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -75,7 +77,15 @@ class TriaddProcess {
       return out;
     };
     std::vector<char*> argv = pointers(args), envp = pointers(environment);
-    const int error = posix_spawn(&pid, TRIADD_BINARY, nullptr, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    const std::string stderr_path = (dir / "stderr.log").string();
+    if (capture_stderr) {
+      posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
+    const int error = posix_spawn(&pid, TRIADD_BINARY, &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
     if (error != 0) {
       ADD_FAILURE() << "posix_spawn " << TRIADD_BINARY << ": " << std::strerror(error);
       pid = -1;
@@ -122,6 +132,14 @@ class TriaddProcess {
     return false;
   }
 
+  // What triadd wrote to stderr, when capture_stderr was set before Start (else it goes to
+  // the test's own stderr).
+  std::string Stderr() const {
+    std::ifstream in(dir / "stderr.log");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  bool capture_stderr = false;
   std::filesystem::path dir;
   int port = 0;
   pid_t pid = -1;

@@ -667,5 +667,26 @@ TEST(TriaddLoading, SigtermWhileLoadingExitsZero) {
   server.Stop();
 }
 
+// A crash (here a SIGSEGV sent from outside) prints the signal and the faulting thread's stack
+// to stderr, then triadd dies of that signal, so the pod's log says where it happened.
+TEST(TriaddLoading, ACrashReportsItsSignalAndStack) {
+  testing::TriaddProcess server;
+  server.capture_stderr = true;
+  server.Start("triadd_crash_test", R"([{"name": "llama", "path": ")" + kData +
+                   R"(/models/llama-tiny", "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny"}])",
+               {{"TRIADD_TEST_LOAD_DELAY_MS", "20000"}});
+  ASSERT_TRUE(server.WaitListening());
+  ASSERT_EQ(kill(server.pid, SIGSEGV), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(server.pid, &status, 0), server.pid);
+  server.pid = -1;
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+  const std::string log = server.Stderr();
+  EXPECT_NE(log.find("*** SIGSEGV received"), std::string::npos) << log;
+  EXPECT_NE(log.find("@ "), std::string::npos) << log;  // the stack's frames
+  server.Stop();
+}
+
 }  // namespace
 }  // namespace triad
