@@ -11,8 +11,9 @@
 #     and runs model_gpu_test (every model fixture case on cuda in float32 and bfloat16, ragged
 #     chunked batches and forks against each sequence alone);
 #  2. builds triadd, the client and the server tests (when the kit works; SERVER=OFF skips) and
-#     runs scheduler_test and triadd_test with TRIAD_TEST_DEVICE=cuda: the scheduler, KV pool,
-#     prefix cache, beam search and the real daemon with every model on the GPU;
+#     runs scheduler_test, triadd_test (one call per suite) and classify_e2e_test with
+#     TRIAD_TEST_DEVICE=cuda: the scheduler, KV pool, prefix cache, beam search and the real
+#     daemon (generation and classification) with every model on the GPU;
 #  3. scripts/bench-generate.sh and scripts/bench-classify.sh with the models on cuda in
 #     bfloat16 (issues 4 and 5's serving targets), then triad-bench on cuda (the real shapes;
 #     SKIP_BENCH=1 leaves all three out).
@@ -70,7 +71,7 @@ step gpu_test gpu_test 120 "$BUILD_DIR/tests/model/model_gpu_test"
 grep -E "^\[(bf16|cuda|gpu)|worst|SKIPPED|PASSED|FAILED" "$OUT/gpu_test.log" >>"$OUT/summary.txt" 2>/dev/null
 
 if [[ $SERVER == ON ]] && ! step build_server build 300 cmake --build "$BUILD_DIR" -j "$(nproc)" \
-     --target triadd triad scheduler_test triadd_test; then
+     --target triadd triad scheduler_test triadd_test classify_e2e_test; then
   SERVER=OFF
 fi
 COUNTS='^\[  (PASSED|FAILED)  \] [0-9]+ test|^\[  FAILED  \] .* \([0-9]+ ms\)$'  # totals, failures
@@ -78,9 +79,17 @@ if [[ $SERVER == ON ]]; then
   step scheduler_test_cuda scheduler_test_cuda 150 env TRIAD_TEST_DEVICE=cuda "$BUILD_DIR/tests/server/scheduler_test"
   grep -E "$COUNTS" "$OUT/scheduler_test_cuda.log" >>"$OUT/summary.txt"
   # Fail-fast: a triadd that cannot start on cuda would otherwise cost every test its deadline.
-  step triadd_test_cuda triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda \
-    "$BUILD_DIR/tests/server/triadd_test" --gtest_fail_fast
-  grep -E "$COUNTS" "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
+  # One call per suite: session 9's run died of SIGSEGV after the Triadd suite, before the
+  # TriaddLoading one; a crash now prints its stack (tests/test_main.cc) into the log.
+  for suite in Triadd TriaddLoading; do
+    step "triadd_test_cuda_$suite" triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda \
+      "$BUILD_DIR/tests/server/triadd_test" --gtest_fail_fast --gtest_filter="$suite.*"
+  done
+  grep -E "$COUNTS|SIGSEGV|\*\*\* " "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
+  # Classify end to end through triadd with the models on cuda (issue 5's path on the GPU).
+  step classify_e2e_cuda classify_e2e_cuda 150 env TRIAD_TEST_DEVICE=cuda \
+    "$BUILD_DIR/tests/server/classify_e2e_test" --gtest_fail_fast
+  grep -E "$COUNTS" "$OUT/classify_e2e_cuda.log" >>"$OUT/summary.txt"
 fi
 
 # deploy/NAME.json with its models on cuda in bfloat16 and a prefill budget of 256 tokens per
