@@ -349,11 +349,12 @@ struct Flags {
   std::optional<std::string> listen;
   std::optional<int> metrics_port;
   std::optional<int> threads;
-  std::vector<ModelServingConfig> models;  // from --model, paths not yet resolved
+  std::optional<std::string> device, dtype;  // for every model
+  std::vector<ModelServingConfig> models;    // from --model, paths not yet resolved
 };
 
-constexpr std::initializer_list<const char*> kFlagNames = {"--config", "--listen", "--metrics-port",
-                                                           "--threads", "--model"};
+constexpr std::initializer_list<const char*> kFlagNames = {
+    "--config", "--listen", "--metrics-port", "--threads", "--model", "--device", "--dtype"};
 
 absl::Status FlagError(absl::string_view flag, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(flag, ": ", what));
@@ -378,6 +379,19 @@ absl::Status ApplyFlag(const std::string& flag, const std::string& value, Flags*
     return ParseIntFlag(flag, value, &flags->metrics_port);
   } else if (flag == "--threads") {
     return ParseIntFlag(flag, value, &flags->threads);
+  } else if (flag == "--device") {
+    if (!IsValidDevice(value)) {
+      return FlagError(flag, absl::StrCat("unsupported ", Quote(value), " (cpu, cuda, cuda:N)"));
+    }
+    flags->device = value;
+  } else if (flag == "--dtype") {
+    bool known = false;
+    for (const char* dtype : kDtypes) known = known || value == dtype;
+    if (!known) {
+      return FlagError(flag, absl::StrCat("unsupported ", Quote(value), " (",
+                                          absl::StrJoin(kDtypes, ", "), ")"));
+    }
+    flags->dtype = value;
   } else {  // --model
     const size_t equals = value.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == value.size()) {
@@ -454,14 +468,18 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(int argc, const char* const* argv) 
     TRIAD_ASSIGN_OR_RETURN(const std::string text, ReadFile(flags.config_file));
     TRIAD_ASSIGN_OR_RETURN(config, ParseUnvalidated(text, flags.config_file));
   }
-  const bool overrides =
-      flags.listen || flags.metrics_port || flags.threads || !flags.models.empty();
+  const bool overrides = flags.listen || flags.metrics_port || flags.threads || flags.device ||
+                         flags.dtype || !flags.models.empty();
   if (flags.listen) config.listen = *flags.listen;
   if (flags.metrics_port) config.metrics_port = *flags.metrics_port;
   if (flags.threads) config.threads = *flags.threads;
   for (ModelServingConfig& model : flags.models) {
     ResolveModelPaths(fs::path(), &model);
     config.models.push_back(std::move(model));
+  }
+  for (ModelServingConfig& model : config.models) {
+    if (flags.device) model.device = *flags.device;
+    if (flags.dtype) model.dtype = *flags.dtype;
   }
   if (config.source.empty()) {
     config.source = "flags";

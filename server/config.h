@@ -123,6 +123,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 //   --threads N         overrides "threads"
 //   --model NAME=PATH   repeatable; adds a model with defaults after the file's (a relative PATH
 //                       resolves against the working directory)
+//   --device DEV        every model's "device" (cpu, cuda, cuda:N): one config for CPU and GPU
+//                       nodes
+//   --dtype DTYPE       every model's "dtype" (float32, bfloat16, float16)
 // Returns the merged, validated config. An unknown flag, a missing or malformed value, or a
 // positional argument is INVALID_ARGUMENT naming it.
 absl::StatusOr<ServerConfig> ConfigFromFlags(int argc, const char* const* argv);

@@ -402,6 +402,8 @@ TEST_F(ConfigTest, FlagsOverrideTheFile) {
   EXPECT_EQ(config->threads, 3);
   ASSERT_EQ(config->models.size(), 1u);
   EXPECT_EQ(config->models[0].path, Path("m"));
+  EXPECT_EQ(config->models[0].device, "cpu");
+  EXPECT_EQ(config->models[0].dtype, "float32");
   EXPECT_EQ(config->source, file + " + flags");
 
   config = FromFlags({"--config=" + file});
@@ -409,6 +411,17 @@ TEST_F(ConfigTest, FlagsOverrideTheFile) {
   EXPECT_EQ(config->listen, "127.0.0.1:1234");
   EXPECT_EQ(config->threads, 2);
   EXPECT_EQ(config->source, file);
+
+  // --device and --dtype move every model, the file's and --model's alike.
+  config = FromFlags({"--config", file, "--model", "b=" + Path("m"), "--device", "cuda:1",
+                      "--dtype=bfloat16"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->models.size(), 2u);
+  for (const ModelServingConfig& model : config->models) {
+    EXPECT_EQ(model.device, "cuda:1") << model.name;
+    EXPECT_EQ(model.dtype, "bfloat16") << model.name;
+  }
+  EXPECT_EQ(config->source, file + " + flags");
 }
 
 TEST_F(ConfigTest, ModelFlagsWithoutAFile) {
@@ -463,6 +476,10 @@ TEST_F(ConfigTest, FlagErrors) {
       {{"--model", "a"}, "--model: expected NAME=PATH, got \"a\""},
       {{"--model", "=m"}, "--model: expected NAME=PATH"},
       {{"--model", "a="}, "--model: expected NAME=PATH"},
+      {{"--config", file, "--device", "gpu"}, "--device: unsupported \"gpu\" (cpu, cuda, cuda:N)"},
+      {{"--config", file, "--device", "cuda:x"}, "--device: unsupported \"cuda:x\""},
+      {{"--config", file, "--dtype", "int8"},
+       "--dtype: unsupported \"int8\" (float32, bfloat16, float16)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.message);
