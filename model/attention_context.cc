@@ -49,6 +49,8 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
   plan.first_query.assign(n, -1);
   std::vector<int64_t> rows;
   std::vector<at::Tensor> decode_bias;  // padded path: per decode query, [1, 1 or H, 1, keys]
+  std::vector<size_t> gathered;         // the sequences whose chunks gather their blocks
+  std::vector<int64_t> offsets(n);      // each sequence's first row in the step
   int64_t offset = 0;
   for (size_t i = 0; i < n; ++i) {
     const RaggedSequence& s = sequences_[i];
@@ -56,32 +58,40 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
     // Self-attention: the cache's length is still the one before this step's tokens.
     const int64_t past = cross ? 0 : kv.length();
     plan.keys[i] = cross ? kv.length() : past + s.num_tokens;
+    offsets[i] = offset;
+    if (!(s.num_tokens == 1 || (kernel && (causal_only_ || s.num_tokens <= kMaxKernelChunk)))) {
+      gathered.push_back(i);
+      offset += s.num_tokens;
+      continue;
+    }
     const at::Tensor bias = cross ? at::Tensor() : bias_(past, s.num_tokens);
-    if (s.num_tokens == 1 || (kernel && (causal_only_ || s.num_tokens <= kMaxKernelChunk))) {
-      plan.first_query[i] = static_cast<int64_t>(rows.size());
-      for (int64_t t = 0; t < s.num_tokens; ++t) {
-        rows.push_back(offset + t);
-        plan.decode_of.push_back(i);
-        if (!kernel) {
-          decode_bias.push_back(bias);
-          plan.max_blocks = std::max(plan.max_blocks, kv.pool().BlocksFor(plan.keys[i]));
-          continue;
-        }
-        // Query t of the chunk sees the keys up to its own position (all of them: cross).
-        const int64_t length = cross ? plan.keys[i] : past + t + 1;
-        PagedQuery query{&kv, length, at::Tensor()};
-        if (bias.defined() && !causal_only_) {
-          query.bias = bias.select(2, t).narrow(2, 0, length).to(at::kFloat)
-                           .expand({1, num_heads, length}).reshape({num_heads, length});
-          if (query.bias.stride(1) != 1 && length > 1) query.bias = query.bias.contiguous();
-        }
-        plan.decode.push_back(std::move(query));
+    plan.first_query[i] = static_cast<int64_t>(rows.size());
+    for (int64_t t = 0; t < s.num_tokens; ++t) {
+      rows.push_back(offset + t);
+      plan.decode_of.push_back(i);
+      if (!kernel) {
+        decode_bias.push_back(bias);
+        plan.max_blocks = std::max(plan.max_blocks, kv.pool().BlocksFor(plan.keys[i]));
+        continue;
       }
-    } else {
-      plan.index[i] = kv.BlockIndex(plan.keys[i], device);
-      plan.bias[i] = bias;
+      // Query t of the chunk sees the keys up to its own position (all of them: cross).
+      const int64_t length = cross ? plan.keys[i] : past + t + 1;
+      PagedQuery query{&kv, length, at::Tensor()};
+      if (bias.defined() && !causal_only_) {
+        query.bias = bias.select(2, t).narrow(2, 0, length).to(at::kFloat)
+                         .expand({1, num_heads, length}).reshape({num_heads, length});
+        if (query.bias.stride(1) != 1 && length > 1) query.bias = query.bias.contiguous();
+      }
+      plan.decode.push_back(std::move(query));
     }
     offset += s.num_tokens;
+  }
+  if (!BuildGatheredBatch(plan, cross, q, gathered, offsets)) {
+    for (size_t i : gathered) {
+      const PagedKv& kv = cross ? *sequences_[i].cross : *sequences_[i].kv;
+      plan.index[i] = kv.BlockIndex(plan.keys[i], device);
+      plan.bias[i] = cross ? at::Tensor() : bias_(kv.length(), sequences_[i].num_tokens);
+    }
   }
   plan.decode_rows = at::tensor(rows, at::kLong).to(device);
   if (!kernel && !rows.empty()) {
@@ -128,23 +138,121 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
   plan.built = true;
 }
 
+bool RaggedAttention::BuildGatheredBatch(Plan& plan, bool cross, const at::Tensor& q,
+                                         const std::vector<size_t>& gathered,
+                                         const std::vector<int64_t>& offsets) const {
+  // One sequence gathers on its own (its scores are all it needs). Two or more run as one
+  // padded batch, unless the padding would more than double the score elements (one long
+  // chunk beside short ones).
+  if (gathered.size() < 2) return false;
+  const int64_t n = static_cast<int64_t>(gathered.size());
+  const PagedKv& first = cross ? *sequences_[gathered[0]].cross : *sequences_[gathered[0]].kv;
+  const KvPool& pool = first.pool();
+  const int64_t block = pool.block_size();
+  int64_t max_tokens = 0, max_keys = 0, scores = 0;
+  for (size_t i : gathered) {
+    max_tokens = std::max(max_tokens, sequences_[i].num_tokens);
+    max_keys = std::max(max_keys, plan.keys[i]);
+    scores += sequences_[i].num_tokens * plan.keys[i];
+  }
+  const int64_t max_blocks = pool.BlocksFor(max_keys), padded_keys = max_blocks * block;
+  if (n * max_tokens * padded_keys > 2 * scores + 65536) return false;
+
+  // Built on the host and sent once: block tables, query rows, which keys each query sees.
+  std::vector<int64_t> table(static_cast<size_t>(n * max_blocks), 0);
+  std::vector<int64_t> rows(static_cast<size_t>(n * max_tokens), 0), out_rows;
+  std::vector<uint8_t> hidden(static_cast<size_t>(n * max_tokens * padded_keys), 1);
+  std::vector<uint8_t> past_end(static_cast<size_t>(n * padded_keys), 1);
+  std::vector<at::Tensor> biases;  // per sequence (self-attention beyond the causal mask)
+  const bool with_bias = !cross && !causal_only_;
+  for (int64_t j = 0; j < n; ++j) {
+    const size_t i = gathered[static_cast<size_t>(j)];
+    const RaggedSequence& s = sequences_[i];
+    const PagedKv& kv = cross ? *s.cross : *s.kv;
+    const int64_t past = cross ? 0 : kv.length(), keys = plan.keys[i];
+    std::copy(kv.blocks().begin(), kv.blocks().begin() + pool.BlocksFor(keys),
+              table.begin() + j * max_blocks);
+    std::fill_n(past_end.begin() + j * padded_keys, keys, uint8_t{0});
+    for (int64_t t = 0; t < s.num_tokens; ++t) {
+      const int64_t row = j * max_tokens + t;
+      rows[static_cast<size_t>(row)] = offsets[i] + t;
+      out_rows.push_back(row);
+      // Self-attention: query t sees keys up to its own position; cross: every encoder key.
+      std::fill_n(hidden.begin() + row * padded_keys, cross ? keys : past + t + 1, uint8_t{0});
+    }
+    if (with_bias) {
+      const at::Tensor bias = bias_(past, s.num_tokens);  // [1, 1 or H, T, keys]
+      if (bias.defined()) {
+        biases.push_back(at::constant_pad_nd(
+            bias.expand({1, q.size(1), s.num_tokens, keys}).to(q.scalar_type()),
+            {0, padded_keys - keys, 0, max_tokens - s.num_tokens}, 0));
+      } else {
+        biases.push_back(at::zeros({1, q.size(1), max_tokens, padded_keys}, q.options()));
+      }
+    }
+  }
+  const at::Device device = q.device();
+  auto upload_bool = [&](std::vector<uint8_t>& host, at::IntArrayRef shape) {
+    const at::Tensor t = at::from_blob(host.data(), shape, at::kBool);
+    return device.is_cpu() ? t.clone() : t.to(device);
+  };
+  plan.batch_of = gathered;
+  plan.batch_tokens = max_tokens;
+  plan.batch_blocks = max_blocks;
+  plan.batch_table = at::tensor(table, at::kLong).to(device);
+  plan.batch_rows = at::tensor(rows, at::kLong).to(device);
+  plan.batch_out_rows = at::tensor(out_rows, at::kLong).to(device);
+  plan.batch_invalid = upload_bool(past_end, {n, 1, padded_keys, 1});
+  plan.batch_mask = at::zeros({n, 1, max_tokens, padded_keys}, q.options())
+                        .masked_fill(upload_bool(hidden, {n, 1, max_tokens, padded_keys}),
+                                     MaskValue(q.scalar_type()));
+  if (with_bias) plan.batch_mask = plan.batch_mask + at::cat(biases, 0);
+  return true;
+}
+
+at::Tensor RaggedAttention::GatherPadded(const at::Tensor& storage, const at::Tensor& table,
+                                         int64_t rows, int64_t blocks,
+                                         const at::Tensor& invalid) const {
+  const KvPoolShape& shape = sequences_[0].kv->pool().shape();
+  return storage.index_select(1, table)
+      .view({shape.num_kv_heads, rows, blocks * shape.block_size, shape.head_dim})
+      .transpose(0, 1)
+      .masked_fill(invalid, 0);
+}
+
 at::Tensor RaggedAttention::PaddedDecode(const Plan& plan, int64_t layer, const at::Tensor& q,
                                          double scale, bool cross, bool all_rows) const {
   const PagedKv& first = cross ? *sequences_[plan.decode_of[0]].cross
                                : *sequences_[plan.decode_of[0]].kv;
   const KvPool& pool = first.pool();
-  const KvPoolShape& shape = pool.shape();
   const int64_t queries = plan.decode_rows.size(0);
-  const int64_t max_keys = plan.max_blocks * shape.block_size;
   auto gather = [&](const at::Tensor& storage) {
-    return storage.index_select(1, plan.table)
-        .view({shape.num_kv_heads, queries, max_keys, shape.head_dim})
-        .transpose(0, 1)
-        .masked_fill(plan.invalid, 0);
+    return GatherPadded(storage, plan.table, queries, plan.max_blocks, plan.invalid);
   };
   const at::Tensor rows = all_rows ? q[0] : q[0].index_select(1, plan.decode_rows);
   const at::Tensor qd = rows.transpose(0, 1).unsqueeze(2);
   return Attention(qd, gather(pool.keys(layer)), gather(pool.values(layer)), plan.mask, scale);
+}
+
+at::Tensor RaggedAttention::GatheredBatch(const Plan& plan, int64_t layer, const at::Tensor& q,
+                                          double scale, bool cross) const {
+  const PagedKv& first = cross ? *sequences_[plan.batch_of[0]].cross
+                               : *sequences_[plan.batch_of[0]].kv;
+  const KvPool& pool = first.pool();
+  const int64_t n = static_cast<int64_t>(plan.batch_of.size()), heads = q.size(1);
+  auto gather = [&](const at::Tensor& storage) {
+    return GatherPadded(storage, plan.batch_table, n, plan.batch_blocks, plan.batch_invalid);
+  };
+  // [n, H, max_tokens, D]: each sequence's rows, padded (padding rows repeat row 0, unused).
+  const at::Tensor qb = q[0].index_select(1, plan.batch_rows)
+                            .view({heads, n, plan.batch_tokens, q.size(3)})
+                            .transpose(0, 1);
+  const at::Tensor out =
+      Attention(qb, gather(pool.keys(layer)), gather(pool.values(layer)), plan.batch_mask, scale);
+  // Back to the sequences' rows, in step order: [H, tokens of the batch, D].
+  return out.transpose(0, 1)
+      .reshape({heads, n * plan.batch_tokens, out.size(3)})
+      .index_select(1, plan.batch_out_rows);
 }
 
 at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double scale, bool cross) {
@@ -152,10 +260,19 @@ at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double sc
   if (!plan.built) BuildPlan(plan, cross, q);
   const int64_t num_heads = q.size(1);
   std::vector<at::Tensor> outputs(sequences_.size());
+  if (!plan.batch_of.empty()) {
+    const at::Tensor batch = GatheredBatch(plan, layer, q, scale, cross);  // [H, rows, D]
+    if (plan.batch_of.size() == sequences_.size()) return batch.unsqueeze(0);  // every row
+    int64_t start = 0;
+    for (size_t i : plan.batch_of) {
+      outputs[i] = batch.narrow(1, start, sequences_[i].num_tokens).unsqueeze(0);
+      start += sequences_[i].num_tokens;
+    }
+  }
   int64_t offset = 0;
   for (size_t i = 0; i < sequences_.size(); ++i) {
     const RaggedSequence& s = sequences_[i];
-    if (plan.first_query[i] < 0) {
+    if (plan.first_query[i] < 0 && !outputs[i].defined()) {
       const PagedKv& kv = cross ? *s.cross : *s.kv;
       const auto [k, v] = kv.Gather(layer, plan.keys[i], plan.index[i]);
       outputs[i] = Attention(q.narrow(2, offset, s.num_tokens), k, v, plan.bias[i], scale);

@@ -101,6 +101,15 @@ class RaggedAttention : public AttentionContext {
     at::Tensor mask;                 // padded path: additive [n, 1 or H, 1, max_keys]
     at::Tensor invalid;              // padded path: [n, 1, max_keys, 1], true past each length
     int64_t max_blocks = 0;
+    // Two or more gathered sequences: one padded batch (BuildGatheredBatch), the same fields
+    // for its n sequences, max_tokens query rows each.
+    std::vector<size_t> batch_of;    // the sequences in the batch, in step order
+    at::Tensor batch_table;          // [n * batch_blocks] block ids
+    at::Tensor batch_rows;           // [n * batch_tokens] q rows (padding: row 0)
+    at::Tensor batch_out_rows;       // [their tokens] rows of the padded output, in step order
+    at::Tensor batch_mask;           // additive [n, 1 or H, batch_tokens, batch keys]
+    at::Tensor batch_invalid;        // [n, 1, batch keys, 1], true past each sequence's keys
+    int64_t batch_tokens = 0, batch_blocks = 0;
   };
   // Built from the sequences' current lengths and block tables (self: after the first layer
   // has written the step's keys, before Advance).
@@ -109,6 +118,18 @@ class RaggedAttention : public AttentionContext {
   // [n, H, 1, D] for the step's decode queries; `all_rows`: they are all of q's rows, in order.
   at::Tensor PaddedDecode(const Plan& plan, int64_t layer, const at::Tensor& q, double scale,
                           bool cross, bool all_rows) const;
+  // Fills the plan's batch_* fields for the `gathered` sequences (rows from `offsets`); false
+  // when they gather one by one instead (fewer than two, or too much padding).
+  bool BuildGatheredBatch(Plan& plan, bool cross, const at::Tensor& q,
+                          const std::vector<size_t>& gathered,
+                          const std::vector<int64_t>& offsets) const;
+  // [H, tokens of the batch, D] for the batched sequences' rows, in step order.
+  at::Tensor GatheredBatch(const Plan& plan, int64_t layer, const at::Tensor& q, double scale,
+                           bool cross) const;
+  // `storage` [Hkv, blocks, block_size, D] gathered by `table` into [rows, Hkv, blocks *
+  // block_size, D], zero where `invalid` (stale contents of unused positions may be NaN).
+  at::Tensor GatherPadded(const at::Tensor& storage, const at::Tensor& table, int64_t rows,
+                          int64_t blocks, const at::Tensor& invalid) const;
 
   std::vector<RaggedSequence> sequences_;
   BiasFn bias_;
