@@ -96,15 +96,9 @@ at::Tensor LayerNorm(const at::Tensor& x, const at::Tensor& weight, const at::Te
   return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
-namespace {
-
-// x in `type`, without an ATen call when it already is (a same-type `to` is a no-op but still a
-// dispatch, which a GPU decode step, bound by dispatch, pays for).
 at::Tensor ToType(const at::Tensor& x, at::ScalarType type) {
   return x.scalar_type() == type ? x : x.to(type);
 }
-
-}  // namespace
 
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   const at::Tensor x32 = ToType(x, at::kFloat);

@@ -39,6 +39,10 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // "relu", "silu", "gelu" (erf) or "gelu_new" (tanh approximation).
 at::Tensor Activation(const std::string& name, const at::Tensor& x);
 
+// x in `type`, without an ATen call when it already is (a same-type `to` is a no-op but still a
+// dispatch, which a GPU decode step, bound by dispatch, pays for).
+at::Tensor ToType(const at::Tensor& x, at::ScalarType type);
+
 // Additive masks use the dtype's lowest finite value, as HF does: a fully masked row then gets
 // a uniform softmax instead of NaN.
 double MaskValue(at::ScalarType dtype);

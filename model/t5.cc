@@ -65,16 +65,31 @@ class T5Sequence : public SequenceState {
     copy->cross.ForkFrom(cross, /*copy_partial=*/false);  // written once, read by every beam
     return copy;
   }
-  // Stores row `row`'s first `length` encoder positions of the projected keys/values
-  // ([B, H, S, d_kv] per layer) as this sequence's cross-attention K/V (throws
-  // KvPoolExhausted).
-  void SetCross(const std::vector<at::Tensor>& keys, const std::vector<at::Tensor>& values,
-                int64_t row, int64_t length) {
-    for (size_t l = 0; l < keys.size(); ++l) {
-      cross.Write(static_cast<int64_t>(l), keys[l][row].narrow(1, 0, length),
-                  values[l][row].narrow(1, 0, length));
+  // Stores row b's first lengths[b] encoder positions of the projected keys/values ([B, H, S,
+  // d_kv] per layer) as sequences[b]'s cross-attention K/V: one indexed copy per layer for all
+  // of them (per-block copies cost ~30 ATen calls per sequence and layer, host work a GPU
+  // admission waits on). Throws KvPoolExhausted; blocks already taken stay with their sequence.
+  static void SetCross(const std::vector<T5Sequence*>& sequences,
+                       const std::vector<int64_t>& lengths, const std::vector<at::Tensor>& keys,
+                       const std::vector<at::Tensor>& values) {
+    std::vector<int64_t> slots, rows;
+    const int64_t positions = keys[0].size(2);
+    for (size_t b = 0; b < sequences.size(); ++b) {
+      sequences[b]->cross.AppendSlots(lengths[b], slots);
+      for (int64_t p = 0; p < lengths[b]; ++p) rows.push_back(static_cast<int64_t>(b) * positions + p);
     }
-    cross.Advance(length);
+    const KvPool& pool = sequences[0]->cross.pool();
+    const at::Device device = keys[0].device();
+    const at::Tensor slot_index = at::tensor(slots, at::kLong).to(device);
+    const at::Tensor row_index = at::tensor(rows, at::kLong).to(device);
+    auto flat = [&](const at::Tensor& x) {  // [B, H, S, d] -> the rows' [H, n, d]
+      return ToType(x.transpose(0, 1).reshape({x.size(1), -1, x.size(3)}).index_select(1, row_index),
+                    pool.keys(0).scalar_type());
+    };
+    for (size_t l = 0; l < keys.size(); ++l) {
+      pool.WriteSlots(static_cast<int64_t>(l), slot_index, flat(keys[l]), flat(values[l]));
+    }
+    for (size_t b = 0; b < sequences.size(); ++b) sequences[b]->cross.Advance(lengths[b]);
   }
   PagedKv self;   // decoder self-attention
   PagedKv cross;  // the encoder's projected keys/values, written once
@@ -158,7 +173,7 @@ class T5Model : public Model {
     std::vector<at::Tensor> keys, values;  // [1, H, S, d_kv] per layer
     ProjectEncoder(hidden, keys, values);
     auto seq = std::make_unique<T5Sequence>(pool);
-    seq->SetCross(keys, values, 0, hidden.size(1));
+    T5Sequence::SetCross({seq.get()}, {hidden.size(1)}, keys, values);
     return seq;
   }
 
@@ -180,11 +195,14 @@ class T5Model : public Model {
     const at::Tensor hidden = EncodeImpl(EncoderInput{ids, mask});
     std::vector<at::Tensor> keys, values;  // [B, H, S, d_kv] per layer
     ProjectEncoder(hidden, keys, values);
+    std::vector<T5Sequence*> sequences;
+    std::vector<int64_t> lengths;
     for (int64_t b = 0; b < batch; ++b) {
-      auto seq = std::make_unique<T5Sequence>(pool);
-      seq->SetCross(keys, values, b, encoder_ids[static_cast<size_t>(b)]->numel());
-      out.push_back(std::move(seq));
+      out.push_back(std::make_unique<T5Sequence>(pool));
+      sequences.push_back(static_cast<T5Sequence*>(out.back().get()));
+      lengths.push_back(encoder_ids[static_cast<size_t>(b)]->numel());
     }
+    T5Sequence::SetCross(sequences, lengths, keys, values);
     return out;
   }
 

@@ -19,7 +19,8 @@
 // Besides the padded-batch decode figures, `decode_ragged8` runs batch 8 through
 // Model::ForwardChunks, the path triadd's scheduler uses (a cache per sequence, attention per
 // sequence), as a fraction of `decode_batch8` in the same run; `decode_ragged1` and
-// `decode_ragged16` run that path at batches 1 and 16.
+// `decode_ragged16` run that path at batches 1 and 16. `prefill16` runs sixteen 64-token prompts
+// as one step of that path (a burst of arrivals, a Classify batch's contexts).
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -226,6 +227,41 @@ double ServingPrefillTokensPerSecond(const Model& model, const ModelSpec& spec) 
   return best;
 }
 
+// Sixteen 64-token prompts arriving together, as triadd prefills them in one step (budget
+// permitting): one ForwardChunks call over 16 fresh sequences (T5: their encoders as one
+// NewSequences batch, then the 16 decoder start tokens). Prompt tokens/s, best of two, and the
+// ATen calls of one more such step (on CUDA, host work that grows with the number of prompts
+// unless they run as one batch).
+std::pair<double, int64_t> Prefill16(const Model& model, const ModelSpec& spec) {
+  const int64_t prompts = 16, len = 64, block = 16;
+  double best = 0;
+  int64_t calls = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto pool = Check(model.NewKvPool(prompts * 2 * (len / block + 2), block));
+    std::vector<at::Tensor> ids;
+    std::vector<const at::Tensor*> encoders;
+    for (int64_t i = 0; i < prompts; ++i) ids.push_back(RandomIds(1, len, spec.vocab_size)[0]);
+    for (const at::Tensor& t : ids) encoders.push_back(spec.encoder_decoder ? &t : nullptr);
+    auto run = [&] {
+      auto states = Check(model.NewSequences(*pool, encoders));
+      std::vector<SequenceChunk> chunks;
+      for (int64_t i = 0; i < prompts; ++i) {
+        chunks.push_back({states[static_cast<size_t>(i)].get(),
+                          spec.encoder_decoder ? at::zeros({1}, at::kLong) : ids[static_cast<size_t>(i)]});
+      }
+      Check(model.ForwardChunks(chunks)).to(at::kCPU);
+    };
+    if (rep == 2) {
+      calls = CountAtenCalls(run);
+      break;
+    }
+    const auto start = Clock::now();
+    run();
+    best = std::max(best, static_cast<double>(prompts * len) / Seconds(start));
+  }
+  return {best, calls};
+}
+
 Json MeasureOne(const std::string& name, const std::string& dtype, const std::string& device,
                 const std::string& dir, int threads, int64_t steps) {
   const ModelSpec spec = BenchmarkModel(name);
@@ -244,6 +280,8 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
             {"load_seconds", load_seconds}, {"kernel_isa", std::string(kernels::KernelIsa())}};
   r["prefill_tokens_per_s"] = PrefillTokensPerSecond(*model, spec);
   r["serving_prefill_tokens_per_s"] = ServingPrefillTokensPerSecond(*model, spec);
+  const auto [prefill16, prefill16_calls] = Prefill16(*model, spec);
+  r["prefill16"] = {{"tokens_per_s", prefill16}, {"aten_calls", prefill16_calls}};
   int64_t serving_peak_rss = PeakRssBytes();
   for (const int64_t batch : {1, 8}) {
     // The bandwidth is measured right before each decode figure: it drifts on shared machines.
