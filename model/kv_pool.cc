@@ -27,10 +27,14 @@ KvPool::KvPool(KvPoolShape shape, int64_t num_blocks, at::ScalarType dtype, at::
   // busy CPU server touches hundreds of MB of fresh blocks in its first minutes: ~10% of
   // triadd's CPU time at concurrency 16 on Llama-110m, two cores). The pool is the KV budget
   // the configuration asked for, as vLLM reserves its cache up front.
+  // One tensor per role for every layer, so that copying a block (a fork's partly filled last
+  // block) is one copy for all layers rather than one per layer.
+  all_keys_ = at::zeros(
+      {shape.num_layers, shape.num_kv_heads, num_blocks, shape.block_size, shape.head_dim}, options);
+  all_values_ = at::zeros_like(all_keys_);
   for (int64_t l = 0; l < shape.num_layers; ++l) {
-    keys_.push_back(at::zeros({shape.num_kv_heads, num_blocks, shape.block_size, shape.head_dim},
-                              options));
-    values_.push_back(at::zeros_like(keys_.back()));
+    keys_.push_back(all_keys_[l]);
+    values_.push_back(all_values_[l]);
   }
   free_.reserve(static_cast<size_t>(num_blocks));
   for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
@@ -195,10 +199,7 @@ void PagedKv::ForkFrom(const PagedKv& source, bool copy_partial) {
     }
     const int64_t from = source.blocks_[static_cast<size_t>(shared)];
     try {
-      for (int64_t layer = 0; layer < pool_->shape().num_layers; ++layer) {
-        pool_->keys(layer).select(1, copy[0]).copy_(pool_->keys(layer).select(1, from));
-        pool_->values(layer).select(1, copy[0]).copy_(pool_->values(layer).select(1, from));
-      }
+      pool_->CopyBlock(from, copy[0]);
     } catch (...) {
       pool_->Free(copy);
       throw;
@@ -247,6 +248,11 @@ void PagedKv::AppendSlots(int64_t num_tokens, std::vector<int64_t>& slots) {
   for (int64_t pos = length_; pos < length_ + num_tokens; ++pos) {
     slots.push_back(int64_t{blocks_[static_cast<size_t>(pos / bs)]} * bs + pos % bs);
   }
+}
+
+void KvPool::CopyBlock(int64_t from, int64_t to) const {
+  all_keys_.select(2, to).copy_(all_keys_.select(2, from));
+  all_values_.select(2, to).copy_(all_values_.select(2, from));
 }
 
 void KvPool::WriteSlots(int64_t layer, const at::Tensor& slots, const at::Tensor& k,

@@ -103,11 +103,14 @@ class KvPool {
   // pool's device; from PagedKv::AppendSlots of the sequences the T positions belong to).
   void WriteSlots(int64_t layer, const at::Tensor& slots, const at::Tensor& k,
                   const at::Tensor& v) const;
+  // Copies block `from`'s keys and values into block `to`, every layer at once.
+  void CopyBlock(int64_t from, int64_t to) const;
 
  private:
   KvPoolShape shape_;
   int64_t num_blocks_;
-  std::vector<at::Tensor> keys_, values_;
+  at::Tensor all_keys_, all_values_;     // [layers, num_kv_heads, blocks, block_size, head_dim]
+  std::vector<at::Tensor> keys_, values_;  // per layer: views of all_keys_ / all_values_
   // Prefix-cache entry of a block (guarded by mu_).
   struct Entry {
     bool registered = false;
