@@ -3,8 +3,19 @@
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 namespace triad {
+namespace {
+
+// A host-built bool mask on `device`, sent in one copy (cloned on the CPU: `host` is a vector
+// the caller frees).
+at::Tensor UploadMask(std::vector<uint8_t>& host, at::IntArrayRef shape, const at::Device& device) {
+  const at::Tensor t = at::from_blob(host.data(), shape, at::kBool);
+  return device.is_cpu() ? t.clone() : t.to(device);
+}
+
+}  // namespace
 
 at::Tensor BatchAttention::SelfAttend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                                       const at::Tensor& v, double scale) {
@@ -111,8 +122,7 @@ void RaggedAttention::BuildPlan(Plan& plan, bool cross, const at::Tensor& q) con
       std::fill_n(past_end.begin() + j * max_keys, plan.keys[i], uint8_t{0});
     }
     plan.table = at::tensor(table, at::kLong).to(device);
-    const at::Tensor host_invalid = at::from_blob(past_end.data(), {queries, max_keys}, at::kBool);
-    const at::Tensor invalid = device.is_cpu() ? host_invalid.clone() : host_invalid.to(device);
+    const at::Tensor invalid = UploadMask(past_end, {queries, max_keys}, device);
     plan.mask = at::zeros({queries, 1, 1, max_keys}, q.options())
                     .masked_fill(invalid.view({queries, 1, 1, max_keys}), MaskValue(q.scalar_type()));
     bool any_bias = false;
@@ -192,19 +202,15 @@ bool RaggedAttention::BuildGatheredBatch(Plan& plan, bool cross, const at::Tenso
     }
   }
   const at::Device device = q.device();
-  auto upload_bool = [&](std::vector<uint8_t>& host, at::IntArrayRef shape) {
-    const at::Tensor t = at::from_blob(host.data(), shape, at::kBool);
-    return device.is_cpu() ? t.clone() : t.to(device);
-  };
   plan.batch_of = gathered;
   plan.batch_tokens = max_tokens;
   plan.batch_blocks = max_blocks;
   plan.batch_table = at::tensor(table, at::kLong).to(device);
   plan.batch_rows = at::tensor(rows, at::kLong).to(device);
   plan.batch_out_rows = at::tensor(out_rows, at::kLong).to(device);
-  plan.batch_invalid = upload_bool(past_end, {n, 1, padded_keys, 1});
+  plan.batch_invalid = UploadMask(past_end, {n, 1, padded_keys, 1}, device);
   plan.batch_mask = at::zeros({n, 1, max_tokens, padded_keys}, q.options())
-                        .masked_fill(upload_bool(hidden, {n, 1, max_tokens, padded_keys}),
+                        .masked_fill(UploadMask(hidden, {n, 1, max_tokens, padded_keys}, device),
                                      MaskValue(q.scalar_type()));
   if (with_bias) plan.batch_mask = plan.batch_mask + at::cat(biases, 0);
   return true;

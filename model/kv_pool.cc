@@ -264,21 +264,6 @@ void KvPool::WriteSlots(int64_t layer, const at::Tensor& slots, const at::Tensor
   flat(values(layer)).index_copy_(1, slots, v);
 }
 
-void PagedKv::Write(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
-  const int64_t steps = k.size(1), bs = pool_->block_size();
-  ReserveOrThrow(*this, length_ + steps);
-  const at::Tensor& keys = pool_->keys(layer);
-  const at::Tensor& values = pool_->values(layer);
-  for (int64_t t = 0; t < steps;) {
-    const int64_t pos = length_ + t, offset = pos % bs;
-    const int64_t n = std::min(bs - offset, steps - t);
-    const int64_t block = blocks_[static_cast<size_t>(pos / bs)];
-    keys.select(1, block).narrow(1, offset, n).copy_(k.narrow(1, t, n));
-    values.select(1, block).narrow(1, offset, n).copy_(v.narrow(1, t, n));
-    t += n;
-  }
-}
-
 at::Tensor PagedKv::BlockIndex(int64_t positions, const at::Device& device) const {
   const int64_t num_blocks = pool_->BlocksFor(positions);
   return at::tensor(std::vector<int64_t>(blocks_.begin(), blocks_.begin() + num_blocks), at::kLong)

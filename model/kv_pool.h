@@ -146,9 +146,6 @@ class PagedKv {
   const std::vector<int32_t>& blocks() const { return blocks_; }
   // Makes room for `positions` positions in all; false (taking no block) when the pool is short.
   bool Reserve(int64_t positions);
-  // Writes k, v [num_kv_heads, T, head_dim] of `layer` at positions length()..length()+T-1,
-  // taking blocks as needed (throws KvPoolExhausted when the pool is short).
-  void Write(int64_t layer, const at::Tensor& k, const at::Tensor& v);
   // The flat pool slots (block * block_size + offset) of positions length()..length()+T-1,
   // appended to `slots`, taking blocks as needed (throws KvPoolExhausted when the pool is
   // short): what KvPool::WriteSlots takes, so that a step writes every sequence's new keys

@@ -108,13 +108,14 @@ class T5Model : public Model {
     const std::string bias_name = "block.0.layer.0.SelfAttention.relative_attention_bias.weight";
     TRIAD_ASSIGN_OR_RETURN(encoder_bias_, w.Get("encoder." + bias_name, bias_shape));
     TRIAD_ASSIGN_OR_RETURN(decoder_bias_, w.Get("decoder." + bias_name, bias_shape));
-    // The decoder's bias of one query at position kBiasSpan - 1 over keys 0..kBiasSpan - 1:
-    // key j lies at distance kBiasSpan - 1 - j, and a decode query at position p < kBiasSpan
+    // The decoder's bias of one query at position S - 1 over keys 0..S - 1 (S =
+    // kT5DecodeBiasSpan): key j lies at distance S - 1 - j, and a decode query at position p < S
     // reads its row as the last p + 1 columns. Same buckets, same table entries as
     // PositionBias computes per query, in one view instead of ~25 ATen calls per sequence and
     // step (host work that grows with the batch).
-    decoder_bias_rows_ =
-        PositionBias(decoder_bias_, kBiasSpan - 1, 1, kBiasSpan, false).contiguous();
+    decoder_bias_rows_ = PositionBias(decoder_bias_, kT5DecodeBiasSpan - 1, 1, kT5DecodeBiasSpan,
+                                      false)
+                             .contiguous();
     TRIAD_ASSIGN_OR_RETURN(encoder_norm_, w.Get("encoder.final_layer_norm.weight", {c.hidden_size}));
     TRIAD_ASSIGN_OR_RETURN(decoder_norm_, w.Get("decoder.final_layer_norm.weight", {c.hidden_size}));
     if (c.tie_word_embeddings) {
@@ -230,8 +231,8 @@ class T5Model : public Model {
  private:
   // Decoder self-attention bias for queries past..past+steps-1: relative positions + causal.
   at::Tensor SelfBias(int64_t past, int64_t steps) const {
-    if (steps == 1 && past < kBiasSpan) {  // one query: no causal mask, its distances past..0
-      return decoder_bias_rows_.narrow(3, kBiasSpan - 1 - past, past + 1);
+    if (steps == 1 && past < kT5DecodeBiasSpan) {  // one query: no causal mask, distances past..0
+      return decoder_bias_rows_.narrow(3, kT5DecodeBiasSpan - 1 - past, past + 1);
     }
     at::Tensor bias = PositionBias(decoder_bias_, past, steps, past + steps, false);
     const at::Tensor causal = BuildAttentionMask(at::Tensor(), 1, past, steps, true,
@@ -343,9 +344,9 @@ class T5Model : public Model {
 
   at::Tensor shared_;
   std::vector<T5Layer> encoder_, decoder_;
-  static constexpr int64_t kBiasSpan = kT5DecodeBiasSpan;  // decode positions served by the row
   at::Tensor encoder_bias_, decoder_bias_, encoder_norm_, decoder_norm_;
-  at::Tensor decoder_bias_rows_;  // [1, H, 1, kBiasSpan]: column kBiasSpan - 1 - d at distance d
+  // [1, H, 1, S = kT5DecodeBiasSpan]: column S - 1 - d holds the bias at distance d.
+  at::Tensor decoder_bias_rows_;
   Linear lm_head_;
 };
 

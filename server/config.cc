@@ -124,6 +124,20 @@ bool IsValidDevice(const std::string& device) {
          absl::SimpleAtoi(device.substr(5), &index);
 }
 
+// What is wrong with a device or dtype value ("" when it is valid): the same words for the
+// file's keys and the --device / --dtype flags.
+std::string DeviceProblem(const std::string& device) {
+  if (IsValidDevice(device)) return "";
+  return absl::StrCat("unsupported ", Quote(device), " (cpu, cuda, cuda:N)");
+}
+
+std::string DtypeProblem(const std::string& dtype) {
+  for (const char* known : kDtypes) {
+    if (dtype == known) return "";
+  }
+  return absl::StrCat("unsupported ", Quote(dtype), " (", absl::StrJoin(kDtypes, ", "), ")");
+}
+
 bool IsValidName(const std::string& name) {
   if (name.empty()) return false;
   for (char c : name) {
@@ -168,16 +182,11 @@ absl::Status ValidateModelStrings(const std::string& source, size_t index,
     return KeyError(source, ModelKey(index, "name"),
                     absl::StrCat(Quote(model.name), " is not a valid name ([A-Za-z0-9._-]+)"));
   }
-  if (!IsValidDevice(model.device)) {
-    return KeyError(source, ModelKey(index, "device"),
-                    absl::StrCat("unsupported ", Quote(model.device), " (cpu, cuda, cuda:N)"));
+  if (const std::string problem = DeviceProblem(model.device); !problem.empty()) {
+    return KeyError(source, ModelKey(index, "device"), problem);
   }
-  bool known_dtype = false;
-  for (const char* dtype : kDtypes) known_dtype = known_dtype || model.dtype == dtype;
-  if (!known_dtype) {
-    return KeyError(
-        source, ModelKey(index, "dtype"),
-        absl::StrCat("unsupported ", Quote(model.dtype), " (", absl::StrJoin(kDtypes, ", "), ")"));
+  if (const std::string problem = DtypeProblem(model.dtype); !problem.empty()) {
+    return KeyError(source, ModelKey(index, "dtype"), problem);
   }
   TRIAD_RETURN_IF_ERROR(CheckFolder(source, ModelKey(index, "path"), model.path, true));
   if (model.tokenizer.empty()) return absl::OkStatus();
@@ -379,19 +388,13 @@ absl::Status ApplyFlag(const std::string& flag, const std::string& value, Flags*
     return ParseIntFlag(flag, value, &flags->metrics_port);
   } else if (flag == "--threads") {
     return ParseIntFlag(flag, value, &flags->threads);
-  } else if (flag == "--device") {
-    if (!IsValidDevice(value)) {
-      return FlagError(flag, absl::StrCat("unsupported ", Quote(value), " (cpu, cuda, cuda:N)"));
+  } else if (flag == "--device" || flag == "--dtype") {
+    const bool device = flag == "--device";
+    if (const std::string problem = device ? DeviceProblem(value) : DtypeProblem(value);
+        !problem.empty()) {
+      return FlagError(flag, problem);
     }
-    flags->device = value;
-  } else if (flag == "--dtype") {
-    bool known = false;
-    for (const char* dtype : kDtypes) known = known || value == dtype;
-    if (!known) {
-      return FlagError(flag, absl::StrCat("unsupported ", Quote(value), " (",
-                                          absl::StrJoin(kDtypes, ", "), ")"));
-    }
-    flags->dtype = value;
+    (device ? flags->device : flags->dtype) = value;
   } else {  // --model
     const size_t equals = value.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == value.size()) {

@@ -10,6 +10,14 @@
 namespace triad {
 namespace {
 
+// Writes k, v [num_kv_heads, T, head_dim] of `layer` at kv's positions length()..+T-1 the way
+// a step does (its slots, then one indexed copy), taking blocks as needed.
+void Write(PagedKv& kv, int64_t layer, const at::Tensor& k, const at::Tensor& v) {
+  std::vector<int64_t> slots;
+  kv.AppendSlots(k.size(1), slots);
+  kv.pool().WriteSlots(layer, at::tensor(slots, at::kLong), k, v);
+}
+
 KvPoolShape Shape(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t block) {
   KvPoolShape s;
   s.num_layers = layers;
@@ -47,9 +55,9 @@ TEST(KvPoolTest, WritesAcrossBlocksGatherBackInOrder) {
   std::vector<int32_t> other;
   ASSERT_TRUE(pool.Allocate(1, other));  // so the sequence's blocks are not 0, 1, 2
   const at::Tensor k = at::randn({2, 10, 3}), v = at::randn({2, 10, 3});
-  kv.Write(0, k.narrow(1, 0, 3), v.narrow(1, 0, 3));  // positions 0-2
+  Write(kv, 0, k.narrow(1, 0, 3), v.narrow(1, 0, 3));  // positions 0-2
   kv.Advance(3);
-  kv.Write(0, k.narrow(1, 3, 7), v.narrow(1, 3, 7));  // 3-9: crosses two block boundaries
+  Write(kv, 0, k.narrow(1, 3, 7), v.narrow(1, 3, 7));  // 3-9: crosses two block boundaries
   kv.Advance(7);
   EXPECT_EQ(kv.blocks().size(), 3u);
   const auto [keys, values] = kv.Gather(0, 10, kv.BlockIndex(10, at::kCPU));
@@ -67,7 +75,7 @@ TEST(KvPoolTest, PrefixCacheSharesFullBlocks) {
   std::vector<int64_t> tokens(10);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = 100 + static_cast<int64_t>(i);
   auto a = std::make_unique<PagedKv>(pool);
-  a->Write(0, at::randn({1, 10, 2}), at::randn({1, 10, 2}));
+  Write(*a, 0, at::randn({1, 10, 2}), at::randn({1, 10, 2}));
   a->Advance(10);
   a->RegisterFullBlocks(tokens);  // blocks 0 and 1 are full; the third holds 2 positions
   EXPECT_EQ(pool.cached_blocks(), 2);
@@ -93,7 +101,7 @@ TEST(KvPoolTest, PrefixCacheSharesFullBlocks) {
   EXPECT_EQ(pool.cached_blocks(), 2);
   auto e = std::make_unique<PagedKv>(pool);
   EXPECT_EQ(e->AdoptPrefix(tokens, 5), 8);
-  e->Write(0, at::randn({1, 2, 2}), at::randn({1, 2, 2}));  // positions 8, 9 in a fresh block
+  Write(*e, 0, at::randn({1, 2, 2}), at::randn({1, 2, 2}));  // positions 8, 9 in a fresh block
   e->Advance(2);
   EXPECT_EQ(pool.used_blocks(), 3);
   // Held cached blocks are not evictable: 3 blocks are left, not 4.
@@ -127,8 +135,8 @@ void CompareDecodeKernel(at::ScalarType dtype, double tolerance) {
   for (size_t i = 0; i < lengths.size(); ++i) {
     seqs.push_back(std::make_unique<PagedKv>(pool));
     for (int64_t layer = 0; layer < 2; ++layer) {
-      seqs.back()->Write(layer, at::randn({kv_heads, lengths[i], dim}).to(dtype),
-                         at::randn({kv_heads, lengths[i], dim}).to(dtype));
+      Write(*seqs.back(), layer, at::randn({kv_heads, lengths[i], dim}).to(dtype),
+            at::randn({kv_heads, lengths[i], dim}).to(dtype));
     }
     seqs.back()->Advance(lengths[i]);
     at::Tensor bias = i % 2 == 1 ? at::randn({heads, lengths[i]}) : at::Tensor();

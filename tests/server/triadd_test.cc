@@ -614,12 +614,17 @@ TEST_F(Triadd, Z_SigtermDrainsAndExitsZero) {
   EXPECT_EQ(in_flight.token_ids_size(), 40);
 }
 
+// The models of the TriaddLoading tests: llama-tiny alone.
+std::string LlamaTinyOnly() {
+  return R"([{"name": "llama", "path": ")" + kData + R"(/models/llama-tiny", "tokenizer": ")" +
+         kData + R"(/tokenizers/llama-tiny"}])";
+}
+
 // Models load after the server listens: meanwhile health is NOT_SERVING (overall and per
 // model), GetModel says LOADING and requests get UNAVAILABLE.
 TEST(TriaddLoading, NotServingWhileModelsLoad) {
   testing::TriaddProcess server;
-  server.Start("triadd_loading_test", R"([{"name": "llama", "path": ")" + kData +
-                   R"(/models/llama-tiny", "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny"}])",
+  server.Start("triadd_loading_test", LlamaTinyOnly(),
                {{"TRIADD_TEST_LOAD_DELAY_MS", "3000"}});
   auto stub = v1::Triad::NewStub(server.channel);
   auto check = [&](const std::string& service) { return server.Health(service); };
@@ -652,8 +657,7 @@ TEST(TriaddLoading, NotServingWhileModelsLoad) {
 // SIGTERM while a model is still loading exits 0 at once instead of waiting for the load.
 TEST(TriaddLoading, SigtermWhileLoadingExitsZero) {
   testing::TriaddProcess server;
-  server.Start("triadd_loading_sigterm_test", R"([{"name": "llama", "path": ")" + kData +
-                   R"(/models/llama-tiny", "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny"}])",
+  server.Start("triadd_loading_sigterm_test", LlamaTinyOnly(),
                {{"TRIADD_TEST_LOAD_DELAY_MS", "20000"}});
   ASSERT_TRUE(server.WaitListening());
   const auto start = std::chrono::steady_clock::now();
@@ -672,8 +676,7 @@ TEST(TriaddLoading, SigtermWhileLoadingExitsZero) {
 TEST(TriaddLoading, ACrashReportsItsSignalAndStack) {
   testing::TriaddProcess server;
   server.capture_stderr = true;
-  server.Start("triadd_crash_test", R"([{"name": "llama", "path": ")" + kData +
-                   R"(/models/llama-tiny", "tokenizer": ")" + kData + R"(/tokenizers/llama-tiny"}])",
+  server.Start("triadd_crash_test", LlamaTinyOnly(),
                {{"TRIADD_TEST_LOAD_DELAY_MS", "20000"}});
   ASSERT_TRUE(server.WaitListening());
   ASSERT_EQ(kill(server.pid, SIGSEGV), 0);
