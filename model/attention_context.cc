@@ -15,6 +15,16 @@ at::Tensor UploadMask(std::vector<uint8_t>& host, at::IntArrayRef shape, const a
   return device.is_cpu() ? t.clone() : t.to(device);
 }
 
+// `storage` [Hkv, blocks, block_size, D] gathered by `table` into [rows, Hkv, blocks *
+// block_size, D], zero where `invalid` (stale contents of unused positions may be NaN).
+at::Tensor GatherPadded(const at::Tensor& storage, const at::Tensor& table, int64_t rows,
+                        int64_t blocks, const at::Tensor& invalid) {
+  return storage.index_select(1, table)
+      .view({storage.size(0), rows, blocks * storage.size(2), storage.size(3)})
+      .transpose(0, 1)
+      .masked_fill(invalid, 0);
+}
+
 }  // namespace
 
 at::Tensor BatchAttention::SelfAttend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
@@ -216,16 +226,6 @@ bool RaggedAttention::BuildGatheredBatch(Plan& plan, bool cross, const at::Tenso
   return true;
 }
 
-at::Tensor RaggedAttention::GatherPadded(const at::Tensor& storage, const at::Tensor& table,
-                                         int64_t rows, int64_t blocks,
-                                         const at::Tensor& invalid) const {
-  const KvPoolShape& shape = sequences_[0].kv->pool().shape();
-  return storage.index_select(1, table)
-      .view({shape.num_kv_heads, rows, blocks * shape.block_size, shape.head_dim})
-      .transpose(0, 1)
-      .masked_fill(invalid, 0);
-}
-
 at::Tensor RaggedAttention::PaddedDecode(const Plan& plan, int64_t layer, const at::Tensor& q,
                                          double scale, bool cross, bool all_rows) const {
   const PagedKv& first = cross ? *sequences_[plan.decode_of[0]].cross
@@ -318,6 +318,33 @@ at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double sc
     }
   }
   return outputs.size() == 1 ? outputs[0] : at::cat(outputs, 2);
+}
+
+at::Tensor StaticDecodeAttention::SelfAttend(int64_t layer, const at::Tensor& q,
+                                             const at::Tensor& k, const at::Tensor& v,
+                                             double scale) {
+  const int64_t rows = in_.rows, keys = in_.blocks * pool_.block_size();
+  pool_.WriteSlots(layer, in_.slots, k[0], v[0]);
+  if (!mask_.defined()) {
+    const at::Tensor invalid =
+        at::arange(keys, in_.lengths.options()).unsqueeze(0).ge(in_.lengths.unsqueeze(1));
+    mask_ = at::zeros({rows, 1, 1, keys}, q.options())
+                .masked_fill(invalid.view({rows, 1, 1, keys}), MaskValue(q.scalar_type()));
+    invalid_ = invalid.view({rows, 1, keys, 1});
+  }
+  auto gather = [&](const at::Tensor& storage) {
+    return GatherPadded(storage, in_.table, rows, in_.blocks, invalid_);
+  };
+  // [rows, H, 1, D] -> the step's [1, H, rows, D].
+  return Attention(q[0].transpose(0, 1).unsqueeze(2), gather(pool_.keys(layer)),
+                   gather(pool_.values(layer)), mask_, scale)
+      .view({rows, q.size(1), -1})
+      .transpose(0, 1)
+      .unsqueeze(0);
+}
+
+at::Tensor StaticDecodeAttention::CrossAttend(int64_t, const at::Tensor&, double) {
+  throw std::logic_error("a static decode step has no cross-attention");
 }
 
 }  // namespace triad

@@ -126,16 +126,39 @@ class RaggedAttention : public AttentionContext {
   // [H, tokens of the batch, D] for the batched sequences' rows, in step order.
   at::Tensor GatheredBatch(const Plan& plan, int64_t layer, const at::Tensor& q, double scale,
                            bool cross) const;
-  // `storage` [Hkv, blocks, block_size, D] gathered by `table` into [rows, Hkv, blocks *
-  // block_size, D], zero where `invalid` (stale contents of unused positions may be NaN).
-  at::Tensor GatherPadded(const at::Tensor& storage, const at::Tensor& table, int64_t rows,
-                          int64_t blocks, const at::Tensor& invalid) const;
 
   std::vector<RaggedSequence> sequences_;
   BiasFn bias_;
   bool causal_only_;
   Plan self_plan_, cross_plan_;
   at::Tensor write_slots_;  // [step tokens] pool slots of the new keys (built at layer 0)
+};
+
+// The inputs of one fixed-shape decode step (DecodeGraphRunner): `rows` single-token queries,
+// each attending to at most `blocks` pool blocks. Every tensor is int64 on the pool's device.
+struct StaticDecodeInputs {
+  at::Tensor ids;        // [1, rows]
+  at::Tensor positions;  // [1, rows]
+  at::Tensor slots;      // [rows] the pool slot each row's new key and value go to
+  at::Tensor lengths;    // [rows] the keys each row attends to (its position + 1)
+  at::Tensor table;      // [rows * blocks] block ids, row-major; unused entries any valid block
+  int64_t rows = 0, blocks = 0;
+};
+
+// Self-attention of a fixed-shape decode step over the pool, as RaggedAttention's padded
+// decode batch computes it, with every shape set by the inputs' sizes and nothing read from
+// the host while it runs: what a CUDA graph can capture and replay with new inputs.
+class StaticDecodeAttention : public AttentionContext {
+ public:
+  StaticDecodeAttention(const KvPool& pool, const StaticDecodeInputs& in) : pool_(pool), in_(in) {}
+  at::Tensor SelfAttend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                        const at::Tensor& v, double scale) override;
+  at::Tensor CrossAttend(int64_t layer, const at::Tensor& q, double scale) override;
+
+ private:
+  const KvPool& pool_;
+  const StaticDecodeInputs& in_;
+  at::Tensor mask_, invalid_;  // built at the first layer from in_.lengths
 };
 
 }  // namespace triad

@@ -43,6 +43,11 @@ at::Tensor CausalModel::ForwardChunksImpl(const std::vector<SequenceChunk>& chun
   return LmHead(ChunkHidden(chunks)).to(at::kFloat);
 }
 
+at::Tensor CausalModel::StaticDecode(const StaticDecodeInputs& in, const KvPool& pool) const {
+  StaticDecodeAttention ctx(pool, in);
+  return LmHead(Hidden(in.ids, in.positions, ctx)[0]).to(at::kFloat);
+}
+
 at::Tensor CausalModel::HeadChunksImpl(const std::vector<SequenceChunk>& chunks) const {
   return HeadOnHidden(ChunkHidden(chunks));
 }

@@ -68,6 +68,12 @@ CausalStep PrepareCausalStep(const at::Tensor& input_ids, const at::Tensor& atte
                              const Placement& placement);
 
 class CausalModel : public Model {
+ public:
+  // One decode step of in.rows single-token rows over fixed-shape inputs, writing each row's
+  // keys and values to its slot: float32 logits [rows, vocab]. Reads nothing from the host,
+  // so DecodeGraphRunner can capture it in a CUDA graph.
+  at::Tensor StaticDecode(const StaticDecodeInputs& in, const KvPool& pool) const;
+
  protected:
   using Model::Model;
 

@@ -9,31 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "model/architectures.h"
 #include "model/compat.h"
+#include "model/guard.h"
 #include "model/status_macros.h"
 #include "model/weights.h"
 
 namespace triad {
 namespace {
-
-// Runs `fn`, converting every exception LibTorch (or an Impl) can throw into a Status.
-template <typename Fn>
-auto Guard(const char* what, Fn&& fn) -> absl::StatusOr<decltype(fn())> {
-  try {
-    return fn();
-  } catch (const c10::Error& e) {
-    const std::string msg = compat::ErrorMessage(e);
-    if (absl::StrContains(msg, "out of memory") || absl::StrContains(msg, "Out of memory")) {
-      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", msg));
-    }
-    return absl::InternalError(absl::StrCat(what, ": ", msg));
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
-  } catch (const KvPoolExhausted& e) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", e.what()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
-}
 
 absl::Status CheckIds(const at::Tensor& ids, int64_t dims, const char* field, int64_t vocab) {
   if (!ids.defined() || ids.dim() != dims) {

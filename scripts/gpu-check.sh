@@ -15,8 +15,9 @@
 #     TRIAD_TEST_DEVICE=cuda: the scheduler, KV pool, prefix cache, beam search and the real
 #     daemon (generation and classification) with every model on the GPU;
 #  3. scripts/bench-generate.sh and scripts/bench-classify.sh with the models on cuda in
-#     bfloat16 (issues 4 and 5's serving targets), then triad-bench on cuda (the real shapes;
-#     SKIP_BENCH=1 leaves all three out).
+#     bfloat16 (issues 4 and 5's serving targets; bench-generate twice, the second time with
+#     decode steps from CUDA graphs), then triad-bench on cuda (the real shapes, decode_graph*
+#     included; SKIP_BENCH=1 leaves all of them out).
 # Everything goes to $OUT (default /tmp/gpu-check): summary.txt, build.log, one log per test
 # binary and bench.log.
 set -uo pipefail
@@ -94,11 +95,14 @@ fi
 
 # deploy/NAME.json with its models on cuda in bfloat16 and a prefill budget of 256 tokens per
 # step (a GPU prefills 256 tokens in about the time of 64, so batching arrivals costs their TTFT
-# little there; the CPU config's 64 spreads them over steps) -> deploy/NAME-cuda.json
+# little there; the CPU config's 64 spreads them over steps) -> deploy/NAME-cuda.json; with a
+# second argument `graphs`, decode steps from CUDA graphs too -> deploy/NAME-graphs-cuda.json
 cuda_config() {
+  local out="deploy/$1-cuda.json" extra=""
+  if [[ ${2:-} == graphs ]]; then out="deploy/$1-graphs-cuda.json"; extra=', "cuda_graphs": true'; fi
   sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's/"dtype": "float32"/"dtype": "bfloat16"/' \
-    -E -e 's/"prefill_chunk_tokens": *[0-9]+/"prefill_chunk_tokens": 256/' \
-    "deploy/$1.json" >"deploy/$1-cuda.json"
+    -E -e "s/\"prefill_chunk_tokens\": *[0-9]+/\"prefill_chunk_tokens\": 256$extra/" \
+    "deploy/$1.json" >"$out"
 }
 if [[ -z "${SKIP_BENCH:-}" ]]; then
   if [[ $SERVER == ON ]]; then
@@ -106,6 +110,12 @@ if [[ -z "${SKIP_BENCH:-}" ]]; then
     step bench_generate_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-generate-cuda.json \
       scripts/bench-generate.sh
     tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+    # The same with decode steps replayed from CUDA graphs (the models' "cuda_graphs").
+    cuda_config bench-generate graphs
+    step bench_generate_graphs_cuda bench 120 env BUILD_DIR="$BUILD_DIR" \
+      CONFIG=deploy/bench-generate-graphs-cuda.json scripts/bench-generate.sh
+    tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+    grep -h "CUDA graph" /tmp/triad-bench-generate-graphs-cuda.log >>"$OUT/summary.txt" 2>/dev/null
     cuda_config bench-classify
     step bench_classify_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-classify-cuda.json \
       scripts/bench-classify.sh

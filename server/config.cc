@@ -74,6 +74,7 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "kv_budget_mb",
                                                            "kv_block_size",
                                                            "prefix_caching",
+                                                           "cuda_graphs",
                                                            "max_queue",
                                                            "batch_window_ms",
                                                            "prefill_chunk_tokens",
@@ -274,6 +275,7 @@ absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string
   TRIAD_RETURN_IF_ERROR(reader.Read("kv_budget_mb", &model.kv_budget_mb));
   TRIAD_RETURN_IF_ERROR(reader.Read("kv_block_size", &model.kv_block_size));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefix_caching", &model.prefix_caching));
+  TRIAD_RETURN_IF_ERROR(reader.Read("cuda_graphs", &model.cuda_graphs));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_queue", &model.max_queue));
   TRIAD_RETURN_IF_ERROR(reader.Read("batch_window_ms", &model.batch_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefill_chunk_tokens", &model.prefill_chunk_tokens));

@@ -1,6 +1,7 @@
 #include "server/scheduler.h"
 
 #include <algorithm>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
@@ -57,6 +58,12 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
     : model_(model), options_(std::move(options)) {
   const ModelConfig& c = model_.config();
   const int64_t block = std::max<int64_t>(1, options_.kv_block_size);
+  // Decode graphs: captured on a cuda device (kAuto), or the static step run eagerly anywhere
+  // (kEager, tests); never for T5, which has no static decode step.
+  const bool graphs = !c.is_encoder_decoder() &&
+                      (options_.decode_graphs == SchedulerOptions::DecodeGraphs::kEager ||
+                       (options_.decode_graphs == SchedulerOptions::DecodeGraphs::kAuto &&
+                        model_.placement().device.is_cuda()));
   int64_t blocks;
   if (options_.kv_budget_bytes > 0) {
     const int64_t block_bytes = block * KvBytesPerToken(c, model_.placement().dtype);
@@ -64,12 +71,26 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
   } else {
     const int64_t context = c.max_positions > 0 ? c.max_positions : 2048;
     const int64_t per_sequence = (context + block - 1) / block * (c.is_encoder_decoder() ? 2 : 1);
-    blocks = std::max<int64_t>(1, options_.max_batch_size) * per_sequence;
+    blocks = std::max<int64_t>(1, options_.max_batch_size) * per_sequence + (graphs ? 1 : 0);
   }
   auto pool = model_.NewKvPool(blocks, block);
   if (pool.ok()) {
     pool_ = *std::move(pool);
     stats_.kv_capacity_bytes = pool_->num_blocks() * pool_->block_bytes();
+    if (graphs) {
+      auto runner = DecodeGraphRunner::Create(
+          model_, *pool_, std::max<int64_t>(1, options_.max_batch_size),
+          options_.decode_graphs == SchedulerOptions::DecodeGraphs::kEager
+              ? DecodeGraphRunner::Mode::kEager
+              : DecodeGraphRunner::Mode::kCapture);
+      if (runner.ok()) {
+        graphs_ = *std::move(runner);
+        graphs_->CaptureAll();  // at start-up rather than in a request's step
+      } else {  // e.g. a LibTorch without CUDA graphs: decode as without them
+        std::cerr << "triad: decode steps run without CUDA graphs: " << runner.status().message()
+                  << "\n";
+      }
+    }
   } else {
     pool_status_ = absl::Status(pool.status().code(),
                                 absl::StrCat("KV pool of ", blocks, " blocks: ", pool.status().message()));
@@ -160,7 +181,8 @@ SchedulerStats Scheduler::stats() const {
     stats = stats_;
   }
   if (pool_ != nullptr) {
-    stats.kv_used_bytes = pool_->used_blocks() * pool_->block_bytes();
+    // Less the decode graphs' padding block, which no sequence holds.
+    stats.kv_used_bytes = (pool_->used_blocks() - (graphs_ != nullptr ? 1 : 0)) * pool_->block_bytes();
     stats.kv_peak_used_bytes = pool_->peak_used_blocks() * pool_->block_bytes();
   }
   return stats;
@@ -445,11 +467,24 @@ bool Scheduler::Step() {
     fed.push_back({seq, n, first_row});
   }
   if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
-  auto logits = model_.ForwardChunks(chunks);
+  const bool graphed = graphs_ != nullptr && graphs_->Applies(chunks);
+  auto logits = graphed ? graphs_->Forward(chunks) : model_.ForwardChunks(chunks);
   pool_->Unhold(held);  // the forks below take these blocks
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
+    if (graphed) {
+      ++stats_.graph_steps;
+      stats_.decode_graphs = graphs_->graphs();
+    }
+  }
+  if (graphed && graphs_->failed_captures() > graph_failures_logged_) {
+    // Once: those buckets decode eagerly, with the same results.
+    if (graph_failures_logged_ == 0) {
+      std::cerr << "triad: a decode CUDA graph failed to capture; its steps run without one: "
+                << graphs_->first_failure() << "\n";
+    }
+    graph_failures_logged_ = graphs_->failed_captures();
   }
   if (options_.on_step) options_.on_step(static_cast<int64_t>(chunks.size()));
   if (!logits.ok()) {

@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/beam_search.h"
+#include "model/decode_graph.h"
 #include "model/model.h"
 #include "model/sampling.h"
 #include "model/scoring.h"
@@ -61,6 +62,12 @@ struct SchedulerOptions {
   // whose tokens start with them adopts them instead of recomputing its prompt's prefix.
   bool prefix_caching = true;
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
+  // Decode-only steps of GPT-1 and Llama through a DecodeGraphRunner: kAuto replays them from
+  // CUDA graphs on a cuda device (elsewhere, and for T5, nothing changes); kEager runs the
+  // runner's static step without capturing, on any device (tests). The runner keeps one KV
+  // block for its padding rows (added to an automatic pool size, taken from a set budget).
+  enum class DecodeGraphs { kOff, kAuto, kEager };
+  DecodeGraphs decode_graphs = DecodeGraphs::kOff;
   // Scoring items (a GPT-1 head sequence, or a scored context with all its candidates) run in
   // one batch at most; >= 1.
   int64_t max_scoring_batch = 32;
@@ -161,6 +168,8 @@ struct SchedulerStats {
   int64_t steps = 0;
   int64_t preemptions = 0;
   int64_t prefix_cached_positions = 0;  // positions admitted sequences adopted, not computed
+  int64_t graph_steps = 0;      // steps run by the DecodeGraphRunner (decode_graphs)
+  int64_t decode_graphs = 0;    // its buckets captured as CUDA graphs
 };
 
 class Scheduler {
@@ -235,6 +244,8 @@ class Scheduler {
   const Model& model_;
   const SchedulerOptions options_;
   std::unique_ptr<KvPool> pool_;  // null when it could not be made (pool_status_)
+  std::unique_ptr<DecodeGraphRunner> graphs_;  // decode_graphs, when it applies to the model
+  int64_t graph_failures_logged_ = 0;
   absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

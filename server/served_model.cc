@@ -41,6 +41,8 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.kv_budget_bytes = config.kv_budget_mb * (int64_t{1} << 20);
   scheduling.kv_block_size = config.kv_block_size;
   scheduling.prefix_caching = config.prefix_caching;
+  scheduling.decode_graphs = config.cuda_graphs ? SchedulerOptions::DecodeGraphs::kAuto
+                                                : SchedulerOptions::DecodeGraphs::kOff;
   scheduling.prefill_chunk_tokens = config.prefill_chunk_tokens;
   scheduling.max_scoring_batch = config.max_classify_batch;
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);

@@ -21,6 +21,8 @@
 // sequence), as a fraction of `decode_batch8` in the same run; `decode_ragged1` and
 // `decode_ragged16` run that path at batches 1 and 16. `prefill16` runs sixteen 64-token prompts
 // as one step of that path (a burst of arrivals, a Classify batch's contexts).
+// `decode_graph1` / `decode_graph16` (decoder-only models) run the ragged decode steps through
+// a DecodeGraphRunner: replayed CUDA graphs on cuda, its static step eagerly on the CPU.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -41,6 +43,7 @@
 #include "model/bench/random_checkpoint.h"
 #include "model/kernels/bandwidth.h"
 #include "model/kernels/linear.h"
+#include "model/decode_graph.h"
 #include "model/model.h"
 
 namespace triad::bench {
@@ -159,8 +162,11 @@ int64_t CountAtenCalls(const std::function<void()>& fn) {
 // prompts of 16..16+batch-1 tokens, each with its own paged cache, one token per sequence per
 // step.
 // `aten_calls`, when given, receives the ATen calls of one more decode step after the timing.
+// `graphs`: the steps go through a DecodeGraphRunner instead (CUDA graphs on cuda, its static
+// step run eagerly elsewhere; decoder-only models).
 double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t batch,
-                                   int64_t steps, int64_t* aten_calls = nullptr) {
+                                   int64_t steps, int64_t* aten_calls = nullptr,
+                                   bool graphs = false) {
   const int64_t block = 16;
   const int64_t per_sequence = 2 * ((16 + batch + steps + 4) / block + 1);  // self (+ T5 cross)
   auto pool = Check(model.NewKvPool(batch * per_sequence, block));
@@ -171,9 +177,22 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
     states.push_back(Check(model.NewSequence(*pool, spec.encoder_decoder ? &prompt : nullptr)));
     chunks.push_back({states.back().get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
   }
+  std::unique_ptr<DecodeGraphRunner> runner;
+  if (graphs) {
+    runner = Check(DecodeGraphRunner::Create(model, *pool, batch,
+                                             model.placement().device.is_cuda()
+                                                 ? DecodeGraphRunner::Mode::kCapture
+                                                 : DecodeGraphRunner::Mode::kEager));
+    runner->CaptureAll();  // no capture inside the timing
+    Check(model.ForwardChunks(chunks));  // the prompts; then every step is a decode step
+    const at::Tensor first = at::zeros({1}, at::kLong);
+    for (SequenceChunk& chunk : chunks) chunk.input_ids = first;
+  }
   Clock::time_point start;
   auto step = [&] {
-    const at::Tensor next = Check(model.ForwardChunks(chunks)).argmax(-1).to(at::kCPU);
+    const at::Tensor logits =
+        runner != nullptr ? Check(runner->Forward(chunks)) : Check(model.ForwardChunks(chunks));
+    const at::Tensor next = logits.argmax(-1).to(at::kCPU);
     for (int64_t b = 0; b < batch; ++b) chunks[static_cast<size_t>(b)].input_ids = next.narrow(0, b, 1);
   };
   for (int64_t i = 0; i < steps + 2; ++i) {
@@ -308,6 +327,19 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
   r["decode_ragged1"] = {{"tokens_per_s", ragged1}, {"aten_calls_per_step", calls1}};
   r["decode_ragged16"] = {{"tokens_per_s", ragged16}, {"over_ragged1", ragged16 / ragged1},
                           {"aten_calls_per_step", calls16}};
+  // The same steps through a DecodeGraphRunner (decoder-only models): replayed CUDA graphs on
+  // cuda; on the CPU its static step eagerly (the padded path, which the CPU's kernels beat).
+  if (!spec.encoder_decoder) {
+    for (const int64_t batch : {1, 16}) {
+      int64_t calls = 0;
+      const double tps = RaggedDecodeTokensPerSecond(*model, spec, batch, steps, &calls, true);
+      r["decode_graph" + std::to_string(batch)] = {
+          {"tokens_per_s", tps},
+          {"over_ragged", tps / (batch == 1 ? ragged1 : ragged16)},
+          {"captured", where.is_cuda()},
+          {"aten_calls_per_step", calls}};
+    }
+  }
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights
   // plus 20% plus 300 MB): on a GPU the CUDA runtime alone holds ~0.5 GB of host memory (H200,

@@ -35,6 +35,12 @@ TEST(GpuRagged, ForkedSequencesEqualFreshOnes) {
   testing::ExpectForksEqualFresh(Cuda("float32"));
 }
 
+// Decode steps replayed from CUDA graphs give ForwardChunks' logits; every bucket captures.
+TEST(GpuRagged, DecodeGraphsEqualForwardChunks) {
+  if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
+  testing::ExpectDecodeGraphsEqualChunks(Cuda("float32"), DecodeGraphRunner::Mode::kCapture);
+}
+
 TEST(GpuFixtures, Bfloat16WithinBounds) {
   if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
   testing::ExpectBfloat16WithinBounds(Cuda("bfloat16"), "cuda bf16");

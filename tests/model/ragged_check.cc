@@ -131,4 +131,96 @@ void ExpectForksEqualFresh(const LoadOptions& load) {
   });
 }
 
+void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::Mode mode) {
+  ForEachFixtureModel(load, [&](const Model& m) {
+    auto pool_a = m.NewKvPool(96, 4), pool_b = m.NewKvPool(96, 4);
+    ASSERT_TRUE(pool_a.ok() && pool_b.ok());
+    if (m.config().is_encoder_decoder()) {
+      auto refused = DecodeGraphRunner::Create(m, **pool_b, 8, mode);
+      EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+      return;
+    }
+    for (KvPool* pool : {pool_a->get(), pool_b->get()}) {
+      for (int64_t l = 0; l < pool->shape().num_layers; ++l) {
+        pool->keys(l).fill_(std::numeric_limits<float>::quiet_NaN());
+        pool->values(l).fill_(std::numeric_limits<float>::quiet_NaN());
+      }
+    }
+    const int64_t vocab = m.config().vocab_size;
+    const std::vector<int64_t> prompts = {1, 3, 4, 9, 13};
+    std::vector<std::unique_ptr<SequenceState>> a, b;
+    for (size_t s = 0; s < prompts.size(); ++s) {
+      const at::Tensor ids = RandomTokenIds({prompts[s]}, vocab, 60 + s);
+      auto sa = m.NewSequence(**pool_a, nullptr), sb = m.NewSequence(**pool_b, nullptr);
+      ASSERT_TRUE(sa.ok() && sb.ok());
+      a.push_back(*std::move(sa));
+      b.push_back(*std::move(sb));
+      ASSERT_TRUE(m.ForwardChunks({{a.back().get(), ids}}).ok());
+      ASSERT_TRUE(m.ForwardChunks({{b.back().get(), ids}}).ok());
+    }
+    // Made after the prompts, so that its padding block is not the pool's first.
+    auto runner = DecodeGraphRunner::Create(m, **pool_b, 6, mode);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    DecodeGraphRunner& graphs = **runner;
+    std::vector<at::Tensor> next(prompts.size());
+    for (size_t s = 0; s < prompts.size(); ++s) next[s] = RandomTokenIds({1}, vocab, 70 + s);
+    // Row buckets 1, 2, 4 and 6 (five rows: the runner's cap of six, not eight); sequence 4
+    // goes from 13 to 29 positions, so the block bucket grows from 4 to 8.
+    const std::vector<std::vector<size_t>> steps = {
+        {0, 1, 2, 3, 4}, {4, 2, 0}, {3}, {1, 4}, {0, 1, 2, 3, 4}, {4, 3, 2, 1, 0},
+        {4}, {4, 3}, {4, 3, 2}, {4, 3, 2, 1}, {0, 1, 2, 3, 4}, {4}, {4}, {4}, {4}, {4}, {4}};
+    for (size_t step = 0; step < steps.size(); ++step) {
+      SCOPED_TRACE(step);
+      std::vector<SequenceChunk> ca, cb;
+      for (size_t s : steps[step]) {
+        ca.push_back({a[s].get(), next[s]});
+        cb.push_back({b[s].get(), next[s]});
+      }
+      ASSERT_TRUE(graphs.Applies(cb));
+      auto expected = m.ForwardChunks(ca);
+      auto got = graphs.Forward(cb);
+      ASSERT_TRUE(expected.ok()) << expected.status();
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(got->sizes(), expected->sizes());
+      for (size_t r = 0; r < steps[step].size(); ++r) {
+        const size_t s = steps[step][r];
+        const at::Tensor want = (*expected)[static_cast<int64_t>(r)].to(at::kCPU);
+        EXPECT_LE(MaxAbsDiff((*got)[static_cast<int64_t>(r)], want), FixtureTolerance(want))
+            << "sequence " << s << " at position " << a[s]->length() - 1;
+        EXPECT_EQ(b[s]->length(), a[s]->length());
+        next[s] = want.argmax().view({1}).to(at::kLong);
+      }
+    }
+    EXPECT_EQ(b[4]->length(), 29);
+    // Steps the runner does not take.
+    EXPECT_FALSE(graphs.Applies({}));
+    EXPECT_FALSE(graphs.Applies({{b[0].get(), RandomTokenIds({2}, vocab, 80)}}));
+    EXPECT_FALSE(graphs.Applies({{b[0].get(), next[0], /*all_logits=*/true}}));
+    EXPECT_FALSE(graphs.Applies({{a[0].get(), next[0]}}));  // another pool
+    std::vector<SequenceChunk> seven;
+    std::vector<std::unique_ptr<SequenceState>> extra;
+    for (int i = 0; i < 7; ++i) {
+      auto seq = m.NewSequence(**pool_b, nullptr);
+      ASSERT_TRUE(seq.ok());
+      extra.push_back(*std::move(seq));
+      seven.push_back({extra.back().get(), next[0]});
+    }
+    EXPECT_FALSE(graphs.Applies(seven));
+    seven.pop_back();
+    EXPECT_TRUE(graphs.Applies(seven));
+    if (mode == DecodeGraphRunner::Mode::kCapture) {
+      EXPECT_EQ(graphs.failed_captures(), 0) << graphs.first_failure();
+      EXPECT_EQ(graphs.graphs(), 8);  // rows 6, 4, 2, 1, each with 4 and with 8 blocks
+    } else {
+      EXPECT_EQ(graphs.graphs(), 0);
+    }
+    a.clear();
+    b.clear();
+    extra.clear();
+    EXPECT_EQ((**pool_b).used_blocks(), 1);  // the padding rows' block
+    runner->reset();
+    EXPECT_EQ((**pool_b).used_blocks(), 0);
+  });
+}
+
 }  // namespace triad::testing

@@ -251,5 +251,27 @@ TEST(RaggedTest, ExhaustedPoolIsAClearError) {
   EXPECT_EQ((**small).free_blocks(), 2);  // nothing leaked
 }
 
+// The static decode step CUDA graphs capture, run eagerly on the CPU, against ForwardChunks on
+// both CPU paths (the paged kernel and the padded batch). Capturing needs CUDA: Create says so.
+TEST(DecodeGraphTest, EagerStaticDecodeEqualsForwardChunks) {
+  testing::ExpectDecodeGraphsEqualChunks(LoadOptions(), DecodeGraphRunner::Mode::kEager);
+  SetUseCpuKernels(false);
+  testing::ExpectDecodeGraphsEqualChunks(LoadOptions(), DecodeGraphRunner::Mode::kEager);
+  SetUseCpuKernels(true);
+  auto llama = LoadModel(std::string(TRIAD_TEST_DATA_DIR) + "/models/llama-tiny", LoadOptions());
+  ASSERT_TRUE(llama.ok()) << llama.status();
+  auto pool = (*llama)->NewKvPool(4);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto capture = DecodeGraphRunner::Create(**llama, **pool, 4, DecodeGraphRunner::Mode::kCapture);
+  EXPECT_EQ(capture.status().code(), absl::StatusCode::kFailedPrecondition) << capture.status();
+  EXPECT_NE(capture.status().message().find("CUDA"), std::string::npos) << capture.status();
+  auto full = (*llama)->NewKvPool(1);
+  ASSERT_TRUE(full.ok()) << full.status();
+  auto seq = (*llama)->NewSequence(**full, nullptr);
+  ASSERT_TRUE(seq.ok() && (*seq)->Reserve(1));
+  auto no_block = DecodeGraphRunner::Create(**llama, **full, 4, DecodeGraphRunner::Mode::kEager);
+  EXPECT_EQ(no_block.status().code(), absl::StatusCode::kResourceExhausted) << no_block.status();
+}
+
 }  // namespace
 }  // namespace triad

@@ -166,7 +166,8 @@ TEST_F(ConfigTest, ReadsEveryKey) {
       Config(R"("listen": "[::1]:7000", "metrics_port": 0, "threads": 4, "shutdown_grace_ms": 0,)",
              R"(, "tokenizer": "tok", "device": "cuda:1", "dtype": "bfloat16", "max_batch_size": 1,
       "max_context": 0, "kv_budget_mb": 64, "max_queue": 0, "batch_window_ms": 0,
-      "prefill_chunk_tokens": 1, "kv_block_size": 32, "prefix_caching": false)"));
+      "prefill_chunk_tokens": 1, "kv_block_size": 32, "prefix_caching": false,
+      "cuda_graphs": true)"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "[::1]:7000");
   EXPECT_EQ(config->metrics_port, 0);
@@ -180,6 +181,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
   EXPECT_EQ(model.kv_budget_mb, 64);
   EXPECT_EQ(model.kv_block_size, 32);
   EXPECT_FALSE(model.prefix_caching);
+  EXPECT_TRUE(model.cuda_graphs);
   EXPECT_EQ(model.max_queue, 0);
   EXPECT_EQ(model.batch_window_ms, 0);
   EXPECT_EQ(model.prefill_chunk_tokens, 1);
