@@ -31,11 +31,15 @@ const CausalSequence* AsCausal(const SequenceChunk& chunk) {
   return dynamic_cast<const CausalSequence*>(chunk.state);
 }
 
-// Every row a padding row: token 0 at position 0, written to and read from the scratch block.
+// Every row a padding row: token 0 at position 0, written to the scratch block (row i to its
+// slot i % block_size, so that no two rows of a step write one slot) and attending to the
+// block's first key.
 void FillPadding(std::vector<int64_t>& host, int64_t rows, int64_t scratch_block,
-                        int64_t block_size) {
+                 int64_t block_size) {
   std::fill(host.begin(), host.begin() + 2 * rows, 0);
-  std::fill(host.begin() + 2 * rows, host.begin() + 3 * rows, scratch_block * block_size);
+  for (int64_t i = 0; i < rows; ++i) {
+    host[static_cast<size_t>(2 * rows + i)] = scratch_block * block_size + i % block_size;
+  }
   std::fill(host.begin() + 3 * rows, host.begin() + 4 * rows, 1);
   std::fill(host.begin() + 4 * rows, host.end(), scratch_block);
 }

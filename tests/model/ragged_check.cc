@@ -159,12 +159,12 @@ void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::M
       ASSERT_TRUE(m.ForwardChunks({{b.back().get(), ids}}).ok());
     }
     // Made after the prompts, so that its padding block is not the pool's first.
-    auto runner = DecodeGraphRunner::Create(m, **pool_b, 6, mode);
+    auto runner = DecodeGraphRunner::Create(m, **pool_b, 7, mode);
     ASSERT_TRUE(runner.ok()) << runner.status();
     DecodeGraphRunner& graphs = **runner;
     std::vector<at::Tensor> next(prompts.size());
     for (size_t s = 0; s < prompts.size(); ++s) next[s] = RandomTokenIds({1}, vocab, 70 + s);
-    // Row buckets 1, 2, 4 and 6 (five rows: the runner's cap of six, not eight); sequence 4
+    // Row buckets 1, 2, 4 and 7 (five rows: the runner's cap of seven, not eight); sequence 4
     // goes from 13 to 29 positions, so the block bucket grows from 4 to 8.
     const std::vector<std::vector<size_t>> steps = {
         {0, 1, 2, 3, 4}, {4, 2, 0}, {3}, {1, 4}, {0, 1, 2, 3, 4}, {4, 3, 2, 1, 0},
@@ -197,20 +197,20 @@ void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::M
     EXPECT_FALSE(graphs.Applies({{b[0].get(), RandomTokenIds({2}, vocab, 80)}}));
     EXPECT_FALSE(graphs.Applies({{b[0].get(), next[0], /*all_logits=*/true}}));
     EXPECT_FALSE(graphs.Applies({{a[0].get(), next[0]}}));  // another pool
-    std::vector<SequenceChunk> seven;
+    std::vector<SequenceChunk> eight;
     std::vector<std::unique_ptr<SequenceState>> extra;
-    for (int i = 0; i < 7; ++i) {
+    for (int i = 0; i < 8; ++i) {
       auto seq = m.NewSequence(**pool_b, nullptr);
       ASSERT_TRUE(seq.ok());
       extra.push_back(*std::move(seq));
-      seven.push_back({extra.back().get(), next[0]});
+      eight.push_back({extra.back().get(), next[0]});
     }
-    EXPECT_FALSE(graphs.Applies(seven));
-    seven.pop_back();
-    EXPECT_TRUE(graphs.Applies(seven));
+    EXPECT_FALSE(graphs.Applies(eight));
+    eight.pop_back();
+    EXPECT_TRUE(graphs.Applies(eight));
     if (mode == DecodeGraphRunner::Mode::kCapture) {
       EXPECT_EQ(graphs.failed_captures(), 0) << graphs.first_failure();
-      EXPECT_EQ(graphs.graphs(), 8);  // rows 6, 4, 2, 1, each with 4 and with 8 blocks
+      EXPECT_EQ(graphs.graphs(), 8);  // rows 7, 4, 2, 1, each with 4 and with 8 blocks
     } else {
       EXPECT_EQ(graphs.graphs(), 0);
     }

@@ -21,7 +21,7 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load);
 void ExpectForksEqualFresh(const LoadOptions& load);
 
 // DecodeGraphRunner, for every decoder-only fixture folder: decode steps of 1 to 5 sequences
-// (row buckets 1, 2, 4 and the runner's cap of 6; their keys crossing 4-position blocks from
+// (row buckets 1, 2, 4 and the runner's cap of 7; their keys crossing 4-position blocks from
 // the 4-block bucket into the 8-block one) give the logits ForwardChunks gives the same sequences in a second pool (same
 // tolerance), both pools filled with NaN first; steps it does not take (a prefill chunk, all
 // logits, another pool's sequence, too many rows) are refused by Applies; its padding block is
