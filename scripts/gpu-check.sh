@@ -13,7 +13,8 @@
 #  2. builds triadd, the client and the server tests (when the kit works; SERVER=OFF skips) and
 #     runs scheduler_test, triadd_test (one call per suite) and classify_e2e_test with
 #     TRIAD_TEST_DEVICE=cuda: the scheduler, KV pool, prefix cache, beam search and the real
-#     daemon (generation and classification) with every model on the GPU;
+#     daemon (generation and classification) with every model on the GPU; the Triadd suite
+#     once more with TRIAD_TEST_CUDA_GRAPHS=1 (decode steps from CUDA graphs);
 #  3. scripts/bench-generate.sh and scripts/bench-classify.sh with the models on cuda in
 #     bfloat16 (issues 4 and 5's serving targets; bench-generate twice, the second time with
 #     decode steps from CUDA graphs), then triad-bench on cuda (the real shapes, decode_graph*
@@ -86,6 +87,11 @@ if [[ $SERVER == ON ]]; then
     step "triadd_test_cuda_$suite" triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda \
       "$BUILD_DIR/tests/server/triadd_test" --gtest_fail_fast --gtest_filter="$suite.*"
   done
+  # The Triadd suite again with decode steps from CUDA graphs ("cuda_graphs" in its configs):
+  # greedy equal to the fixtures, 32 concurrent clients each with its solo output, beams...
+  step triadd_test_cuda_graphs triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda \
+    TRIAD_TEST_CUDA_GRAPHS=1 "$BUILD_DIR/tests/server/triadd_test" --gtest_fail_fast \
+    --gtest_filter="Triadd.*"
   grep -E "$COUNTS|SIGSEGV|\*\*\* " "$OUT/triadd_test_cuda.log" >>"$OUT/summary.txt"
   # Classify end to end through triadd with the models on cuda (issue 5's path on the GPU).
   step classify_e2e_cuda classify_e2e_cuda 150 env TRIAD_TEST_DEVICE=cuda \

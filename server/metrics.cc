@@ -108,6 +108,9 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
                      "Sequences in the running batch.", *registry_)),
       kv_usage_(Build(prometheus::BuildGauge(), "triad_kv_cache_usage_ratio",
                       "KV-cache pool blocks in use over the pool's blocks.", *registry_)),
+      cuda_graphs_(Build(prometheus::BuildGauge(), "triad_cuda_graphs",
+                         "Decode-step buckets captured as CUDA graphs (cuda_graphs).",
+                         *registry_)),
       load_seconds_(Build(prometheus::BuildGauge(), "triad_model_load_seconds",
                           "Time the model took to load.", *registry_)) {
   Build(prometheus::BuildGauge(), "triad_build_info", "triadd build; the value is 1.", *registry_)
@@ -179,6 +182,7 @@ void Metrics::AddGaugeSource(const std::string& model, std::function<ModelGauges
   queue_depth_.Add({{"model", model}});
   running_.Add({{"model", model}});
   kv_usage_.Add({{"model", model}});
+  cuda_graphs_.Add({{"model", model}});
   preemptions_.Add({{"model", model}});
   prefix_hits_.Add({{"model", model}});
 }
@@ -192,6 +196,7 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
       queue_depth_.Add(labels).Set(static_cast<double>(g.queued));
       running_.Add(labels).Set(static_cast<double>(g.running));
       kv_usage_.Add(labels).Set(g.kv_usage_ratio);
+      cuda_graphs_.Add(labels).Set(static_cast<double>(g.cuda_graphs));
     }
   }
   return registry_->Collect();

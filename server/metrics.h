@@ -43,6 +43,7 @@ struct ModelGauges {
   int64_t queued = 0;           // requests waiting for admission
   int64_t running = 0;          // sequences in the running batch
   double kv_usage_ratio = 0;    // KV pool blocks in use / the pool's blocks
+  int64_t cuda_graphs = 0;      // decode-step buckets captured as CUDA graphs
 };
 
 class Metrics final : public prometheus::Collectable {
@@ -104,6 +105,7 @@ class Metrics final : public prometheus::Collectable {
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& running_;
   prometheus::Family<prometheus::Gauge>& kv_usage_;
+  prometheus::Family<prometheus::Gauge>& cuda_graphs_;
   prometheus::Family<prometheus::Gauge>& load_seconds_;
 
   mutable std::mutex mu_;

@@ -86,6 +86,13 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
       if (runner.ok()) {
         graphs_ = *std::move(runner);
         graphs_->CaptureAll();  // at start-up rather than in a request's step
+        stats_.decode_graphs = graphs_->graphs();
+        if (graphs_->failed_captures() > 0) {
+          std::cerr << "triad: " << graphs_->failed_captures()
+                    << " decode CUDA graphs failed to capture; their steps run without one: "
+                    << graphs_->first_failure() << "\n";
+          graph_failures_logged_ = graphs_->failed_captures();
+        }
       } else {  // e.g. a LibTorch without CUDA graphs: decode as without them
         std::cerr << "triad: decode steps run without CUDA graphs: " << runner.status().message()
                   << "\n";

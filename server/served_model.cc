@@ -75,6 +75,7 @@ bool Load(ServedModel* served, Metrics* metrics) {
                                 ? static_cast<double>(stats.kv_used_bytes) /
                                       static_cast<double>(stats.kv_capacity_bytes)
                                 : 0;
+    gauges.cuda_graphs = stats.decode_graphs;
     return gauges;
   });
   return true;

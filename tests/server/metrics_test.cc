@@ -73,11 +73,12 @@ TEST(Metrics, GaugesAreSampledAtEachCollect) {
   ModelGauges now;
   metrics.AddGaugeSource("llama", [&now] { return now; });
   EXPECT_TRUE(Has(metrics.Text(), R"(triad_queue_depth{model="llama"} 0)"));
-  now = {3, 2, 0.5};
+  now = {3, 2, 0.5, 35};
   std::string text = metrics.Text();
   EXPECT_TRUE(Has(text, R"(triad_queue_depth{model="llama"} 3)")) << text;
   EXPECT_TRUE(Has(text, R"(triad_running_sequences{model="llama"} 2)"));
   EXPECT_TRUE(Has(text, R"(triad_kv_cache_usage_ratio{model="llama"} 0.5)"));
+  EXPECT_TRUE(Has(text, R"(triad_cuda_graphs{model="llama"} 35)"));
   now = {};
   text = metrics.Text();
   EXPECT_TRUE(Has(text, R"(triad_running_sequences{model="llama"} 0)"));

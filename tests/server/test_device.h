@@ -13,4 +13,11 @@ inline std::string TestDevice() {
   return device != nullptr && *device != '\0' ? device : "cpu";
 }
 
+// $TRIAD_TEST_CUDA_GRAPHS set (and not "0"): the triadd tests serve their models with
+// "cuda_graphs": true, so that scripts/gpu-check.sh can rerun them with decode graphs.
+inline bool TestCudaGraphs() {
+  const char* graphs = std::getenv("TRIAD_TEST_CUDA_GRAPHS");
+  return graphs != nullptr && *graphs != '\0' && std::string(graphs) != "0";
+}
+
 }  // namespace triad::testing

@@ -36,13 +36,19 @@ class TriaddProcess {
  public:
   // Writes <tmp>/<tag>_<pid>/triad.json (gRPC on `port`, metrics on `port + 1`, one LibTorch
   // thread) serving `models_json` (a JSON array of model entries, each placed on TestDevice()
-  // unless it names its device) and starts triadd on it with `env` added to its environment.
+  // unless it names its device, and with "cuda_graphs" on under TestCudaGraphs()) and starts
+  // triadd on it with `env` added to its environment.
   void Start(const std::string& tag, std::string models_json,
              const std::vector<std::pair<std::string, std::string>>& env = {}) {
     namespace fs = std::filesystem;
+    std::string added;  // keys put first in every model entry
     if (TestDevice() != "cpu" && models_json.find("\"device\"") == std::string::npos) {
+      added += "\"device\": \"" + TestDevice() + "\", ";
+    }
+    if (TestCudaGraphs()) added += "\"cuda_graphs\": true, ";
+    if (!added.empty()) {
       const std::string entry = "{\"name\":";
-      const std::string placed = "{\"device\": \"" + TestDevice() + "\", \"name\":";
+      const std::string placed = "{" + added + "\"name\":";
       for (size_t at = models_json.find(entry); at != std::string::npos;
            at = models_json.find(entry, at + placed.size())) {
         models_json.replace(at, entry.size(), placed);
