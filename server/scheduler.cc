@@ -76,7 +76,6 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
   auto pool = model_.NewKvPool(blocks, block);
   if (pool.ok()) {
     pool_ = *std::move(pool);
-    stats_.kv_capacity_bytes = pool_->num_blocks() * pool_->block_bytes();
     if (graphs) {
       auto runner = DecodeGraphRunner::Create(
           model_, *pool_, std::max<int64_t>(1, options_.max_batch_size),
@@ -98,6 +97,7 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
                   << "\n";
       }
     }
+    stats_.kv_capacity_bytes = UsableBlocks() * pool_->block_bytes();
   } else {
     pool_status_ = absl::Status(pool.status().code(),
                                 absl::StrCat("KV pool of ", blocks, " blocks: ", pool.status().message()));
@@ -149,10 +149,10 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
   // beam at full length, plus a block per beam for forking).
   const int64_t most = beams * pool_->BlocksFor(decoder_len) + (beams > 1 ? beams : 0) +
                        (c.is_encoder_decoder() ? pool_->BlocksFor(prompt) : 0);
-  if (most > pool_->num_blocks()) {
+  if (most > UsableBlocks()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the request needs up to ", most * pool_->block_bytes(), " bytes of KV cache (", most,
-        " blocks); the model's KV pool holds ", pool_->num_blocks() * pool_->block_bytes()));
+        " blocks); the model's KV pool holds ", UsableBlocks() * pool_->block_bytes()));
   }
   auto seq = std::make_unique<Sequence>();
   seq->handle = NewHandle();
@@ -179,6 +179,10 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   }
   cv_.notify_all();
   if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
+}
+
+int64_t Scheduler::UsableBlocks() const {
+  return pool_->num_blocks() - (graphs_ != nullptr ? 1 : 0);  // less the graphs' padding block
 }
 
 SchedulerStats Scheduler::stats() const {

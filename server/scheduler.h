@@ -164,7 +164,7 @@ struct SchedulerStats {
   int64_t running = 0;
   int64_t kv_used_bytes = 0;       // pool blocks held by sequences
   int64_t kv_peak_used_bytes = 0;
-  int64_t kv_capacity_bytes = 0;   // the whole pool (0 when it could not be made)
+  int64_t kv_capacity_bytes = 0;   // the blocks sequences can hold (0: no pool could be made)
   int64_t steps = 0;
   int64_t preemptions = 0;
   int64_t prefix_cached_positions = 0;  // positions admitted sequences adopted, not computed
@@ -245,6 +245,8 @@ class Scheduler {
   const SchedulerOptions options_;
   std::unique_ptr<KvPool> pool_;  // null when it could not be made (pool_status_)
   std::unique_ptr<DecodeGraphRunner> graphs_;  // decode_graphs, when it applies to the model
+  // The pool's blocks that sequences can hold: all but the decode graphs' padding block.
+  int64_t UsableBlocks() const;
   int64_t graph_failures_logged_ = 0;
   absl::Status pool_status_;
   mutable std::mutex mu_;

@@ -250,6 +250,28 @@ TEST(SchedulerTest, QueueBoundAndKvBudget) {
   EXPECT_EQ(scheduler.stats().kv_capacity_bytes, 6 * 16 * per_token);
 }
 
+// The decode graphs' padding block comes out of a set KV budget: of 6 blocks, a request may
+// hold 5, the capacity reported is 5, and the block is not counted as in use.
+TEST(SchedulerTest, DecodeGraphsKeepTheirBlockOutOfTheBudget) {
+  auto model = Load("llama-tiny");
+  const int64_t per_token = KvBytesPerToken(model->config(), at::kFloat);
+  SchedulerOptions options;
+  options.kv_budget_bytes = 6 * 16 * per_token;
+  options.decode_graphs = SchedulerOptions::DecodeGraphs::kEager;
+  Scheduler scheduler(*model, options);
+  EXPECT_EQ(scheduler.stats().kv_capacity_bytes, 5 * 16 * per_token);
+  EXPECT_EQ(scheduler.stats().kv_used_bytes, 0);
+  GenerationRequest six;  // 8 + 88 positions: 6 blocks
+  six.prompt_ids = Prompt(8, 4);
+  six.sampling = Greedy(88);
+  EXPECT_EQ(scheduler.Submit(std::move(six)).status().code(), absl::StatusCode::kResourceExhausted);
+  SamplingParams five = Greedy(72);  // 8 + 72 positions: 5 blocks
+  five.ignore_eos = true;
+  EXPECT_EQ(Submit(scheduler, Prompt(8, 5), five).done.get().token_ids.size(), 72u);
+  EXPECT_TRUE(Drained(scheduler));
+  EXPECT_GT(scheduler.stats().graph_steps, 0);
+}
+
 // T5 encodes newcomers at admission: one admission takes at most prefill_chunk_tokens prompt
 // tokens (always one sequence), so a burst joins over several steps instead of stalling the
 // running sequence for every encoder at once.
