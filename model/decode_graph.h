@@ -54,7 +54,7 @@ class DecodeGraphRunner {
 
   // Captures every bucket now (kCapture; nothing in kEager): each row bucket up to max_rows
   // with each block bucket up to the model's context. A scheduler calls it at start-up, so
-  // that no step waits for a capture while serving (llama-110m: 5 x 7 buckets).
+  // that no step waits for a capture while serving (llama-110m: 5 x 8 buckets).
   void CaptureAll();
 
   // Buckets captured so far, and buckets whose capture failed (they run eagerly; the first
