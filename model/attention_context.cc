@@ -320,31 +320,49 @@ at::Tensor RaggedAttention::Attend(int64_t layer, const at::Tensor& q, double sc
   return outputs.size() == 1 ? outputs[0] : at::cat(outputs, 2);
 }
 
-at::Tensor StaticDecodeAttention::SelfAttend(int64_t layer, const at::Tensor& q,
-                                             const at::Tensor& k, const at::Tensor& v,
-                                             double scale) {
-  const int64_t rows = in_.rows, keys = in_.blocks * pool_.block_size();
-  pool_.WriteSlots(layer, in_.slots, k[0], v[0]);
-  if (!mask_.defined()) {
-    const at::Tensor invalid =
-        at::arange(keys, in_.lengths.options()).unsqueeze(0).ge(in_.lengths.unsqueeze(1));
-    mask_ = at::zeros({rows, 1, 1, keys}, q.options())
-                .masked_fill(invalid.view({rows, 1, 1, keys}), MaskValue(q.scalar_type()));
-    invalid_ = invalid.view({rows, 1, keys, 1});
-  }
+StaticDecodeAttention::Keys StaticDecodeAttention::BuildKeys(const at::Tensor& lengths,
+                                                              int64_t keys, const at::Tensor& q,
+                                                              const at::Tensor& bias) const {
+  const int64_t rows = in_.rows;
+  const at::Tensor invalid =
+      at::arange(keys, lengths.options()).unsqueeze(0).ge(lengths.unsqueeze(1));
+  at::Tensor mask = at::zeros({rows, 1, 1, keys}, q.options())
+                        .masked_fill(invalid.view({rows, 1, 1, keys}), MaskValue(q.scalar_type()));
+  if (bias.defined()) mask = mask + bias;
+  return {mask, invalid.view({rows, 1, keys, 1})};
+}
+
+at::Tensor StaticDecodeAttention::Attend(int64_t layer, const at::Tensor& q, double scale,
+                                         const at::Tensor& table, int64_t blocks,
+                                         const Keys& keys) const {
+  const int64_t rows = in_.rows;
   auto gather = [&](const at::Tensor& storage) {
-    return GatherPadded(storage, in_.table, rows, in_.blocks, invalid_);
+    return GatherPadded(storage, table, rows, blocks, keys.invalid);
   };
   // [rows, H, 1, D] -> the step's [1, H, rows, D].
   return Attention(q[0].transpose(0, 1).unsqueeze(2), gather(pool_.keys(layer)),
-                   gather(pool_.values(layer)), mask_, scale)
+                   gather(pool_.values(layer)), keys.mask, scale)
       .view({rows, q.size(1), -1})
       .transpose(0, 1)
       .unsqueeze(0);
 }
 
-at::Tensor StaticDecodeAttention::CrossAttend(int64_t, const at::Tensor&, double) {
-  throw std::logic_error("a static decode step has no cross-attention");
+at::Tensor StaticDecodeAttention::SelfAttend(int64_t layer, const at::Tensor& q,
+                                             const at::Tensor& k, const at::Tensor& v,
+                                             double scale) {
+  pool_.WriteSlots(layer, in_.slots, k[0], v[0]);
+  if (!self_.mask.defined()) {
+    self_ = BuildKeys(in_.lengths, in_.blocks * pool_.block_size(), q, self_bias_);
+  }
+  return Attend(layer, q, scale, in_.table, in_.blocks, self_);
+}
+
+at::Tensor StaticDecodeAttention::CrossAttend(int64_t layer, const at::Tensor& q, double scale) {
+  if (in_.cross_blocks == 0) throw std::logic_error("a static decode step without encoder keys");
+  if (!cross_.mask.defined()) {
+    cross_ = BuildKeys(in_.cross_lengths, in_.cross_blocks * pool_.block_size(), q, at::Tensor());
+  }
+  return Attend(layer, q, scale, in_.cross_table, in_.cross_blocks, cross_);
 }
 
 }  // namespace triad

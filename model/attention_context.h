@@ -135,30 +135,52 @@ class RaggedAttention : public AttentionContext {
 };
 
 // The inputs of one fixed-shape decode step (DecodeGraphRunner): `rows` single-token queries,
-// each attending to at most `blocks` pool blocks. Every tensor is int64 on the pool's device.
+// each attending to at most `blocks` pool blocks (T5: and to at most `cross_blocks` blocks of
+// its encoder's keys). Every tensor is int64 on the pool's device.
 struct StaticDecodeInputs {
   at::Tensor ids;        // [1, rows]
   at::Tensor positions;  // [1, rows]
   at::Tensor slots;      // [rows] the pool slot each row's new key and value go to
   at::Tensor lengths;    // [rows] the keys each row attends to (its position + 1)
   at::Tensor table;      // [rows * blocks] block ids, row-major; unused entries any valid block
-  int64_t rows = 0, blocks = 0;
+  at::Tensor cross_lengths;  // [rows] T5: encoder positions each row attends to
+  at::Tensor cross_table;    // [rows * cross_blocks] T5: the encoder keys' blocks
+  int64_t rows = 0, blocks = 0, cross_blocks = 0;  // cross_blocks 0: no cross-attention
 };
+
+// Where a model has no position limit, static steps take sequences up to this many positions.
+constexpr int64_t kUnlimitedStaticPositions = 65536;
 
 // Self-attention of a fixed-shape decode step over the pool, as RaggedAttention's padded
 // decode batch computes it, with every shape set by the inputs' sizes and nothing read from
 // the host while it runs: what a CUDA graph can capture and replay with new inputs.
 class StaticDecodeAttention : public AttentionContext {
  public:
-  StaticDecodeAttention(const KvPool& pool, const StaticDecodeInputs& in) : pool_(pool), in_(in) {}
+  // `self_bias`: additive [rows, 1 or H, 1, blocks * block_size] (T5's relative positions),
+  // or undefined.
+  StaticDecodeAttention(const KvPool& pool, const StaticDecodeInputs& in,
+                        at::Tensor self_bias = at::Tensor())
+      : pool_(pool), in_(in), self_bias_(std::move(self_bias)) {}
   at::Tensor SelfAttend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                         const at::Tensor& v, double scale) override;
+  // T5: over each row's encoder keys (in.cross_table, in.cross_lengths).
   at::Tensor CrossAttend(int64_t layer, const at::Tensor& q, double scale) override;
 
  private:
+  struct Keys {
+    at::Tensor mask, invalid;  // additive [rows, 1, 1, keys]; [rows, 1, keys, 1] past each length
+  };
+  // Built at the first layer: the keys past each row's length masked (and `bias` added).
+  Keys BuildKeys(const at::Tensor& lengths, int64_t keys, const at::Tensor& q,
+                 const at::Tensor& bias) const;
+  // softmax(q k^T * scale + mask) v of the step's rows over the blocks of `table`.
+  at::Tensor Attend(int64_t layer, const at::Tensor& q, double scale, const at::Tensor& table,
+                    int64_t blocks, const Keys& keys) const;
+
   const KvPool& pool_;
   const StaticDecodeInputs& in_;
-  at::Tensor mask_, invalid_;  // built at the first layer from in_.lengths
+  at::Tensor self_bias_;
+  Keys self_, cross_;
 };
 
 }  // namespace triad

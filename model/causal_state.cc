@@ -48,6 +48,10 @@ at::Tensor CausalModel::StaticDecode(const StaticDecodeInputs& in, const KvPool&
   return LmHead(Hidden(in.ids, in.positions, ctx)[0]).to(at::kFloat);
 }
 
+int64_t CausalModel::StaticDecodePositions() const {
+  return config().max_positions > 0 ? config().max_positions : kUnlimitedStaticPositions;
+}
+
 at::Tensor CausalModel::HeadChunksImpl(const std::vector<SequenceChunk>& chunks) const {
   return HeadOnHidden(ChunkHidden(chunks));
 }

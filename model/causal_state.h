@@ -52,6 +52,7 @@ class CausalSequence : public SequenceState {
     copy->kv.ForkFrom(kv, /*copy_partial=*/true);
     return copy;
   }
+  PagedKv* self_kv() override { return &kv; }
   PagedKv kv;
 };
 
@@ -69,10 +70,10 @@ CausalStep PrepareCausalStep(const at::Tensor& input_ids, const at::Tensor& atte
 
 class CausalModel : public Model {
  public:
-  // One decode step of in.rows single-token rows over fixed-shape inputs, writing each row's
-  // keys and values to its slot: float32 logits [rows, vocab]. Reads nothing from the host,
-  // so DecodeGraphRunner can capture it in a CUDA graph.
-  at::Tensor StaticDecode(const StaticDecodeInputs& in, const KvPool& pool) const;
+  bool HasStaticDecode() const override { return true; }
+  at::Tensor StaticDecode(const StaticDecodeInputs& in, const KvPool& pool) const override;
+  // The model's context, or kUnlimitedStaticPositions when it has no limit.
+  int64_t StaticDecodePositions() const override;
 
  protected:
   using Model::Model;

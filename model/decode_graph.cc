@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "model/causal_state.h"
+#include "model/attention_context.h"
 #include "model/compat.h"
 #include "model/guard.h"
 
@@ -17,9 +17,6 @@
 namespace triad {
 namespace {
 
-// Contexts without a limit are bucketed up to this many positions (longer steps run eagerly).
-constexpr int64_t kUnlimitedContext = 65536;
-
 // The smallest power of two >= n, at most `cap` (itself a bucket, power of two or not).
 int64_t Bucketed(int64_t n, int64_t cap) {
   int64_t b = 1;
@@ -27,28 +24,30 @@ int64_t Bucketed(int64_t n, int64_t cap) {
   return std::min(b, cap);
 }
 
-const CausalSequence* AsCausal(const SequenceChunk& chunk) {
-  return dynamic_cast<const CausalSequence*>(chunk.state);
+// The packed inputs of `rows` rows: ids, positions, slots, lengths, cross lengths (one per
+// row each), then the block table (`blocks` per row) and the cross table (`cross_blocks`).
+int64_t PackedSize(int64_t rows, int64_t blocks, int64_t cross_blocks) {
+  return rows * (5 + blocks + cross_blocks);
 }
 
 // Every row a padding row: token 0 at position 0, written to the scratch block (row i to its
 // slot i % block_size, so that no two rows of a step write one slot) and attending to the
-// block's first key.
+// block's first key (and first encoder key).
 void FillPadding(std::vector<int64_t>& host, int64_t rows, int64_t scratch_block,
                  int64_t block_size) {
   std::fill(host.begin(), host.begin() + 2 * rows, 0);
   for (int64_t i = 0; i < rows; ++i) {
     host[static_cast<size_t>(2 * rows + i)] = scratch_block * block_size + i % block_size;
   }
-  std::fill(host.begin() + 3 * rows, host.begin() + 4 * rows, 1);
-  std::fill(host.begin() + 4 * rows, host.end(), scratch_block);
+  std::fill(host.begin() + 3 * rows, host.begin() + 5 * rows, 1);
+  std::fill(host.begin() + 5 * rows, host.end(), scratch_block);
 }
 
 }  // namespace
 
 struct DecodeGraphRunner::Bucket {
   StaticDecodeInputs in;      // views of `packed`
-  at::Tensor packed;          // [rows * (4 + blocks)]: ids, positions, slots, lengths, table
+  at::Tensor packed;          // PackedSize(rows, blocks, cross blocks) int64
   std::vector<int64_t> host;  // what a step copies into `packed`
   at::Tensor out;             // the captured step's logits [rows, vocab]
 #if TRIAD_WITH_CUDA
@@ -60,9 +59,8 @@ absl::StatusOr<std::unique_ptr<DecodeGraphRunner>> DecodeGraphRunner::Create(con
                                                                              KvPool& pool,
                                                                              int64_t max_rows,
                                                                              Mode mode) {
-  if (dynamic_cast<const CausalModel*>(&model) == nullptr) {
-    return absl::FailedPreconditionError(
-        "decode graphs: an encoder-decoder model has no static decode step (GPT-1 and Llama do)");
+  if (!model.HasStaticDecode()) {
+    return absl::FailedPreconditionError("decode graphs: the model has no static decode step");
   }
   if (max_rows < 1) return absl::InvalidArgumentError("decode graphs: max_rows must be >= 1");
   if (mode == Mode::kCapture) {
@@ -88,8 +86,8 @@ DecodeGraphRunner::DecodeGraphRunner(const Model& model, KvPool& pool, int64_t m
     : model_(model),
       pool_(pool),
       max_rows_(max_rows),
-      max_blocks_(pool.BlocksFor(model.config().max_positions > 0 ? model.config().max_positions
-                                                                  : kUnlimitedContext)),
+      max_blocks_(pool.BlocksFor(model.StaticDecodePositions())),
+      max_cross_blocks_(pool.BlocksFor(model.StaticDecodeCrossPositions())),
       mode_(mode) {}
 
 DecodeGraphRunner::~DecodeGraphRunner() {
@@ -107,35 +105,41 @@ bool DecodeGraphRunner::Applies(const std::vector<SequenceChunk>& chunks) const 
   if (chunks.empty() || static_cast<int64_t>(chunks.size()) > max_rows_) return false;
   for (const SequenceChunk& chunk : chunks) {
     if (chunk.all_logits || chunk.input_ids.numel() != 1) return false;
-    const CausalSequence* seq = AsCausal(chunk);
-    if (seq == nullptr || &seq->kv.pool() != &pool_) return false;
-    if (pool_.BlocksFor(seq->kv.length() + 1) > max_blocks_) return false;
+    const PagedKv* self = chunk.state->self_kv();
+    if (self == nullptr || &self->pool() != &pool_) return false;
+    if (pool_.BlocksFor(self->length() + 1) > max_blocks_) return false;
+    const PagedKv* cross = chunk.state->cross_kv();
+    if ((cross != nullptr) != (max_cross_blocks_ > 0)) return false;
+    if (cross != nullptr && pool_.BlocksFor(cross->length()) > max_cross_blocks_) return false;
   }
   return true;
 }
 
-DecodeGraphRunner::Bucket& DecodeGraphRunner::BucketFor(int64_t rows, int64_t blocks) {
-  std::unique_ptr<Bucket>& bucket = buckets_[{rows, blocks}];
+DecodeGraphRunner::Bucket& DecodeGraphRunner::BucketFor(int64_t rows, int64_t blocks,
+                                                        int64_t cross_blocks) {
+  std::unique_ptr<Bucket>& bucket = buckets_[{rows, blocks, cross_blocks}];
   if (bucket != nullptr) return *bucket;
   bucket = std::make_unique<Bucket>();
   Bucket& b = *bucket;
-  b.host.resize(static_cast<size_t>(rows * (4 + blocks)));
-  b.packed = at::zeros({rows * (4 + blocks)},
-                       at::TensorOptions().dtype(at::kLong).device(model_.placement().device));
+  const int64_t size = PackedSize(rows, blocks, cross_blocks);
+  b.host.resize(static_cast<size_t>(size));
+  b.packed = at::zeros({size}, at::TensorOptions().dtype(at::kLong).device(model_.placement().device));
   b.in.ids = b.packed.narrow(0, 0, rows).view({1, rows});
   b.in.positions = b.packed.narrow(0, rows, rows).view({1, rows});
   b.in.slots = b.packed.narrow(0, 2 * rows, rows);
   b.in.lengths = b.packed.narrow(0, 3 * rows, rows);
-  b.in.table = b.packed.narrow(0, 4 * rows, rows * blocks);
+  b.in.cross_lengths = b.packed.narrow(0, 4 * rows, rows);
+  b.in.table = b.packed.narrow(0, 5 * rows, rows * blocks);
+  b.in.cross_table = b.packed.narrow(0, rows * (5 + blocks), rows * cross_blocks);
   b.in.rows = rows;
   b.in.blocks = blocks;
+  b.in.cross_blocks = cross_blocks;
   if (mode_ == Mode::kCapture) Capture(b);
   return b;
 }
 
 void DecodeGraphRunner::Capture(Bucket& b) {
 #if TRIAD_WITH_CUDA
-  const auto& causal = static_cast<const CausalModel&>(model_);
   try {
     c10::cuda::CUDAGuard device_guard(model_.placement().device);
     FillPadding(b.host, b.in.rows, scratch_[0], pool_.block_size());
@@ -147,7 +151,7 @@ void DecodeGraphRunner::Capture(Bucket& b) {
     c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
     {
       c10::cuda::CUDAStreamGuard stream_guard(stream);
-      causal.StaticDecode(b.in, pool_);
+      model_.StaticDecode(b.in, pool_);
       stream.synchronize();
       if (mempool_.first == 0 && mempool_.second == 0) {
         const at::cuda::MempoolId_t handle = at::cuda::graph_pool_handle();
@@ -163,7 +167,7 @@ void DecodeGraphRunner::Capture(Bucket& b) {
 #endif
       at::Tensor out;
       try {
-        out = causal.StaticDecode(b.in, pool_);
+        out = model_.StaticDecode(b.in, pool_);
       } catch (...) {
         try {
           graph->capture_end();  // ends the stream's capture; reports the failure
@@ -192,33 +196,46 @@ void DecodeGraphRunner::Capture(Bucket& b) {
 #endif
 }
 
-void DecodeGraphRunner::CaptureAll() {
-  if (mode_ != Mode::kCapture) return;
-  for (int64_t rows = 1;; rows = std::min(2 * rows, max_rows_)) {
-    for (int64_t blocks = 1;; blocks = std::min(2 * blocks, max_blocks_)) {
-      BucketFor(rows, blocks);
-      if (blocks == max_blocks_) break;
+void DecodeGraphRunner::CaptureAll(int64_t positions, int64_t cross_positions) {
+  if (mode_ != Mode::kCapture || (max_cross_blocks_ > 0 && cross_positions <= 0)) return;
+  const int64_t last = positions > 0 ? Bucketed(pool_.BlocksFor(positions), max_blocks_)
+                                     : max_blocks_;
+  const int64_t last_cross =
+      max_cross_blocks_ > 0 ? Bucketed(pool_.BlocksFor(cross_positions), max_cross_blocks_) : 0;
+  // Each bucket size from 1 up to `cap`, the last one `cap` itself (0: just 0).
+  auto sizes = [](int64_t cap) {
+    std::vector<int64_t> out;
+    for (int64_t n = cap > 0 ? 1 : 0;; n = std::min(2 * n, cap)) {
+      out.push_back(n);
+      if (n == cap) return out;
     }
-    if (rows == max_rows_) break;
+  };
+  for (const int64_t rows : sizes(max_rows_)) {
+    for (const int64_t blocks : sizes(last)) {
+      for (const int64_t cross : sizes(last_cross)) BucketFor(rows, blocks, cross);
+    }
   }
 }
 
 absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<SequenceChunk>& chunks) {
   return Guard("ForwardChunks", [&] {
     const int64_t n = static_cast<int64_t>(chunks.size());
-    int64_t need = 1;
+    int64_t need = 1, cross_need = 0;
     for (const SequenceChunk& chunk : chunks) {
-      need = std::max(need, pool_.BlocksFor(AsCausal(chunk)->kv.length() + 1));
+      need = std::max(need, pool_.BlocksFor(chunk.state->self_kv()->length() + 1));
+      const PagedKv* cross = chunk.state->cross_kv();
+      if (cross != nullptr) cross_need = std::max(cross_need, pool_.BlocksFor(cross->length()));
     }
-    Bucket& b = BucketFor(Bucketed(n, max_rows_), Bucketed(need, max_blocks_));
-    const int64_t rows = b.in.rows, blocks = b.in.blocks;
+    Bucket& b = BucketFor(Bucketed(n, max_rows_), Bucketed(need, max_blocks_),
+                          max_cross_blocks_ > 0 ? Bucketed(cross_need, max_cross_blocks_) : 0);
+    const int64_t rows = b.in.rows, blocks = b.in.blocks, cross_blocks = b.in.cross_blocks;
     std::vector<int64_t>& host = b.host;
     FillPadding(host, rows, scratch_[0], pool_.block_size());
     std::vector<int64_t> slots;
     slots.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       const SequenceChunk& chunk = chunks[static_cast<size_t>(i)];
-      PagedKv& kv = static_cast<CausalSequence*>(chunk.state)->kv;
+      PagedKv& kv = *chunk.state->self_kv();
       const int64_t past = kv.length();
       kv.AppendSlots(1, slots);  // takes a block when the row starts one
       const at::Tensor id = chunk.input_ids.to(at::kCPU, at::kLong).contiguous();
@@ -226,9 +243,14 @@ absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<Sequence
       host[static_cast<size_t>(rows + i)] = past;
       host[static_cast<size_t>(2 * rows + i)] = slots.back();
       host[static_cast<size_t>(3 * rows + i)] = past + 1;
-      const int64_t used = pool_.BlocksFor(past + 1);
-      std::copy(kv.blocks().begin(), kv.blocks().begin() + used,
-                host.begin() + 4 * rows + i * blocks);
+      std::copy(kv.blocks().begin(), kv.blocks().begin() + pool_.BlocksFor(past + 1),
+                host.begin() + 5 * rows + i * blocks);
+      if (const PagedKv* cross = chunk.state->cross_kv(); cross != nullptr) {
+        host[static_cast<size_t>(4 * rows + i)] = cross->length();
+        std::copy(cross->blocks().begin(),
+                  cross->blocks().begin() + pool_.BlocksFor(cross->length()),
+                  host.begin() + rows * (5 + blocks) + i * cross_blocks);
+      }
     }
     b.packed.copy_(at::from_blob(host.data(), {b.packed.numel()}, at::kLong));
     at::Tensor logits;
@@ -238,10 +260,8 @@ absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<Sequence
       logits = b.out.narrow(0, 0, n).clone();  // the next replay overwrites b.out
     }
 #endif
-    if (!logits.defined()) {
-      logits = static_cast<const CausalModel&>(model_).StaticDecode(b.in, pool_).narrow(0, 0, n);
-    }
-    for (const SequenceChunk& chunk : chunks) static_cast<CausalSequence*>(chunk.state)->kv.Advance(1);
+    if (!logits.defined()) logits = model_.StaticDecode(b.in, pool_).narrow(0, 0, n);
+    for (const SequenceChunk& chunk : chunks) chunk.state->self_kv()->Advance(1);
     return logits;
   });
 }

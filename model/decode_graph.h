@@ -1,14 +1,17 @@
-// DecodeGraphRunner: a scheduler's decode-only steps (GPT-1, Llama) replayed from CUDA graphs.
+// DecodeGraphRunner: a scheduler's decode-only steps (GPT-1, Llama, T5) replayed from CUDA
+// graphs.
 //
 // On a GPU a decode step is bound by the host: a Llama-110m step dispatches ~950 ATen calls,
 // ~5 ms on an H200 whose kernels need well under one (measured in session 9). A graph
 // captures the whole step once and replays it as one launch. Graphs need fixed shapes and
-// fixed input addresses, so the step runs as CausalModel::StaticDecode over buckets: `rows`
-// rounded up to a power of two (at most the scheduler's batch), every row attending to
-// `blocks` pool blocks rounded up to a power of two. A bucket's graph is captured the first
-// time a step needs it, or all of them up front (CaptureAll); its inputs (ids, positions, write slots, lengths, block table) are
-// packed on the host and sent with one copy per step. Padding rows decode token 0 at position
-// 0 into a scratch block the runner keeps, so they never touch a sequence's blocks.
+// fixed input addresses, so the step runs as Model::StaticDecode over buckets: `rows` rounded
+// up to a power of two (at most the scheduler's batch), every row attending to `blocks` pool
+// blocks rounded up to a power of two (T5: and to `cross_blocks` blocks of its encoder's keys,
+// likewise). A bucket's graph is captured the first time a step needs it, or all of them up
+// front (CaptureAll, decoder-only models); its inputs (ids, positions, write slots, lengths,
+// block tables) are packed on the host and sent with one copy per step. Padding rows decode
+// token 0 at position 0 into a scratch block the runner keeps, so they never touch a
+// sequence's blocks.
 //
 // Mode::kEager runs the same static step without capturing (any device): what the CPU tests
 // check against ForwardChunks, and what the runner falls back to for a bucket whose capture
@@ -21,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -35,8 +39,8 @@ class DecodeGraphRunner {
 
   // A runner for `model`'s sequences in `pool` (made by model.NewKvPool) and steps of at
   // most `max_rows` rows. Takes one block of the pool for padding rows. FailedPrecondition
-  // when the model has no static decode step (T5), when kCapture is asked for off CUDA or in
-  // a build without CUDA, and ResourceExhausted when the pool has no free block.
+  // when the model has no static decode step, when kCapture is asked for off CUDA or in a
+  // build without CUDA, and ResourceExhausted when the pool has no free block.
   static absl::StatusOr<std::unique_ptr<DecodeGraphRunner>> Create(const Model& model,
                                                                    KvPool& pool,
                                                                    int64_t max_rows, Mode mode);
@@ -45,17 +49,20 @@ class DecodeGraphRunner {
   DecodeGraphRunner& operator=(const DecodeGraphRunner&) = delete;
 
   // Whether Forward takes this step: every chunk one token with only its last logits, at most
-  // max_rows of them, each sequence in this runner's pool and no longer than the model's
-  // context (or 65536 positions when it has no limit).
+  // max_rows of them, each sequence in this runner's pool and within
+  // Model::StaticDecodePositions (T5: its encoder input within StaticDecodeCrossPositions).
   bool Applies(const std::vector<SequenceChunk>& chunks) const;
   // ForwardChunks for a step Applies accepts: float32 logits [chunks, vocab], each
   // sequence's keys and values appended. Errors as ForwardChunks'.
   absl::StatusOr<at::Tensor> Forward(const std::vector<SequenceChunk>& chunks);
 
-  // Captures every bucket now (kCapture; nothing in kEager): each row bucket up to max_rows
-  // with each block bucket up to the model's context. A scheduler calls it at start-up, so
-  // that no step waits for a capture while serving (llama-110m: 5 x 8 buckets).
-  void CaptureAll();
+  // Captures now (kCapture; nothing in kEager) each row bucket up to max_rows with each block
+  // bucket of steps up to `positions` decoder positions (0: StaticDecodePositions) and, for
+  // T5, each cross bucket up to `cross_positions` encoder positions (0: none are captured,
+  // since T5's limits would make 9 x 9 buckets per row bucket; they are captured as steps
+  // first need them). A scheduler calls it at start-up, so that no step waits for a capture
+  // while serving (llama-110m: 5 x 8 buckets).
+  void CaptureAll(int64_t positions = 0, int64_t cross_positions = 0);
 
   // Buckets captured so far, and buckets whose capture failed (they run eagerly; the first
   // failure's message is kept).
@@ -67,15 +74,16 @@ class DecodeGraphRunner {
   struct Bucket;
   DecodeGraphRunner(const Model& model, KvPool& pool, int64_t max_rows, Mode mode);
   // The bucket for `rows` rows of at most `blocks` blocks, captured on first use.
-  Bucket& BucketFor(int64_t rows, int64_t blocks);
+  Bucket& BucketFor(int64_t rows, int64_t blocks, int64_t cross_blocks);
   void Capture(Bucket& bucket);
 
   const Model& model_;
   KvPool& pool_;
-  const int64_t max_rows_, max_blocks_;
+  const int64_t max_rows_, max_blocks_, max_cross_blocks_;
   const Mode mode_;
   std::vector<int32_t> scratch_;  // one block, the padding rows' keys and values
-  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Bucket>> buckets_;  // (rows, blocks)
+  // (rows, blocks, cross blocks)
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Bucket>> buckets_;
   int64_t failed_ = 0;
   std::string first_failure_;
   // The CUDA graph memory pool every bucket shares ({0, 0} until the first capture): buckets

@@ -260,6 +260,10 @@ absl::Status Model::CheckChunks(const std::vector<SequenceChunk>& chunks) const 
   return absl::OkStatus();
 }
 
+at::Tensor Model::StaticDecode(const StaticDecodeInputs&, const KvPool&) const {
+  throw std::logic_error("this model has no static decode step");
+}
+
 absl::StatusOr<at::Tensor> Model::ForwardChunks(const std::vector<SequenceChunk>& chunks) const {
   TRIAD_RETURN_IF_ERROR(CheckChunks(chunks));
   return Guard("ForwardChunks", [&] { return ForwardChunksImpl(chunks); });

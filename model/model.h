@@ -70,6 +70,10 @@ class SequenceState {
   // A copy of this sequence in the same pool (beam search): full blocks shared, the partly
   // filled last block copied. Call through Model::ForkSequence (this throws KvPoolExhausted).
   virtual std::unique_ptr<SequenceState> Fork() const = 0;
+  // What a static decode step (decode_graph.h) reads and appends to: the decoder's paged
+  // self-attention keys/values, and T5's encoder keys/values (null for decoder-only models).
+  virtual PagedKv* self_kv() { return nullptr; }
+  virtual PagedKv* cross_kv() { return nullptr; }
 };
 
 // KV-cache bytes per decoder position of one sequence (keys + values, every layer), and for
@@ -111,6 +115,8 @@ struct MultipleChoiceOutput {
   at::Tensor mc_logits;  // [B, C] float32
   at::Tensor lm_logits;  // [B, C, T, V] float32
 };
+
+struct StaticDecodeInputs;  // attention_context.h
 
 class Model {
  public:
@@ -173,6 +179,16 @@ class Model {
                                         const at::Tensor& read_index) const;
   // Outputs of that head: num_labels (sequence classification), 1 (multiple choice), 0 = none.
   int64_t head_outputs() const;
+
+  // One decode step over fixed-shape inputs (GPT-1, Llama, T5): what DecodeGraphRunner
+  // captures in a CUDA graph. Float32 logits [in.rows, vocab]; writes each row's keys and
+  // values to its slot; reads nothing from the host. Throws where HasStaticDecode() is false.
+  virtual bool HasStaticDecode() const { return false; }
+  virtual at::Tensor StaticDecode(const StaticDecodeInputs& in, const KvPool& pool) const;
+  // The most decoder positions (self) and encoder positions (cross, 0 = no cross-attention)
+  // a static step takes; longer sequences decode the ordinary way.
+  virtual int64_t StaticDecodePositions() const { return 0; }
+  virtual int64_t StaticDecodeCrossPositions() const { return 0; }
 
  protected:
   Model(ModelConfig config, Placement placement)

@@ -91,6 +91,8 @@ class T5Sequence : public SequenceState {
     }
     for (size_t b = 0; b < sequences.size(); ++b) sequences[b]->cross.Advance(lengths[b]);
   }
+  PagedKv* self_kv() override { return &self; }
+  PagedKv* cross_kv() override { return &cross; }
   PagedKv self;   // decoder self-attention
   PagedKv cross;  // the encoder's projected keys/values, written once
 };
@@ -226,6 +228,28 @@ class T5Model : public Model {
       static_cast<T5Sequence*>(chunk.state)->self.Advance(chunk.input_ids.size(0));
     }
     return LmHead(h[0].index_select(0, at::tensor(last, at::kLong).to(device)));
+  }
+
+  bool HasStaticDecode() const override { return true; }
+  // Decode queries read their relative-position bias from the precomputed row, which covers
+  // positions below kT5DecodeBiasSpan; encoder inputs up to as many positions.
+  int64_t StaticDecodePositions() const override { return kT5DecodeBiasSpan; }
+  int64_t StaticDecodeCrossPositions() const override { return kT5DecodeBiasSpan; }
+  at::Tensor StaticDecode(const StaticDecodeInputs& in, const KvPool& pool) const override {
+    // Row r at position p reads key k's bias from column S - 1 - p + k of the precomputed row
+    // (S = kT5DecodeBiasSpan; SelfBias takes the same columns as a view); keys past p are
+    // masked, so their clamped columns do not matter.
+    const int64_t keys = in.blocks * pool.block_size(), heads = decoder_bias_rows_.size(1);
+    const at::Tensor column =
+        (at::arange(keys, in.positions.options()).unsqueeze(0) -
+         in.positions.view({in.rows, 1}) + (kT5DecodeBiasSpan - 1))
+            .clamp(0, kT5DecodeBiasSpan - 1);
+    const at::Tensor bias = decoder_bias_rows_.view({heads, kT5DecodeBiasSpan})
+                                .index_select(1, column.reshape({-1}))
+                                .view({heads, in.rows, 1, keys})
+                                .transpose(0, 1);
+    StaticDecodeAttention ctx(pool, in, bias);
+    return LmHead(DecoderHidden(in.ids, ctx)[0]);
   }
 
  private:

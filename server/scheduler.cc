@@ -59,8 +59,8 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
   const ModelConfig& c = model_.config();
   const int64_t block = std::max<int64_t>(1, options_.kv_block_size);
   // Decode graphs: captured on a cuda device (kAuto), or the static step run eagerly anywhere
-  // (kEager, tests); never for T5, which has no static decode step.
-  const bool graphs = !c.is_encoder_decoder() &&
+  // (kEager, tests).
+  const bool graphs = model_.HasStaticDecode() &&
                       (options_.decode_graphs == SchedulerOptions::DecodeGraphs::kEager ||
                        (options_.decode_graphs == SchedulerOptions::DecodeGraphs::kAuto &&
                         model_.placement().device.is_cuda()));

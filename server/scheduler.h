@@ -62,9 +62,9 @@ struct SchedulerOptions {
   // whose tokens start with them adopts them instead of recomputing its prompt's prefix.
   bool prefix_caching = true;
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per step over all sequences; >= 1
-  // Decode-only steps of GPT-1 and Llama through a DecodeGraphRunner: kAuto replays them from
-  // CUDA graphs on a cuda device (elsewhere, and for T5, nothing changes); kEager runs the
-  // runner's static step without capturing, on any device (tests). The runner keeps one KV
+  // Decode-only steps through a DecodeGraphRunner: kAuto replays them from CUDA graphs on a
+  // cuda device (elsewhere nothing changes); kEager runs the runner's static step without
+  // capturing, on any device (tests). The runner keeps one KV
   // block for its padding rows (added to an automatic pool size, taken from a set budget).
   enum class DecodeGraphs { kOff, kAuto, kEager };
   DecodeGraphs decode_graphs = DecodeGraphs::kOff;

@@ -21,8 +21,8 @@
 // sequence), as a fraction of `decode_batch8` in the same run; `decode_ragged1` and
 // `decode_ragged16` run that path at batches 1 and 16. `prefill16` runs sixteen 64-token prompts
 // as one step of that path (a burst of arrivals, a Classify batch's contexts).
-// `decode_graph1` / `decode_graph16` (decoder-only models) run the ragged decode steps through
-// a DecodeGraphRunner: replayed CUDA graphs on cuda, its static step eagerly on the CPU.
+// `decode_graph1` / `decode_graph16` run the ragged decode steps through a DecodeGraphRunner:
+// replayed CUDA graphs on cuda, its static step eagerly on the CPU.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -183,7 +183,7 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
                                              model.placement().device.is_cuda()
                                                  ? DecodeGraphRunner::Mode::kCapture
                                                  : DecodeGraphRunner::Mode::kEager));
-    runner->CaptureAll();  // no capture inside the timing
+    runner->CaptureAll(16 + batch + steps + 4, 16 + batch);  // no capture inside the timing
     Check(model.ForwardChunks(chunks));  // the prompts; then every step is a decode step
     const at::Tensor first = at::zeros({1}, at::kLong);
     for (SequenceChunk& chunk : chunks) chunk.input_ids = first;
@@ -327,18 +327,16 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
   r["decode_ragged1"] = {{"tokens_per_s", ragged1}, {"aten_calls_per_step", calls1}};
   r["decode_ragged16"] = {{"tokens_per_s", ragged16}, {"over_ragged1", ragged16 / ragged1},
                           {"aten_calls_per_step", calls16}};
-  // The same steps through a DecodeGraphRunner (decoder-only models): replayed CUDA graphs on
-  // cuda; on the CPU its static step eagerly (the padded path, which the CPU's kernels beat).
-  if (!spec.encoder_decoder) {
-    for (const int64_t batch : {1, 16}) {
-      int64_t calls = 0;
-      const double tps = RaggedDecodeTokensPerSecond(*model, spec, batch, steps, &calls, true);
-      r["decode_graph" + std::to_string(batch)] = {
-          {"tokens_per_s", tps},
-          {"over_ragged", tps / (batch == 1 ? ragged1 : ragged16)},
-          {"captured", where.is_cuda()},
-          {"aten_calls_per_step", calls}};
-    }
+  // The same steps through a DecodeGraphRunner: replayed CUDA graphs on cuda; on the CPU its
+  // static step eagerly (the padded path, which the CPU's kernels beat).
+  for (const int64_t batch : {1, 16}) {
+    int64_t calls = 0;
+    const double tps = RaggedDecodeTokensPerSecond(*model, spec, batch, steps, &calls, true);
+    r["decode_graph" + std::to_string(batch)] = {
+        {"tokens_per_s", tps},
+        {"over_ragged", tps / (batch == 1 ? ragged1 : ragged16)},
+        {"captured", where.is_cuda()},
+        {"aten_calls_per_step", calls}};
   }
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights

@@ -20,13 +20,14 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load);
 // fork that needs one, taking nothing.
 void ExpectForksEqualFresh(const LoadOptions& load);
 
-// DecodeGraphRunner, for every decoder-only fixture folder: decode steps of 1 to 5 sequences
-// (row buckets 1, 2, 4 and the runner's cap of 7; their keys crossing 4-position blocks from
-// the 4-block bucket into the 8-block one) give the logits ForwardChunks gives the same sequences in a second pool (same
+// DecodeGraphRunner, for every fixture folder: decode steps of 1 to 5 sequences (row buckets
+// 1, 2, 4 and the runner's cap of 7; their keys crossing 4-position blocks from the 4-block
+// bucket into the 8-block one; T5's encoder inputs of 1 to 30 positions in 4- and 8-block
+// buckets) give the logits ForwardChunks gives the same sequences in a second pool (same
 // tolerance), both pools filled with NaN first; steps it does not take (a prefill chunk, all
 // logits, another pool's sequence, too many rows) are refused by Applies; its padding block is
 // its only block left once the sequences are gone. `mode` kCapture also expects every bucket
-// captured (CUDA). T5 has no static decode step: Create refuses it.
+// captured (CUDA).
 void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::Mode mode);
 
 }  // namespace triad::testing
