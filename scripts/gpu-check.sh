@@ -134,7 +134,7 @@ if [[ -z "${SKIP_BENCH:-}" ]]; then
       scripts/bench-classify.sh
     grep '"ratio"' "$OUT/bench.log" | tail -2 >>"$OUT/summary.txt"
   fi
-  step bench bench 150 "$BUILD_DIR/model/triad-bench" --device cuda \
+  step bench bench 180 "$BUILD_DIR/model/triad-bench" --device cuda \
     --models gpt1,llama-110m,t5-small,tinyllama-1.1b --dtypes float32,bfloat16 --decode-steps 32 \
     --workdir /tmp/triad-bench
 fi
