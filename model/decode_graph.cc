@@ -6,6 +6,7 @@
 #include "model/attention_context.h"
 #include "model/compat.h"
 #include "model/guard.h"
+#include "model/status_macros.h"
 
 #if TRIAD_WITH_CUDA
 #include <ATen/cuda/CUDAGraph.h>
@@ -95,12 +96,6 @@ DecodeGraphRunner::~DecodeGraphRunner() {
   pool_.Free(scratch_);
 }
 
-int64_t DecodeGraphRunner::graphs() const {
-  int64_t n = 0;
-  for (const auto& [shape, bucket] : buckets_) n += bucket->out.defined() ? 1 : 0;
-  return n;
-}
-
 bool DecodeGraphRunner::Applies(const std::vector<SequenceChunk>& chunks) const {
   if (chunks.empty() || static_cast<int64_t>(chunks.size()) > max_rows_) return false;
   for (const SequenceChunk& chunk : chunks) {
@@ -180,6 +175,7 @@ void DecodeGraphRunner::Capture(Bucket& b) {
       b.out = out;
     }
     c10::cuda::device_synchronize();
+    ++captured_;
   } catch (const std::exception& e) {
     b.graph.reset();
     b.out = at::Tensor();
@@ -218,6 +214,7 @@ void DecodeGraphRunner::CaptureAll(int64_t positions, int64_t cross_positions) {
 }
 
 absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<SequenceChunk>& chunks) {
+  TRIAD_RETURN_IF_ERROR(model_.CheckChunks(chunks));
   return Guard("ForwardChunks", [&] {
     const int64_t n = static_cast<int64_t>(chunks.size());
     int64_t need = 1, cross_need = 0;
@@ -231,6 +228,7 @@ absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<Sequence
     const int64_t rows = b.in.rows, blocks = b.in.blocks, cross_blocks = b.in.cross_blocks;
     std::vector<int64_t>& host = b.host;
     FillPadding(host, rows, scratch_[0], pool_.block_size());
+    const at::Tensor ids = ConcatChunkIds(chunks, at::kCPU);
     std::vector<int64_t> slots;
     slots.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
@@ -238,8 +236,7 @@ absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<Sequence
       PagedKv& kv = *chunk.state->self_kv();
       const int64_t past = kv.length();
       kv.AppendSlots(1, slots);  // takes a block when the row starts one
-      const at::Tensor id = chunk.input_ids.to(at::kCPU, at::kLong).contiguous();
-      host[static_cast<size_t>(i)] = id.data_ptr<int64_t>()[0];
+      host[static_cast<size_t>(i)] = ids.data_ptr<int64_t>()[i];
       host[static_cast<size_t>(rows + i)] = past;
       host[static_cast<size_t>(2 * rows + i)] = slots.back();
       host[static_cast<size_t>(3 * rows + i)] = past + 1;

@@ -66,7 +66,7 @@ class DecodeGraphRunner {
 
   // Buckets captured so far, and buckets whose capture failed (they run eagerly; the first
   // failure's message is kept).
-  int64_t graphs() const;
+  int64_t graphs() const { return captured_; }
   int64_t failed_captures() const { return failed_; }
   const std::string& first_failure() const { return first_failure_; }
 
@@ -84,7 +84,7 @@ class DecodeGraphRunner {
   std::vector<int32_t> scratch_;  // one block, the padding rows' keys and values
   // (rows, blocks, cross blocks)
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Bucket>> buckets_;
-  int64_t failed_ = 0;
+  int64_t captured_ = 0, failed_ = 0;
   std::string first_failure_;
   // The CUDA graph memory pool every bucket shares ({0, 0} until the first capture): buckets
   // replay one at a time, and a step's logits are copied out before the next replay.

@@ -189,6 +189,9 @@ class Model {
   // a static step takes; longer sequences decode the ordinary way.
   virtual int64_t StaticDecodePositions() const { return 0; }
   virtual int64_t StaticDecodeCrossPositions() const { return 0; }
+  // ForwardChunks' argument checks (INVALID_ARGUMENT naming chunks[i]), for the other paths
+  // that run chunks (DecodeGraphRunner).
+  absl::Status CheckChunks(const std::vector<SequenceChunk>& chunks) const;
 
  protected:
   Model(ModelConfig config, Placement placement)
@@ -215,8 +218,6 @@ class Model {
 
   // The shape of this model's KV pool (block size aside).
   KvPoolShape PoolShape() const;
-  // ForwardChunks' argument checks (INVALID_ARGUMENT naming chunks[i]).
-  absl::Status CheckChunks(const std::vector<SequenceChunk>& chunks) const;
 
   // Thrown by the *Impl defaults; turned into UNIMPLEMENTED by the public wrappers.
   struct Unsupported {

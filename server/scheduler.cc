@@ -86,12 +86,7 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
         graphs_ = *std::move(runner);
         graphs_->CaptureAll();  // at start-up rather than in a request's step
         stats_.decode_graphs = graphs_->graphs();
-        if (graphs_->failed_captures() > 0) {
-          std::cerr << "triad: " << graphs_->failed_captures()
-                    << " decode CUDA graphs failed to capture; their steps run without one: "
-                    << graphs_->first_failure() << "\n";
-          graph_failures_logged_ = graphs_->failed_captures();
-        }
+        ReportCaptureFailure();
       } else {  // e.g. a LibTorch without CUDA graphs: decode as without them
         std::cerr << "triad: decode steps run without CUDA graphs: " << runner.status().message()
                   << "\n";
@@ -181,8 +176,16 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
 }
 
-int64_t Scheduler::UsableBlocks() const {
-  return pool_->num_blocks() - (graphs_ != nullptr ? 1 : 0);  // less the graphs' padding block
+int64_t Scheduler::PaddingBlocks() const { return graphs_ != nullptr ? 1 : 0; }
+
+int64_t Scheduler::UsableBlocks() const { return pool_->num_blocks() - PaddingBlocks(); }
+
+void Scheduler::ReportCaptureFailure() {
+  // Once, at the first failure: those buckets decode eagerly, with the same results.
+  if (capture_failure_reported_ || graphs_->failed_captures() == 0) return;
+  capture_failure_reported_ = true;
+  std::cerr << "triad: decode CUDA graphs failed to capture; those steps run without one: "
+            << graphs_->first_failure() << "\n";
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -193,8 +196,8 @@ SchedulerStats Scheduler::stats() const {
   }
   if (pool_ != nullptr) {
     // Less the decode graphs' padding block, which no sequence holds.
-    stats.kv_used_bytes = (pool_->used_blocks() - (graphs_ != nullptr ? 1 : 0)) * pool_->block_bytes();
-    stats.kv_peak_used_bytes = pool_->peak_used_blocks() * pool_->block_bytes();
+    stats.kv_used_bytes = (pool_->used_blocks() - PaddingBlocks()) * pool_->block_bytes();
+    stats.kv_peak_used_bytes = (pool_->peak_used_blocks() - PaddingBlocks()) * pool_->block_bytes();
   }
   return stats;
 }
@@ -489,14 +492,7 @@ bool Scheduler::Step() {
       stats_.decode_graphs = graphs_->graphs();
     }
   }
-  if (graphed && graphs_->failed_captures() > graph_failures_logged_) {
-    // Once: those buckets decode eagerly, with the same results.
-    if (graph_failures_logged_ == 0) {
-      std::cerr << "triad: a decode CUDA graph failed to capture; its steps run without one: "
-                << graphs_->first_failure() << "\n";
-    }
-    graph_failures_logged_ = graphs_->failed_captures();
-  }
+  if (graphed) ReportCaptureFailure();
   if (options_.on_step) options_.on_step(static_cast<int64_t>(chunks.size()));
   if (!logits.ok()) {
     for (const Fed& f : fed) Finish(*f.seq, FinishReason::kError, logits.status());

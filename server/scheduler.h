@@ -245,9 +245,13 @@ class Scheduler {
   const SchedulerOptions options_;
   std::unique_ptr<KvPool> pool_;  // null when it could not be made (pool_status_)
   std::unique_ptr<DecodeGraphRunner> graphs_;  // decode_graphs, when it applies to the model
-  // The pool's blocks that sequences can hold: all but the decode graphs' padding block.
+  bool capture_failure_reported_ = false;
+  // The decode graphs' padding block (0 or 1), and the pool's other blocks, which sequences
+  // can hold.
+  int64_t PaddingBlocks() const;
   int64_t UsableBlocks() const;
-  int64_t graph_failures_logged_ = 0;
+  // Logs the runner's first failed capture, once.
+  void ReportCaptureFailure();
   absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -163,7 +163,7 @@ int64_t CountAtenCalls(const std::function<void()>& fn) {
 // step.
 // `aten_calls`, when given, receives the ATen calls of one more decode step after the timing.
 // `graphs`: the steps go through a DecodeGraphRunner instead (CUDA graphs on cuda, its static
-// step run eagerly elsewhere; decoder-only models).
+// step run eagerly elsewhere).
 double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, int64_t batch,
                                    int64_t steps, int64_t* aten_calls = nullptr,
                                    bool graphs = false) {

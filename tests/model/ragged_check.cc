@@ -21,6 +21,14 @@ at::Tensor Alone(const Model& m, const at::Tensor& tokens, const at::Tensor& enc
   return (*logits)[0];
 }
 
+// Stale contents: nothing outside a sequence's own positions may reach its attention.
+void FillWithNan(KvPool& pool) {
+  for (int64_t l = 0; l < pool.shape().num_layers; ++l) {
+    pool.keys(l).fill_(std::numeric_limits<float>::quiet_NaN());
+    pool.values(l).fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+}
+
 }  // namespace
 
 void ExpectRaggedEqualsAlone(const LoadOptions& load) {
@@ -36,11 +44,7 @@ void ExpectRaggedEqualsAlone(const LoadOptions& load) {
     // Blocks of 4 positions: the sequences cross block boundaries mid-chunk.
     auto pool = m.NewKvPool(64, 4);
     ASSERT_TRUE(pool.ok()) << pool.status();
-    // Stale contents: nothing outside a sequence's own positions may reach its attention.
-    for (int64_t l = 0; l < (*pool)->shape().num_layers; ++l) {
-      (*pool)->keys(l).fill_(std::numeric_limits<float>::quiet_NaN());
-      (*pool)->values(l).fill_(std::numeric_limits<float>::quiet_NaN());
-    }
+    FillWithNan(**pool);
     std::vector<at::Tensor> tokens, encoders, reference;
     std::vector<std::unique_ptr<SequenceState>> states;
     for (size_t s = 0; s < lengths.size(); ++s) {
@@ -136,12 +140,8 @@ void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::M
     auto pool_a = m.NewKvPool(160, 4), pool_b = m.NewKvPool(160, 4);
     ASSERT_TRUE(pool_a.ok() && pool_b.ok());
     const bool t5 = m.config().is_encoder_decoder();
-    for (KvPool* pool : {pool_a->get(), pool_b->get()}) {
-      for (int64_t l = 0; l < pool->shape().num_layers; ++l) {
-        pool->keys(l).fill_(std::numeric_limits<float>::quiet_NaN());
-        pool->values(l).fill_(std::numeric_limits<float>::quiet_NaN());
-      }
-    }
+    FillWithNan(**pool_a);
+    FillWithNan(**pool_b);
     const int64_t vocab = m.config().vocab_size;
     const std::vector<int64_t> prompts = {1, 3, 4, 9, 13};
     // T5: encoder inputs of 1 to 30 positions, so the cross blocks' bucket differs by step.
@@ -192,6 +192,11 @@ void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::M
       }
     }
     EXPECT_EQ(b[4]->length(), 29);
+    // Bad input is refused as ForwardChunks refuses it, before anything runs.
+    const at::Tensor outside = at::tensor({vocab}, at::kLong);
+    auto refused = graphs.Forward({{b[0].get(), outside}});
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+    EXPECT_EQ(b[0]->length(), a[0]->length());
     // Steps the runner does not take.
     EXPECT_FALSE(graphs.Applies({}));
     EXPECT_FALSE(graphs.Applies({{b[0].get(), RandomTokenIds({2}, vocab, 80)}}));
