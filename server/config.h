@@ -70,7 +70,7 @@ struct ModelServingConfig {
                                        // (committed) when the model loads
   int64_t kv_block_size = 16;          // positions per KV-cache block, 1..1024
   bool prefix_caching = true;          // GPT-1/Llama: reuse cached KV blocks of shared prefixes
-  bool cuda_graphs = false;            // on cuda: replay decode-only steps from CUDA graphs
+  bool cuda_graphs = true;             // on cuda: replay decode-only steps from CUDA graphs
                                        // (no effect elsewhere; README "CUDA graphs")
   int64_t max_queue = 64;              // waiting requests before RESOURCE_EXHAUSTED, >= 0
                                        // (0 = no waiting: a request that cannot start is refused)

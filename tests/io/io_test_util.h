@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "model/io/safetensors.h"
+#include "tests/remove_tree.h"
 
 namespace triad::io::testing {
 
@@ -26,10 +27,7 @@ class TempDir {
     if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
     path_ = pattern;
   }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);
-  }
+  ~TempDir() { triad::testing::RemoveTree(path_); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 

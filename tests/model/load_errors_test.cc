@@ -9,6 +9,7 @@
 
 #include "model/io/safetensors.h"
 #include "model/model.h"
+#include "tests/remove_tree.h"
 
 namespace triad {
 namespace {
@@ -23,13 +24,13 @@ class BrokenCheckpoint : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
            ("triad_load_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
+    triad::testing::RemoveTree(dir_);
     fs::create_directories(dir_);
     for (const char* f : {"config.json", "generation_config.json", "model.safetensors"}) {
       fs::copy_file(kLlama / f, dir_ / f);
     }
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { triad::testing::RemoveTree(dir_); }
 
   // Rewrites model.safetensors from llama-tiny's tensors after `edit` may change them.
   template <typename Edit>

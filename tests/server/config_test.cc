@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/remove_tree.h"
 
 namespace triad {
 namespace {
@@ -39,10 +40,7 @@ class ConfigTest : public ::testing::Test {
     fs::create_directories(Path("tok"));
     Write("m/config.json", "{}");
   }
-  void TearDown() override {
-    std::error_code error;
-    fs::remove_all(dir_, error);
-  }
+  void TearDown() override { triad::testing::RemoveTree(dir_); }
 
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
   std::string Write(const std::string& name, const std::string& text) const {
@@ -113,6 +111,8 @@ TEST_F(ConfigTest, AbsentKeysKeepTheDefaults) {
   EXPECT_EQ(model.max_queue, model_defaults.max_queue);
   EXPECT_EQ(model.batch_window_ms, model_defaults.batch_window_ms);
   EXPECT_EQ(model.prefill_chunk_tokens, model_defaults.prefill_chunk_tokens);
+  EXPECT_TRUE(model.prefix_caching);
+  EXPECT_TRUE(model.cuda_graphs);  // on by default (no effect off cuda)
   EXPECT_EQ(model.max_classify_batch, 32);
   EXPECT_TRUE(model.classify.tasks.empty());
   EXPECT_EQ(model.classify.start_token, "");
@@ -167,7 +167,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
              R"(, "tokenizer": "tok", "device": "cuda:1", "dtype": "bfloat16", "max_batch_size": 1,
       "max_context": 0, "kv_budget_mb": 64, "max_queue": 0, "batch_window_ms": 0,
       "prefill_chunk_tokens": 1, "kv_block_size": 32, "prefix_caching": false,
-      "cuda_graphs": true)"));
+      "cuda_graphs": false)"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "[::1]:7000");
   EXPECT_EQ(config->metrics_port, 0);
@@ -181,7 +181,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
   EXPECT_EQ(model.kv_budget_mb, 64);
   EXPECT_EQ(model.kv_block_size, 32);
   EXPECT_FALSE(model.prefix_caching);
-  EXPECT_TRUE(model.cuda_graphs);
+  EXPECT_FALSE(model.cuda_graphs);
   EXPECT_EQ(model.max_queue, 0);
   EXPECT_EQ(model.batch_window_ms, 0);
   EXPECT_EQ(model.prefill_chunk_tokens, 1);

@@ -13,11 +13,14 @@ inline std::string TestDevice() {
   return device != nullptr && *device != '\0' ? device : "cpu";
 }
 
-// $TRIAD_TEST_CUDA_GRAPHS set (and not "0"): the triadd tests serve their models with
-// "cuda_graphs": true, so that scripts/gpu-check.sh can rerun them with decode graphs.
-inline bool TestCudaGraphs() {
+// $TRIAD_TEST_CUDA_GRAPHS: unset or empty leaves the models' "cuda_graphs" at its default (on;
+// it acts on cuda only); "0" serves them with "cuda_graphs": false, anything else with true.
+// scripts/gpu-check.sh reruns the triadd tests on cuda with 0, so both paths are checked there.
+// Returns the JSON to put into every model entry ("" for none).
+inline std::string TestCudaGraphsEntry() {
   const char* graphs = std::getenv("TRIAD_TEST_CUDA_GRAPHS");
-  return graphs != nullptr && *graphs != '\0' && std::string(graphs) != "0";
+  if (graphs == nullptr || *graphs == '\0') return "";
+  return std::string(graphs) == "0" ? "\"cuda_graphs\": false, " : "\"cuda_graphs\": true, ";
 }
 
 }  // namespace triad::testing

@@ -28,6 +28,7 @@
 #include <gtest/gtest.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/remove_tree.h"
 #include "tests/server/test_device.h"
 
 namespace triad::testing {
@@ -36,7 +37,7 @@ class TriaddProcess {
  public:
   // Writes <tmp>/<tag>_<pid>/triad.json (gRPC on `port`, metrics on `port + 1`, one LibTorch
   // thread) serving `models_json` (a JSON array of model entries, each placed on TestDevice()
-  // unless it names its device, and with "cuda_graphs" on under TestCudaGraphs()) and starts
+  // unless it names its device, and with TestCudaGraphsEntry()'s "cuda_graphs") and starts
   // triadd on it with `env` added to its environment.
   void Start(const std::string& tag, std::string models_json,
              const std::vector<std::pair<std::string, std::string>>& env = {}) {
@@ -45,7 +46,7 @@ class TriaddProcess {
     if (TestDevice() != "cpu" && models_json.find("\"device\"") == std::string::npos) {
       added += "\"device\": \"" + TestDevice() + "\", ";
     }
-    if (TestCudaGraphs()) added += "\"cuda_graphs\": true, ";
+    added += TestCudaGraphsEntry();
     if (!added.empty()) {
       const std::string entry = "{\"name\":";
       const std::string placed = "{" + added + "\"name\":";
@@ -107,7 +108,7 @@ class TriaddProcess {
       waitpid(pid, nullptr, 0);
       pid = -1;
     }
-    if (!dir.empty()) std::filesystem::remove_all(dir);
+    if (!dir.empty()) RemoveTree(dir);
   }
 
   // Waits (up to 60 s) until the server accepts connections (models may still be loading).

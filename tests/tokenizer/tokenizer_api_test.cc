@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "model/tokenizer/tokenizer.h"
 #include "model/tokenizer/unicode.h"
+#include "tests/remove_tree.h"
 #include "tests/tokenizer/fixture_cases.h"
 
 namespace triad::tokenizer {
@@ -28,7 +29,7 @@ std::unique_ptr<Tokenizer> Load(const std::string& folder) {
 // A copy of `folder` holding only the given files.
 std::string CopyOnly(const std::string& folder, std::initializer_list<const char*> files) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("only_" + folder);
-  std::filesystem::remove_all(dir);
+  triad::testing::RemoveTree(dir);
   std::filesystem::create_directories(dir);
   for (const char* f : files) {
     std::filesystem::copy_file(testing::TokenizerDir(folder) + "/" + f, dir / f);

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "model/tokenizer/tokenizer.h"
 #include "model/tokenizer/unicode.h"
+#include "tests/remove_tree.h"
 #include "tests/tokenizer/fixture_cases.h"
 
 namespace triad::tokenizer {
@@ -132,7 +133,7 @@ TEST_P(FixtureFolderTest, SentencePieceModelMatchesGolden) {
   if (model_name.empty()) GTEST_SKIP() << GetParam() << " has no SentencePiece .model";
   // A checkpoint folder with only the .model and tokenizer_config.json.
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("spm_only_" + GetParam());
-  std::filesystem::remove_all(dir);
+  triad::testing::RemoveTree(dir);
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(FolderPath() + "/" + model_name, dir / model_name);
   if (std::filesystem::exists(FolderPath() + "/tokenizer_config.json")) {
