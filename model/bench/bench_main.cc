@@ -3,7 +3,7 @@
 //
 //   triad-bench [--models gpt1,t5-small,llama-110m,tinyllama-1.1b] [--dtypes float32,bfloat16]
 //               [--device cpu|cuda|cuda:N] [--threads N] [--decode-steps 24]
-//               [--workdir /tmp/triad-bench] [--write-only]
+//               [--workdir /tmp/triad-bench] [--write-only] [--cpu-kernels on|off]
 //
 // --dtypes also takes float16. On an accelerator the roofline's bandwidth is a sum over a
 // 1 GiB tensor in its memory, and the peak-RSS figures cover host memory only.
@@ -23,17 +23,24 @@
 // as one step of that path (a burst of arrivals, a Classify batch's contexts).
 // `decode_graph1` / `decode_graph16` run the ragged decode steps through a DecodeGraphRunner:
 // replayed CUDA graphs on cuda, its static step eagerly on the CPU.
+// `arrival16` is the step a newcomer's 64-token prompt joins 15 decoding sequences in (the
+// serving steady state at concurrency 16), against the prompt's step alone and a decode-only
+// step of 16. `--cpu-kernels off` runs the CPU through the padded path a GPU takes, to count
+// that path's ATen calls here.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +51,7 @@
 #include "model/kernels/bandwidth.h"
 #include "model/kernels/linear.h"
 #include "model/decode_graph.h"
+#include "model/layers.h"
 #include "model/model.h"
 
 namespace triad::bench {
@@ -158,6 +166,24 @@ int64_t CountAtenCalls(const std::function<void()>& fn) {
   return count;
 }
 
+// `n` sequences in `pool` with prompts of 16..16+n-1 random tokens, and their first chunks
+// (decoder-only: the prompt; T5: the prompt is the encoder's input, run here, and the chunk the
+// decoder start token).
+struct Sequences {
+  std::vector<std::unique_ptr<SequenceState>> states;
+  std::vector<SequenceChunk> chunks;
+};
+Sequences StartSequences(const Model& model, const ModelSpec& spec, KvPool& pool, int64_t n) {
+  Sequences out;
+  for (int64_t i = 0; i < n; ++i) {
+    const at::Tensor prompt = RandomIds(1, 16 + i, spec.vocab_size)[0];
+    out.states.push_back(Check(model.NewSequence(pool, spec.encoder_decoder ? &prompt : nullptr)));
+    out.chunks.push_back(
+        {out.states.back().get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
+  }
+  return out;
+}
+
 // Decode tokens/s of `batch` sequences through ForwardChunks, the scheduler's ragged path:
 // prompts of 16..16+batch-1 tokens, each with its own paged cache, one token per sequence per
 // step.
@@ -170,13 +196,8 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
   const int64_t block = 16;
   const int64_t per_sequence = 2 * ((16 + batch + steps + 4) / block + 1);  // self (+ T5 cross)
   auto pool = Check(model.NewKvPool(batch * per_sequence, block));
-  std::vector<std::unique_ptr<SequenceState>> states;
-  std::vector<SequenceChunk> chunks;
-  for (int64_t i = 0; i < batch; ++i) {
-    const at::Tensor prompt = RandomIds(1, 16 + i, spec.vocab_size)[0];
-    states.push_back(Check(model.NewSequence(*pool, spec.encoder_decoder ? &prompt : nullptr)));
-    chunks.push_back({states.back().get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
-  }
+  Sequences sequences = StartSequences(model, spec, *pool, batch);
+  std::vector<SequenceChunk>& chunks = sequences.chunks;
   std::unique_ptr<DecodeGraphRunner> runner;
   if (graphs) {
     runner = Check(DecodeGraphRunner::Create(model, *pool, batch,
@@ -202,6 +223,52 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
   const double tokens_per_s = static_cast<double>(batch * steps) / Seconds(start);
   if (aten_calls != nullptr) *aten_calls = CountAtenCalls(step);
   return tokens_per_s;
+}
+
+// A newcomer's step beside `decoding` sequences that decode (their prompts 16..16+decoding-1
+// tokens): its 64-token prompt as one chunk of a ForwardChunks call with their decode tokens
+// (T5: its encoder pass over the 64 tokens at admission, then its decoder start token in the
+// step). The step's median seconds over 5 newcomers (after one to warm up), and the ATen calls
+// of one more. On a GPU such a step runs eagerly (CUDA graphs are decode-only), bound by its
+// host work, so its time against a decode-only step is what an arrival costs everyone's next
+// token, and against the prompt's step alone what the others cost its first.
+struct StepCost {
+  double seconds = 0;
+  int64_t aten_calls = 0;
+};
+StepCost ArrivalStep(const Model& model, const ModelSpec& spec, int64_t decoding) {
+  const int64_t block = 16, len = 64, reps = 5;
+  const int64_t per_sequence = 2 * ((16 + decoding + reps + 2 + len) / block + 2);
+  auto pool = Check(model.NewKvPool((decoding + 2) * per_sequence, block));
+  Sequences sequences = StartSequences(model, spec, *pool, decoding);
+  std::vector<SequenceChunk>& chunks = sequences.chunks;
+  auto advance = [&](const at::Tensor& logits) {  // the decoding sequences' next tokens
+    const at::Tensor next = logits.argmax(-1).to(at::kCPU);
+    for (int64_t b = 0; b < decoding; ++b) chunks[static_cast<size_t>(b)].input_ids = next.narrow(0, b, 1);
+  };
+  if (decoding > 0) advance(Check(model.ForwardChunks(chunks)));  // their prompts
+  std::vector<double> seconds;
+  StepCost cost;
+  for (int64_t rep = 0; rep < reps + 2; ++rep) {
+    const at::Tensor prompt = RandomIds(1, len, spec.vocab_size)[0];
+    std::unique_ptr<SequenceState> newcomer;
+    auto step = [&] {
+      newcomer = Check(model.NewSequence(*pool, spec.encoder_decoder ? &prompt : nullptr));
+      std::vector<SequenceChunk> with = chunks;
+      with.push_back({newcomer.get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
+      advance(Check(model.ForwardChunks(with)));
+    };
+    if (rep == reps + 1) {
+      cost.aten_calls = CountAtenCalls(step);
+      break;
+    }
+    const auto start = Clock::now();
+    step();
+    if (rep > 0) seconds.push_back(Seconds(start));
+  }  // each newcomer's blocks go back to the pool with it
+  std::sort(seconds.begin(), seconds.end());
+  cost.seconds = seconds[seconds.size() / 2];
+  return cost;
 }
 
 // Prefill tokens/s: a 512-token prompt (decoder-only) or the 128-token encoder pass plus the
@@ -338,6 +405,14 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
         {"captured", where.is_cuda()},
         {"aten_calls_per_step", calls}};
   }
+  const StepCost alone = ArrivalStep(*model, spec, 0), arrival = ArrivalStep(*model, spec, 15);
+  const double decode16_seconds = 16 / ragged16;
+  r["arrival16"] = {{"step_ms", 1e3 * arrival.seconds},
+                    {"aten_calls", arrival.aten_calls},
+                    {"prompt_alone_ms", 1e3 * alone.seconds},
+                    {"prompt_alone_aten_calls", alone.aten_calls},
+                    {"over_prompt_alone", arrival.seconds / alone.seconds},
+                    {"over_decode16", arrival.seconds / decode16_seconds}};
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights
   // plus 20% plus 300 MB): on a GPU the CUDA runtime alone holds ~0.5 GB of host memory (H200,
@@ -413,11 +488,12 @@ std::vector<Target> Targets(const std::map<std::string, std::string>& flags,
 
 // Measures `target` (already written) in a child process; exits 1 when the child fails.
 Json MeasureInChild(const char* self, const Target& target, const std::string& device, int threads,
-                    int64_t steps) {
+                    int64_t steps, const std::string& cpu_kernels) {
   const std::string& name = target.spec.name;
   const std::string cmd = std::string(self) + " --child " + name + " --dtype " + target.dtype +
                           " --device " + device + " --dir " + target.dir + " --threads " +
-                          std::to_string(threads) + " --decode-steps " + std::to_string(steps);
+                          std::to_string(threads) + " --decode-steps " + std::to_string(steps) +
+                          " --cpu-kernels " + cpu_kernels;
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -439,6 +515,12 @@ int Main(int argc, char** argv) {
     return 2;
   }
   at::set_num_threads(threads);
+  const std::string cpu_kernels = Flag(flags, "cpu-kernels", "on");
+  if (cpu_kernels != "on" && cpu_kernels != "off") {
+    std::cerr << "triad-bench: --cpu-kernels takes on or off\n";
+    return 2;
+  }
+  SetUseCpuKernels(cpu_kernels == "on");
   const std::string workdir = Flag(flags, "workdir", "/tmp/triad-bench");
   if (flags.count("child")) {
     const std::string dtype = Flag(flags, "dtype", "float32");
@@ -457,7 +539,8 @@ int Main(int argc, char** argv) {
           {{"model", target.spec.name}, {"dtype", target.dtype}, {"dir", target.dir}});
       continue;
     }
-    results.push_back(MeasureInChild(argv[0], target, Flag(flags, "device", "cpu"), threads, steps));
+    results.push_back(
+        MeasureInChild(argv[0], target, Flag(flags, "device", "cpu"), threads, steps, cpu_kernels));
     std::cerr << results.back().dump() << "\n";
   }
   if (write_only) {
