@@ -168,7 +168,9 @@ struct SchedulerStats {
   int64_t steps = 0;
   int64_t preemptions = 0;
   int64_t prefix_cached_positions = 0;  // positions admitted sequences adopted, not computed
-  int64_t graph_steps = 0;      // steps run by the DecodeGraphRunner (decode_graphs)
+  int64_t graph_steps = 0;      // steps whose decode rows ran in the DecodeGraphRunner
+                                // (decode_graphs), split_steps among them
+  int64_t split_steps = 0;      // steps with prompt chunks too: those ran in ForwardChunks
   int64_t decode_graphs = 0;    // its buckets captured as CUDA graphs
 };
 
@@ -252,6 +254,12 @@ class Scheduler {
   int64_t UsableBlocks() const;
   // Logs the runner's first failed capture, once.
   void ReportCaptureFailure();
+  // The step's logits, one row per chunk: through the model's ForwardChunks, or with
+  // decode_graphs through the DecodeGraphRunner when it takes every chunk, or split (its decode
+  // rows through the runner, the prompt chunks through ForwardChunks) when it takes the decode
+  // rows. `graphed` / `split` say which.
+  absl::StatusOr<at::Tensor> StepLogits(const std::vector<SequenceChunk>& chunks, bool* graphed,
+                                        bool* split);
   absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

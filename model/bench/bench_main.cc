@@ -232,11 +232,15 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
 // of one more. On a GPU such a step runs eagerly (CUDA graphs are decode-only), bound by its
 // host work, so its time against a decode-only step is what an arrival costs everyone's next
 // token, and against the prompt's step alone what the others cost its first.
+// `split`: the step as triadd's scheduler runs it with decode graphs, the one-token chunks
+// through a DecodeGraphRunner (CUDA graphs on cuda, its static step eagerly elsewhere) and the
+// prompt after them through ForwardChunks.
 struct StepCost {
   double seconds = 0;
   int64_t aten_calls = 0;
 };
-StepCost ArrivalStep(const Model& model, const ModelSpec& spec, int64_t decoding) {
+StepCost ArrivalStep(const Model& model, const ModelSpec& spec, int64_t decoding,
+                     bool split = false) {
   const int64_t block = 16, len = 64, reps = 5;
   const int64_t per_sequence = 2 * ((16 + decoding + reps + 2 + len) / block + 2);
   auto pool = Check(model.NewKvPool((decoding + 2) * per_sequence, block));
@@ -247,6 +251,22 @@ StepCost ArrivalStep(const Model& model, const ModelSpec& spec, int64_t decoding
     for (int64_t b = 0; b < decoding; ++b) chunks[static_cast<size_t>(b)].input_ids = next.narrow(0, b, 1);
   };
   if (decoding > 0) advance(Check(model.ForwardChunks(chunks)));  // their prompts
+  std::unique_ptr<DecodeGraphRunner> runner;
+  if (split) {
+    runner = Check(DecodeGraphRunner::Create(model, *pool, decoding + 1,
+                                             model.placement().device.is_cuda()
+                                                 ? DecodeGraphRunner::Mode::kCapture
+                                                 : DecodeGraphRunner::Mode::kEager));
+    runner->CaptureAll(16 + decoding + reps + 4, len);  // no capture inside the timing
+  }
+  // [rows, vocab]: `with` through ForwardChunks, or split as the scheduler does.
+  auto forward = [&](const std::vector<SequenceChunk>& with) {
+    if (runner == nullptr) return Check(model.ForwardChunks(with));
+    std::vector<SequenceChunk> one_token, prompts;
+    for (const SequenceChunk& c : with) (c.input_ids.numel() == 1 ? one_token : prompts).push_back(c);
+    const at::Tensor decoded = Check(runner->Forward(one_token));  // the step's first rows
+    return prompts.empty() ? decoded : at::cat({decoded, Check(model.ForwardChunks(prompts))});
+  };
   std::vector<double> seconds;
   StepCost cost;
   for (int64_t rep = 0; rep < reps + 2; ++rep) {
@@ -256,7 +276,7 @@ StepCost ArrivalStep(const Model& model, const ModelSpec& spec, int64_t decoding
       newcomer = Check(model.NewSequence(*pool, spec.encoder_decoder ? &prompt : nullptr));
       std::vector<SequenceChunk> with = chunks;
       with.push_back({newcomer.get(), spec.encoder_decoder ? at::zeros({1}, at::kLong) : prompt});
-      advance(Check(model.ForwardChunks(with)));
+      advance(forward(with));
     };
     if (rep == reps + 1) {
       cost.aten_calls = CountAtenCalls(step);
@@ -406,13 +426,17 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
         {"aten_calls_per_step", calls}};
   }
   const StepCost alone = ArrivalStep(*model, spec, 0), arrival = ArrivalStep(*model, spec, 15);
+  const StepCost split = ArrivalStep(*model, spec, 15, /*split=*/true);
   const double decode16_seconds = 16 / ragged16;
   r["arrival16"] = {{"step_ms", 1e3 * arrival.seconds},
                     {"aten_calls", arrival.aten_calls},
                     {"prompt_alone_ms", 1e3 * alone.seconds},
                     {"prompt_alone_aten_calls", alone.aten_calls},
                     {"over_prompt_alone", arrival.seconds / alone.seconds},
-                    {"over_decode16", arrival.seconds / decode16_seconds}};
+                    {"over_decode16", arrival.seconds / decode16_seconds},
+                    {"split_step_ms", 1e3 * split.seconds},
+                    {"split_aten_calls", split.aten_calls},
+                    {"split_over_prompt_alone", split.seconds / alone.seconds}};
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights
   // plus 20% plus 300 MB): on a GPU the CUDA runtime alone holds ~0.5 GB of host memory (H200,
