@@ -229,9 +229,10 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
 // tokens): its 64-token prompt as one chunk of a ForwardChunks call with their decode tokens
 // (T5: its encoder pass over the 64 tokens at admission, then its decoder start token in the
 // step). The step's median seconds over 5 newcomers (after one to warm up), and the ATen calls
-// of one more. On a GPU such a step runs eagerly (CUDA graphs are decode-only), bound by its
-// host work, so its time against a decode-only step is what an arrival costs everyone's next
-// token, and against the prompt's step alone what the others cost its first.
+// of one more. On a GPU that one ForwardChunks call runs eagerly (CUDA graphs are
+// decode-only), bound by its host work, so its time against a decode-only step is what an
+// arrival costs everyone's next token, and against the prompt's step alone what the others
+// cost its first.
 // `split`: the step as triadd's scheduler runs it with decode graphs, the one-token chunks
 // through a DecodeGraphRunner (CUDA graphs on cuda, its static step eagerly elsewhere) and the
 // prompt after them through ForwardChunks.
