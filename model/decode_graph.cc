@@ -263,4 +263,32 @@ absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<Sequence
   });
 }
 
+absl::StatusOr<at::Tensor> DecodeGraphRunner::Step(const std::vector<SequenceChunk>& chunks,
+                                                   StepPath* path) {
+  *path = StepPath::kChunks;
+  if (Applies(chunks)) {
+    *path = StepPath::kRunner;
+    return Forward(chunks);
+  }
+  std::vector<SequenceChunk> decode, prompts;
+  std::vector<int64_t> decode_rows, prompt_rows;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (chunks[i].all_logits) return model_.ForwardChunks(chunks);  // rows beyond one per chunk
+    const bool one_token = chunks[i].input_ids.numel() == 1;
+    (one_token ? decode : prompts).push_back(chunks[i]);
+    (one_token ? decode_rows : prompt_rows).push_back(static_cast<int64_t>(i));
+  }
+  if (decode.empty() || prompts.empty() || !Applies(decode)) return model_.ForwardChunks(chunks);
+  TRIAD_RETURN_IF_ERROR(model_.CheckChunks(chunks));  // nothing runs for a bad chunk
+  TRIAD_ASSIGN_OR_RETURN(const at::Tensor decoded, Forward(decode));
+  TRIAD_ASSIGN_OR_RETURN(const at::Tensor prompted, model_.ForwardChunks(prompts));
+  *path = StepPath::kSplit;
+  const auto on = at::TensorOptions().dtype(at::kLong).device(decoded.device());
+  at::Tensor logits = at::empty({static_cast<int64_t>(chunks.size()), decoded.size(1)},
+                                decoded.options());
+  logits.index_copy_(0, at::tensor(decode_rows, at::kLong).to(on), decoded);
+  logits.index_copy_(0, at::tensor(prompt_rows, at::kLong).to(on), prompted.to(decoded.dtype()));
+  return logits;
+}
+
 }  // namespace triad

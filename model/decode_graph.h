@@ -56,6 +56,19 @@ class DecodeGraphRunner {
   // sequence's keys and values appended. Errors as ForwardChunks'.
   absl::StatusOr<at::Tensor> Forward(const std::vector<SequenceChunk>& chunks);
 
+  // How Step ran a step: the model's ForwardChunks alone, Forward alone, or split.
+  enum class StepPath { kChunks, kRunner, kSplit };
+  // ForwardChunks for any step, with this runner taking what it can: a step Applies accepts
+  // runs as Forward (kRunner). One that also holds prompt chunks splits (kSplit) when Applies
+  // takes its one-token chunks: those replay their graph first, then the others run eagerly
+  // through the model's ForwardChunks (their sequences' caches are disjoint, so the order is
+  // free), and the rows come back in the step's order. On a GPU the host queues the prompt's
+  // kernels while the device replays the graph, where one eager ForwardChunks would spend a
+  // second attention per layer and per-row bookkeeping on the decode rows (triad-bench's
+  // arrival16). Anything else, e.g. a chunk asking for every logit, runs as ForwardChunks
+  // (kChunks). `path` receives which.
+  absl::StatusOr<at::Tensor> Step(const std::vector<SequenceChunk>& chunks, StepPath* path);
+
   // Captures now (kCapture; nothing in kEager) each row bucket up to max_rows with each block
   // bucket of steps up to `positions` decoder positions (0: StaticDecodePositions) and, for
   // T5, each cross bucket up to `cross_positions` encoder positions (0: none are captured,

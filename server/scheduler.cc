@@ -481,15 +481,17 @@ bool Scheduler::Step() {
     fed.push_back({seq, n, first_row});
   }
   if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
-  bool graphed = false, split = false;
-  auto logits = StepLogits(chunks, &graphed, &split);
+  // With decode graphs the runner takes the decode rows (a step with prompt chunks splits).
+  auto path = DecodeGraphRunner::StepPath::kChunks;
+  auto logits = graphs_ != nullptr ? graphs_->Step(chunks, &path) : model_.ForwardChunks(chunks);
+  const bool graphed = path != DecodeGraphRunner::StepPath::kChunks;
   pool_->Unhold(held);  // the forks below take these blocks
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
     if (graphed) {
       ++stats_.graph_steps;
-      if (split) ++stats_.split_steps;
+      if (path == DecodeGraphRunner::StepPath::kSplit) ++stats_.split_steps;
       stats_.decode_graphs = graphs_->graphs();
     }
   }
@@ -552,42 +554,6 @@ bool Scheduler::Step() {
   }
   RetireFinished();
   return true;
-}
-
-absl::StatusOr<at::Tensor> Scheduler::StepLogits(const std::vector<SequenceChunk>& chunks,
-                                                  bool* graphed, bool* split) {
-  if (graphs_ == nullptr) return model_.ForwardChunks(chunks);
-  if (graphs_->Applies(chunks)) {
-    *graphed = true;
-    return graphs_->Forward(chunks);
-  }
-  // A step with prompt chunks runs eagerly, and on a GPU it is bound by the host's dispatch of
-  // its ATen calls. Its decode rows replay their graph first and the prompt chunks then run
-  // alone: the host queues the chunks' kernels while the device replays the graph, so the
-  // decode rows cost the step little more than the replay's launch, where in one eager
-  // ForwardChunks they cost a second attention per layer and their rows' bookkeeping
-  // (triad-bench arrival16: 1222 ATen calls for a 64-token Llama-110m prompt beside 15 decode
-  // rows, 852 for the prompt alone). The sequences' caches are disjoint, so the order is free.
-  std::vector<SequenceChunk> decode, prompts;
-  std::vector<int64_t> decode_rows, prompt_rows;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    if (chunks[i].all_logits) return model_.ForwardChunks(chunks);  // rows beyond one per chunk
-    const bool one_token = chunks[i].input_ids.numel() == 1;
-    (one_token ? decode : prompts).push_back(chunks[i]);
-    (one_token ? decode_rows : prompt_rows).push_back(static_cast<int64_t>(i));
-  }
-  if (decode.empty() || prompts.empty() || !graphs_->Applies(decode)) {
-    return model_.ForwardChunks(chunks);
-  }
-  TRIAD_ASSIGN_OR_RETURN(const at::Tensor decoded, graphs_->Forward(decode));
-  TRIAD_ASSIGN_OR_RETURN(const at::Tensor prompted, model_.ForwardChunks(prompts));
-  *graphed = *split = true;
-  const at::TensorOptions rows_on = at::TensorOptions().dtype(at::kLong).device(decoded.device());
-  at::Tensor logits = at::empty({static_cast<int64_t>(chunks.size()), decoded.size(1)},
-                                decoded.options());
-  logits.index_copy_(0, at::tensor(decode_rows, at::kLong).to(rows_on), decoded);
-  logits.index_copy_(0, at::tensor(prompt_rows, at::kLong).to(rows_on), prompted.to(decoded.dtype()));
-  return logits;
 }
 
 void Scheduler::BeamStep(Sequence& seq, const at::Tensor& logits) {

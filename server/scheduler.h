@@ -254,12 +254,6 @@ class Scheduler {
   int64_t UsableBlocks() const;
   // Logs the runner's first failed capture, once.
   void ReportCaptureFailure();
-  // The step's logits, one row per chunk: through the model's ForwardChunks, or with
-  // decode_graphs through the DecodeGraphRunner when it takes every chunk, or split (its decode
-  // rows through the runner, the prompt chunks through ForwardChunks) when it takes the decode
-  // rows. `graphed` / `split` say which.
-  absl::StatusOr<at::Tensor> StepLogits(const std::vector<SequenceChunk>& chunks, bool* graphed,
-                                        bool* split);
   absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

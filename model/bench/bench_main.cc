@@ -233,9 +233,9 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
 // decode-only), bound by its host work, so its time against a decode-only step is what an
 // arrival costs everyone's next token, and against the prompt's step alone what the others
 // cost its first.
-// `split`: the step as triadd's scheduler runs it with decode graphs, the one-token chunks
-// through a DecodeGraphRunner (CUDA graphs on cuda, its static step eagerly elsewhere) and the
-// prompt after them through ForwardChunks.
+// `split`: the step as triadd's scheduler runs it with decode graphs, DecodeGraphRunner::Step
+// (the one-token chunks replayed from CUDA graphs on cuda, their static step run eagerly
+// elsewhere; the prompt after them through ForwardChunks).
 struct StepCost {
   double seconds = 0;
   int64_t aten_calls = 0;
@@ -260,13 +260,11 @@ StepCost ArrivalStep(const Model& model, const ModelSpec& spec, int64_t decoding
                                                  : DecodeGraphRunner::Mode::kEager));
     runner->CaptureAll(16 + decoding + reps + 4, len);  // no capture inside the timing
   }
-  // [rows, vocab]: `with` through ForwardChunks, or split as the scheduler does.
+  // [rows, vocab]: `with` through ForwardChunks, or through the runner as the scheduler runs it.
   auto forward = [&](const std::vector<SequenceChunk>& with) {
     if (runner == nullptr) return Check(model.ForwardChunks(with));
-    std::vector<SequenceChunk> one_token, prompts;
-    for (const SequenceChunk& c : with) (c.input_ids.numel() == 1 ? one_token : prompts).push_back(c);
-    const at::Tensor decoded = Check(runner->Forward(one_token));  // the step's first rows
-    return prompts.empty() ? decoded : at::cat({decoded, Check(model.ForwardChunks(prompts))});
+    DecodeGraphRunner::StepPath path;
+    return Check(runner->Step(with, &path));
   };
   std::vector<double> seconds;
   StepCost cost;

@@ -222,6 +222,50 @@ void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::M
     } else {
       EXPECT_EQ(graphs.graphs(), 0);
     }
+    // Step: a prompt chunk between two decode rows splits (the rows through the runner, the
+    // prompt through ForwardChunks), each row in the step's order; a decode-only step takes
+    // the runner; a chunk asking for every logit runs as ForwardChunks.
+    const at::Tensor encoder_n = RandomTokenIds({6}, vocab, 90);
+    auto na = m.NewSequence(**pool_a, t5 ? &encoder_n : nullptr);
+    auto nb = m.NewSequence(**pool_b, t5 ? &encoder_n : nullptr);
+    ASSERT_TRUE(na.ok() && nb.ok());
+    const at::Tensor prompt = RandomTokenIds({5}, vocab, 91);
+    using Path = DecodeGraphRunner::StepPath;
+    const std::vector<std::pair<std::vector<size_t>, Path>> mixed = {
+        {{1, 5, 3}, Path::kSplit}, {{5, 1}, Path::kRunner}, {{2}, Path::kChunks}};
+    for (const auto& [order, want_path] : mixed) {
+      SCOPED_TRACE(static_cast<int>(want_path));
+      std::vector<SequenceChunk> ca, cb;
+      for (size_t s : order) {
+        const bool all_logits = want_path == Path::kChunks;
+        if (s == 5) {  // the newcomer: its prompt, then one token
+          const at::Tensor ids = (*na)->length() == 0 ? prompt : next[0];
+          ca.push_back({na->get(), ids});
+          cb.push_back({nb->get(), ids});
+        } else {
+          ca.push_back({a[s].get(), next[s], all_logits});
+          cb.push_back({b[s].get(), next[s], all_logits});
+        }
+      }
+      auto expected = m.ForwardChunks(ca);
+      Path path = Path::kChunks;
+      auto got = graphs.Step(cb, &path);
+      ASSERT_TRUE(expected.ok()) << expected.status();
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(path, want_path);
+      ASSERT_EQ(got->sizes(), expected->sizes());
+      for (int64_t r = 0; r < got->size(0); ++r) {
+        const at::Tensor want = (*expected)[r].to(at::kCPU);
+        EXPECT_LE(MaxAbsDiff((*got)[r], want), FixtureTolerance(want)) << "row " << r;
+      }
+      EXPECT_EQ((*nb)->length(), (*na)->length());
+      for (size_t s : order) {
+        if (s == 5) continue;
+        EXPECT_EQ(b[s]->length(), a[s]->length());
+      }
+    }
+    na->reset();
+    nb->reset();
     a.clear();
     b.clear();
     extra.clear();

@@ -26,8 +26,10 @@ void ExpectForksEqualFresh(const LoadOptions& load);
 // buckets) give the logits ForwardChunks gives the same sequences in a second pool (same
 // tolerance), both pools filled with NaN first; steps it does not take (a prefill chunk, all
 // logits, another pool's sequence, too many rows) are refused by Applies; its padding block is
-// its only block left once the sequences are gone. `mode` kCapture also expects every bucket
-// captured (CUDA).
+// its only block left once the sequences are gone. Step splits a step with a prompt chunk
+// among decode rows (same tolerance, rows in the step's order), takes a decode-only one whole,
+// and leaves one with a chunk asking for every logit to ForwardChunks. `mode` kCapture also
+// expects every bucket captured (CUDA).
 void ExpectDecodeGraphsEqualChunks(const LoadOptions& load, DecodeGraphRunner::Mode mode);
 
 }  // namespace triad::testing
