@@ -13,7 +13,9 @@
 # and 16 in turn; the summary gives each pass's ratios and their medians, so a shared machine's
 # drift between passes shows instead of skewing one ratio), PREFILL_CHUNK (unset: the config's
 # prefill_chunk_tokens; N: both models' per-step prompt-token budget set to N in a copy of the
-# config beside it, deploy/*.tmp.json; README "triad (client)" has the trade-off measured).
+# config beside it, deploy/*.tmp.json; README "triad (client)" has the trade-off measured),
+# ADMISSION_WINDOW_MS (unset: the config's admission_window_ms; N: both models' set to N the
+# same way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -31,6 +33,13 @@ if [[ -n "${PREFILL_CHUNK:-}" ]]; then
   chunked="$(dirname "$CONFIG")/$(basename "$CONFIG" .json)-chunk$PREFILL_CHUNK.tmp.json"
   sed -E "s/\"prefill_chunk_tokens\": *[0-9]+/\"prefill_chunk_tokens\": $PREFILL_CHUNK/" "$CONFIG" >"$chunked"
   CONFIG=$chunked
+fi
+if [[ -n "${ADMISSION_WINDOW_MS:-}" ]]; then
+  base=$(basename "$CONFIG" .json)
+  windowed="$(dirname "$CONFIG")/${base%.tmp}-window$ADMISSION_WINDOW_MS.tmp.json"
+  sed -E "s/\"admission_window_ms\": *[0-9]+/\"admission_window_ms\": $ADMISSION_WINDOW_MS/" \
+    "$CONFIG" >"$windowed"
+  CONFIG=$windowed
 fi
 start_triadd "$CONFIG"
 

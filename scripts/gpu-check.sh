@@ -19,7 +19,7 @@
 #  3. scripts/bench-generate.sh and scripts/bench-classify.sh with the models on cuda in
 #     bfloat16 (issues 4 and 5's serving targets; bench-generate three times: as configured,
 #     with "cuda_graphs": false (the eager baseline), and with a 1024-token prompt budget per
-#     step), then triad-bench on cuda (the real shapes, decode_graph* and arrival16 included;
+#     step and a 2 ms admission window), then triad-bench on cuda (the real shapes, decode_graph* and arrival16 included;
 #     SKIP_BENCH=1 leaves all of them out).
 # Everything goes to $OUT (default /tmp/gpu-check): summary.txt, build.log, one log per test
 # binary and bench.log.
@@ -136,11 +136,12 @@ if [[ -z "${SKIP_BENCH:-}" ]]; then
     step bench_generate_eager_cuda bench 120 env BUILD_DIR="$BUILD_DIR" \
       CONFIG=deploy/bench-generate-eager-cuda.json scripts/bench-generate.sh
     tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
-    # With graphs and a prompt budget of 1024 tokens per step: at 256, the closed loop's clusters
-    # of arrivals (clients that finished in the same step) prefill over several steps, each
-    # waiting for the one before, while a GPU prefills 1024 tokens in about the time of 64.
+    # With graphs, a prompt budget of 1024 tokens per step and a 2 ms admission window: at 256,
+    # the closed loop's clusters of arrivals (clients that finished in the same step) prefill
+    # over several steps, each waiting for the one before, while a GPU prefills 1024 tokens in
+    # about the time of 64; the window starts a burst at an idle model in one step.
     step bench_generate_chunk1024_cuda bench 120 env BUILD_DIR="$BUILD_DIR" PREFILL_CHUNK=1024 \
-      CONFIG=deploy/bench-generate-cuda.json scripts/bench-generate.sh
+      ADMISSION_WINDOW_MS=2 CONFIG=deploy/bench-generate-cuda.json scripts/bench-generate.sh
     tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
     cuda_config bench-classify
     step bench_classify_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-classify-cuda.json \

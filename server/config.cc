@@ -77,6 +77,7 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "cuda_graphs",
                                                            "max_queue",
                                                            "batch_window_ms",
+                                                           "admission_window_ms",
                                                            "prefill_chunk_tokens",
                                                            "max_classify_batch",
                                                            "classify"};
@@ -207,6 +208,7 @@ absl::Status ValidateModelLimits(const std::string& source, size_t index,
       {"kv_budget_mb", model.kv_budget_mb, 0},
       {"max_queue", model.max_queue, 0},
       {"batch_window_ms", model.batch_window_ms, 0},
+      {"admission_window_ms", model.admission_window_ms, 0},
       {"prefill_chunk_tokens", model.prefill_chunk_tokens, 1},
       {"max_classify_batch", model.max_classify_batch, 1},
   };
@@ -278,6 +280,7 @@ absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string
   TRIAD_RETURN_IF_ERROR(reader.Read("cuda_graphs", &model.cuda_graphs));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_queue", &model.max_queue));
   TRIAD_RETURN_IF_ERROR(reader.Read("batch_window_ms", &model.batch_window_ms));
+  TRIAD_RETURN_IF_ERROR(reader.Read("admission_window_ms", &model.admission_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefill_chunk_tokens", &model.prefill_chunk_tokens));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_classify_batch", &model.max_classify_batch));
   TRIAD_ASSIGN_OR_RETURN(model.classify, ReadClassify(reader, source));

@@ -76,6 +76,9 @@ struct ModelServingConfig {
                                        // (0 = no waiting: a request that cannot start is refused)
   int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;
                                        // 0 = batch only what is already waiting
+  int64_t admission_window_ms = 0;     // ms a generation arriving at an idle model waits for
+                                       // others to start in the same step (a burst prefilled
+                                       // together; ends once they fill a step), >= 0; 0 = none
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per scheduler step over all sequences, >= 1
                                        // (T5: encoder tokens per admission). About one typical
                                        // prompt keeps arrivals spread over steps (lower p99 TTFT

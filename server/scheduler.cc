@@ -46,6 +46,9 @@ absl::Status SchedulerOptions::Validate() const {
   }
   if (max_scoring_batch < 1) return absl::InvalidArgumentError("max_scoring_batch must be >= 1");
   if (batch_window.count() < 0) return absl::InvalidArgumentError("batch_window must be >= 0");
+  if (admission_window.count() < 0) {
+    return absl::InvalidArgumentError("admission_window must be >= 0");
+  }
   return absl::OkStatus();
 }
 
@@ -234,10 +237,16 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
     const SteadyClock::time_point now = SteadyClock::now();
     SteadyClock::time_point wake = SteadyClock::time_point::max();
     if (!queue_.empty()) {
-      if (AdmissionBlocks(*queue_.front()) <= pool_->free_blocks()) break;
-      // Nothing runs, yet the head does not fit (Submit refuses what cannot fit alone, so this
-      // should not last): look again shortly, and for cancels and deadlines.
-      wake = now + std::chrono::milliseconds(10);
+      if (AdmissionBlocks(*queue_.front()) <= pool_->free_blocks()) {
+        // Nothing runs: the head may wait out the admission window for company.
+        const SteadyClock::time_point ready_at = AdmissionReadyAtLocked();
+        if (now >= ready_at) break;
+        wake = ready_at;
+      } else {
+        // Nothing runs, yet the head does not fit (Submit refuses what cannot fit alone, so
+        // this should not last): look again shortly, and for cancels and deadlines.
+        wake = now + std::chrono::milliseconds(10);
+      }
     }
     if (!scoring_queue_.empty()) {
       // Scoring work: sleep out its batching window unless it is ready.
@@ -257,6 +266,20 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
     CancelScoringLocked();
   }
   return true;
+}
+
+SteadyClock::time_point Scheduler::AdmissionReadyAtLocked() const {
+  const Sequence& head = *queue_.front();
+  if (options_.admission_window.count() == 0) return head.submitted;
+  int64_t rows = 0, prompt_tokens = 0;
+  for (const auto& seq : queue_) {
+    rows += Rows(*seq);
+    prompt_tokens += static_cast<int64_t>(seq->request.prompt_ids.size());
+  }
+  if (rows >= options_.max_batch_size || prompt_tokens >= options_.prefill_chunk_tokens) {
+    return head.submitted;  // a full step is waiting
+  }
+  return head.submitted + options_.admission_window;
 }
 
 void Scheduler::Admit(SteadyClock::time_point now) {

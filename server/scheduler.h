@@ -74,6 +74,13 @@ struct SchedulerOptions {
   // How long the oldest waiting scoring request waits for others to batch with; 0 = batch
   // only what is already waiting.
   std::chrono::microseconds batch_window{2000};
+  // When no sequence runs, how long the oldest waiting generation waits for others to start
+  // in the same step, so that a burst of arrivals is prefilled together rather than its first
+  // request alone and the rest one step later (on a GPU, where a step of many prompts costs
+  // little more than one, that halves the burst's time to first token); it ends early once
+  // the waiting requests fill a step (max_batch_size rows or prefill_chunk_tokens prompt
+  // tokens). While sequences run, newcomers join the next step at once. 0 = no wait; >= 0.
+  std::chrono::microseconds admission_window{0};
   // Called on the loop thread after each scoring batch with its number of items; unset = not
   // called; must not block.
   std::function<void(int64_t items)> on_scoring_batch;
@@ -254,6 +261,10 @@ class Scheduler {
   int64_t UsableBlocks() const;
   // Logs the runner's first failed capture, once.
   void ReportCaptureFailure();
+  // When the waiting generations should start, nothing running (options' admission_window):
+  // the head's arrival plus the window, or its arrival once they fill a step. mu_ held; the
+  // queue is not empty.
+  SteadyClock::time_point AdmissionReadyAtLocked() const;
   absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -46,6 +46,7 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.prefill_chunk_tokens = config.prefill_chunk_tokens;
   scheduling.max_scoring_batch = config.max_classify_batch;
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
+  scheduling.admission_window = std::chrono::milliseconds(config.admission_window_ms);
   scheduling.on_step = [metrics, name = config.name](int64_t batch_size) {
     metrics->RecordBatch(name, batch_size);
   };

@@ -284,6 +284,45 @@ TEST(SchedulerTest, T5AdmissionEncodesAtMostAChunkOfPromptTokens) {
   EXPECT_EQ(std::vector<int64_t>(sizes.begin(), sizes.begin() + 4), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
+// An idle scheduler with an admission window starts a burst in one step: four requests
+// submitted one after another (far inside the window) all run in the first step. With room
+// for more (8 rows, 12 of 256 prompt tokens) the head waits the window out; once the waiting
+// requests fill a step (4 rows of 4) it starts without waiting.
+TEST(SchedulerTest, AdmissionWindowStartsABurstInOneStep) {
+  auto model = Load("llama-tiny");
+  for (const int64_t max_batch : {8, 4}) {
+    SCOPED_TRACE(max_batch);
+    SchedulerOptions options;
+    options.max_batch_size = max_batch;
+    options.admission_window = max_batch == 8 ? std::chrono::milliseconds(300)
+                                              : std::chrono::milliseconds(60000);
+    std::mutex mu;
+    std::vector<int64_t> sizes;
+    options.on_step = [&](int64_t n) {
+      std::lock_guard<std::mutex> lock(mu);
+      sizes.push_back(n);
+    };
+    Scheduler scheduler(*model, options);
+    SamplingParams p = Greedy(4);
+    p.ignore_eos = true;
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<Pending> pending;
+    for (int i = 0; i < 4; ++i) pending.push_back(Submit(scheduler, Prompt(3, 1 + i), p));
+    for (Pending& r : pending) EXPECT_EQ(r.done.get().token_ids.size(), 4u);
+    const int64_t took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - start)
+                                .count();
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_EQ(sizes[0], 4);
+    if (max_batch == 8) {
+      EXPECT_GE(took_ms, 300);
+    } else {
+      EXPECT_LT(took_ms, 30000);
+    }
+  }
+}
+
 // What Generate's beam search returns for `prompt` alone: the generated ids (with the closing
 // eos the library writes back) and the hypothesis score.
 std::pair<std::vector<int64_t>, float> BeamSolo(const Model& m, const std::vector<int64_t>& prompt,
