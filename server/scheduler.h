@@ -77,7 +77,7 @@ struct SchedulerOptions {
   // When no sequence runs, how long the oldest waiting generation waits for others to start
   // in the same step, so that a burst of arrivals is prefilled together rather than its first
   // request alone and the rest one step later (on a GPU, where a step of many prompts costs
-  // little more than one, that halves the burst's time to first token); it ends early once
+  // little more than one, the burst then waits for one step instead of two); it ends early once
   // the waiting requests fill a step (max_batch_size rows or prefill_chunk_tokens prompt
   // tokens). While sequences run, newcomers join the next step at once. 0 = no wait; >= 0.
   std::chrono::microseconds admission_window{0};
