@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
+#include "server/scheduler_sequence.h"
 
 namespace triad {
 namespace {
@@ -14,27 +15,6 @@ bool Contains(const std::vector<int64_t>& ids, int64_t id) {
 }
 
 }  // namespace
-
-// A beam search's open beams once its prompt is in the cache, and its closed hypotheses.
-struct Scheduler::BeamGroup {
-  std::vector<std::unique_ptr<SequenceState>> states;  // one per open beam
-  std::vector<std::vector<int64_t>> ids;  // each open beam's decoder ids, prompt included
-  std::vector<float> scores;              // each open beam's summed log-probs
-  BeamHypotheses hypotheses;
-};
-
-struct Scheduler::Sequence {
-  GenerationRequest request;
-  std::shared_ptr<RequestHandle> handle;
-  std::unique_ptr<SequenceState> state;  // beam search: the prompt's, until beams exist
-  std::unique_ptr<BeamGroup> beams;
-  std::unique_ptr<Sampler> sampler;
-  std::vector<int64_t> context;  // what repetition penalties see: decoder ids so far
-  std::vector<int64_t> pending;  // decoder tokens not yet fed (prompt chunks, then the last token)
-  Completion completion;
-  SteadyClock::time_point submitted, admitted;
-  bool done = false;
-};
 
 absl::Status SchedulerOptions::Validate() const {
   if (max_batch_size < 1) return absl::InvalidArgumentError("max_batch_size must be >= 1");
@@ -462,47 +442,10 @@ bool Scheduler::Step() {
   RetireFinished();
   if (running_.empty()) return false;
 
-  // One decode token per prefilled sequence (per open beam), prompt chunks within the per-step
-  // budget. Oldest first: when the pool cannot hold a sequence's new tokens, newer sequences
-  // are preempted (Victim) until it can (or the sequence itself, when it is the newest).
-  struct Fed {
-    Sequence* seq;
-    int64_t tokens;  // fed to the sequence (a beam group: its beams' rows, one token each)
-    int64_t first_row;
-  };
   std::vector<SequenceChunk> chunks;
   std::vector<Fed> fed;
-  int64_t budget = options_.prefill_chunk_tokens, held = 0;
-  for (size_t i = 0; i < running_.size(); ++i) {
-    Sequence* seq = running_[i].get();
-    int64_t n = seq->beams != nullptr ? 1 : static_cast<int64_t>(seq->pending.size());
-    if (n > 1) {
-      if (budget <= 0) continue;
-      n = std::min(n, budget);
-    }
-    bool claimed = Claim(*seq, n, &held);
-    while (!claimed && running_.size() > i + 1) {
-      Preempt(Victim(i));
-      claimed = Claim(*seq, n, &held);
-    }
-    if (!claimed) {
-      Preempt(i--);
-      continue;
-    }
-    if (n > 1) budget -= n;
-    const int64_t first_row = static_cast<int64_t>(chunks.size());
-    if (seq->beams != nullptr) {
-      for (size_t b = 0; b < seq->beams->states.size(); ++b) {
-        chunks.push_back({seq->beams->states[b].get(),
-                          at::tensor({seq->beams->ids[b].back()}, at::kLong)});
-      }
-    } else {
-      chunks.push_back({seq->state.get(),
-                        at::tensor(std::vector<int64_t>(seq->pending.begin(), seq->pending.begin() + n),
-                                   at::kLong)});
-    }
-    fed.push_back({seq, n, first_row});
-  }
+  int64_t held = 0;
+  CollectStep(&chunks, &fed, &held);
   if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
   // With decode graphs the runner takes the decode rows (a step with prompt chunks splits).
   auto path = DecodeGraphRunner::StepPath::kChunks;
@@ -546,103 +489,67 @@ bool Scheduler::Step() {
     seq.pending.erase(seq.pending.begin(), seq.pending.begin() + f.tokens);
     if (!seq.pending.empty()) continue;  // still prefilling
     if (seq.request.num_beams > 1) {  // the prompt is in: the first beam step
-      seq.beams = std::make_unique<BeamGroup>(BeamGroup{
-          {}, {seq.context}, {0.0f},
-          BeamHypotheses(seq.request.num_beams, seq.request.length_penalty,
-                         seq.request.early_stopping)});
-      seq.beams->states.push_back(std::move(seq.state));
-      if (seq.completion.first_token_seconds == 0) {  // its first candidates: like a first token
-        seq.completion.first_token_seconds = SecondsBetween(seq.submitted, SteadyClock::now());
-      }
-      BeamStep(seq, rows.narrow(0, f.first_row, 1));
-      continue;
-    }
-    const int64_t generated = static_cast<int64_t>(seq.completion.token_ids.size());
-    const SampledToken token = seq.sampler->Sample(rows[f.first_row], seq.context, generated);
-    if (generated == 0) seq.completion.first_token_seconds = SecondsBetween(seq.submitted, SteadyClock::now());
-    seq.completion.token_ids.push_back(token.token_id);
-    seq.completion.logprobs.push_back(token.logprob);
-    seq.context.push_back(token.token_id);
-    const SamplingParams& sp = seq.request.sampling;
-    const bool stop_requested = seq.request.on_token && seq.request.on_token({generated, token});
-    if (stop_requested || Contains(sp.stop_token_ids, token.token_id)) {
-      Finish(seq, FinishReason::kStop);
-    } else if (!sp.ignore_eos && Contains(model_.config().eos_token_ids, token.token_id)) {
-      Finish(seq, FinishReason::kEos);
-    } else if (generated + 1 >= sp.max_new_tokens) {
-      Finish(seq, FinishReason::kLength);
+      StartBeams(seq, rows.narrow(0, f.first_row, 1));
     } else {
-      seq.pending = {token.token_id};
+      AcceptToken(seq, rows[f.first_row]);
     }
   }
   RetireFinished();
   return true;
 }
 
-void Scheduler::BeamStep(Sequence& seq, const at::Tensor& logits) {
-  const ModelConfig& c = model_.config();
-  BeamGroup& g = *seq.beams;
-  const int64_t beams = seq.request.num_beams, open = static_cast<int64_t>(g.ids.size());
-  const int64_t prompt_len = static_cast<int64_t>(seq.context.size());
-  const int64_t cur_len = static_cast<int64_t>(g.ids[0].size());
-  // As generation.cc's Beam, on this request's open beams alone (the first step: the prompt's
-  // row, which HF repeats num_beams times with every copy but the first scored -1e9).
-  const at::Tensor scores = at::log_softmax(logits, -1) + at::tensor(g.scores).view({-1, 1});
-  auto [top_scores, top_tokens] = scores.view({1, -1}).topk(2 * beams, 1, true, true);
-  at::Tensor sequences = at::empty({open, cur_len}, at::kLong);
-  for (int64_t b = 0; b < open; ++b) {
-    std::copy(g.ids[b].begin(), g.ids[b].end(), sequences[b].data_ptr<int64_t>());
-  }
-  std::vector<float> next_scores(beams, 0.0f);
-  std::vector<int64_t> next_tokens(beams, 0), next_rows(beams, 0);
-  const bool done = ProcessBeamRow(c, 0, beams, top_scores.contiguous(), top_tokens.contiguous(),
-                                   sequences, cur_len, prompt_len, g.hypotheses,
-                                   next_scores.data(), next_tokens.data(), next_rows.data());
-  std::vector<std::vector<int64_t>> ids(beams);
-  for (int64_t j = 0; j < beams; ++j) {
-    ids[j] = g.ids[next_rows[j]];
-    ids[j].push_back(next_tokens[j]);
-  }
-  if (!done && cur_len + 1 < prompt_len + seq.request.sampling.max_new_tokens) {
-    // Beam j continues open beam next_rows[j]: the first to do so takes its state, the others
-    // fork it (sharing its full blocks). Beams nobody continues free their blocks.
-    std::vector<std::unique_ptr<SequenceState>> states(beams);
-    std::vector<int64_t> taker(open, -1);
-    for (int64_t j = 0; j < beams; ++j) {
-      const int64_t from = next_rows[j];
-      if (taker[from] < 0) {
-        taker[from] = j;
-        continue;
+void Scheduler::CollectStep(std::vector<SequenceChunk>* chunks, std::vector<Fed>* fed,
+                            int64_t* held) {
+  int64_t budget = options_.prefill_chunk_tokens;
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Sequence* seq = running_[i].get();
+    int64_t n = seq->beams != nullptr ? 1 : static_cast<int64_t>(seq->pending.size());
+    if (n > 1) {
+      if (budget <= 0) continue;
+      n = std::min(n, budget);
+    }
+    bool claimed = Claim(*seq, n, held);
+    while (!claimed && running_.size() > i + 1) {
+      Preempt(Victim(i));
+      claimed = Claim(*seq, n, held);
+    }
+    if (!claimed) {
+      Preempt(i--);
+      continue;
+    }
+    if (n > 1) budget -= n;
+    const int64_t first_row = static_cast<int64_t>(chunks->size());
+    if (seq->beams != nullptr) {
+      for (size_t b = 0; b < seq->beams->states.size(); ++b) {
+        chunks->push_back({seq->beams->states[b].get(),
+                           at::tensor({seq->beams->ids[b].back()}, at::kLong)});
       }
-      auto fork = model_.ForkSequence(*g.states[from]);
-      if (!fork.ok()) return Finish(seq, FinishReason::kError, fork.status());
-      states[j] = *std::move(fork);
+    } else {
+      const std::vector<int64_t> ids(seq->pending.begin(), seq->pending.begin() + n);
+      chunks->push_back({seq->state.get(), at::tensor(ids, at::kLong)});
     }
-    for (int64_t b = 0; b < open; ++b) {
-      if (taker[b] >= 0) states[taker[b]] = std::move(g.states[b]);
-    }
-    g.states = std::move(states);
-    g.ids = std::move(ids);
-    g.scores = std::move(next_scores);
-    return;
+    fed->push_back({seq, n, first_row});
   }
-  // Finished: unless the scorer is done, the open beams compete as hypotheses too.
-  if (!done) {
-    for (int64_t j = 0; j < beams; ++j) {
-      const int64_t len = static_cast<int64_t>(ids[j].size());
-      g.hypotheses.Add(at::tensor(ids[j], at::kLong), next_scores[j], len - prompt_len);
-    }
+}
+
+void Scheduler::AcceptToken(Sequence& seq, const at::Tensor& logits) {
+  const int64_t generated = static_cast<int64_t>(seq.completion.token_ids.size());
+  const SampledToken token = seq.sampler->Sample(logits, seq.context, generated);
+  if (generated == 0) seq.completion.first_token_seconds = SecondsBetween(seq.submitted, SteadyClock::now());
+  seq.completion.token_ids.push_back(token.token_id);
+  seq.completion.logprobs.push_back(token.logprob);
+  seq.context.push_back(token.token_id);
+  const SamplingParams& sp = seq.request.sampling;
+  const bool stop_requested = seq.request.on_token && seq.request.on_token({generated, token});
+  if (stop_requested || Contains(sp.stop_token_ids, token.token_id)) {
+    Finish(seq, FinishReason::kStop);
+  } else if (!sp.ignore_eos && Contains(model_.config().eos_token_ids, token.token_id)) {
+    Finish(seq, FinishReason::kEos);
+  } else if (generated + 1 >= sp.max_new_tokens) {
+    Finish(seq, FinishReason::kLength);
+  } else {
+    seq.pending = {token.token_id};
   }
-  const auto best = g.hypotheses.Best(1);
-  const at::Tensor& chosen = best[0].second;
-  const int64_t* first = chosen.data_ptr<int64_t>();
-  seq.completion.token_ids.assign(first + prompt_len, first + chosen.size(0));
-  seq.completion.sequence_score = static_cast<float>(best[0].first);
-  // A hypothesis closed by eos is stored without it (and is shorter than max_new_tokens).
-  const bool closed = static_cast<int64_t>(seq.completion.token_ids.size()) <
-                      seq.request.sampling.max_new_tokens;
-  if (closed && !c.eos_token_ids.empty()) seq.completion.token_ids.push_back(c.eos_token_ids[0]);
-  Finish(seq, closed ? FinishReason::kEos : FinishReason::kLength);
 }
 
 void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) {

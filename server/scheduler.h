@@ -240,9 +240,28 @@ class Scheduler {
   // search, one per beam that may fork after the step (held in the pool until then; added to
   // *held). False (holding nothing more) when the pool is short.
   bool Claim(Sequence& seq, int64_t n, int64_t* held);
-  // One beam-search step of `seq` on its open beams' logits [beams, V] (float32, CPU).
+  // One beam-search step of `seq` on its open beams' logits [beams, V] (float32, CPU);
+  // StartBeams makes its beams from the prompt's state and row [1, V] first
+  // (scheduler_beam.cc).
   void BeamStep(Sequence& seq, const at::Tensor& logits);
+  void StartBeams(Sequence& seq, const at::Tensor& logits);
+  // One engine step over the running sequences (false: nothing ran).
   bool Step();
+  // A sequence's part of a step: `tokens` fed (a beam group: one per beam), from logits row
+  // `first_row` on.
+  struct Fed {
+    Sequence* seq;
+    int64_t tokens;
+    int64_t first_row;
+  };
+  // The step's chunks: one decode token per prefilled sequence (per open beam), prompt chunks
+  // within the per-step budget. Oldest first: when the pool cannot hold a sequence's new
+  // tokens, newer sequences are preempted (Victim) until it can (or the sequence itself, when
+  // it is the newest). Blocks held for forks are added to *held.
+  void CollectStep(std::vector<SequenceChunk>* chunks, std::vector<Fed>* fed, int64_t* held);
+  // Samples `seq`'s next token from its logits row [V] (float32, CPU), streams it and finishes
+  // the sequence on a stop token, eos or its length.
+  void AcceptToken(Sequence& seq, const at::Tensor& logits);
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
   void RetireFinished();
   // A request handle whose Cancel wakes the loop.
