@@ -77,6 +77,10 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
                            *registry_)),
       batch_size_(Build(prometheus::BuildHistogram(), "triad_batch_size",
                         "Sequences run together in one scheduler step.", *registry_)),
+      engine_steps_(Build(prometheus::BuildCounter(), "triad_engine_steps_total",
+                          "Scheduler steps by how they ran: eager, graph (every row replayed "
+                          "from CUDA graphs) or split (decode rows from graphs, prompts eager).",
+                          *registry_)),
       scoring_batch_items_(Build(prometheus::BuildHistogram(), "triad_classify_batch_items",
                                  "Classify items (head sequences or scored contexts) run "
                                  "together in one scheduler batch.",
@@ -157,8 +161,9 @@ void Metrics::RecordScoringBatch(const std::string& model, int64_t items) {
   scoring_batch_items_.Add({{"model", model}}, BatchBuckets()).Observe(static_cast<double>(items));
 }
 
-void Metrics::RecordBatch(const std::string& model, int64_t batch_size) {
+void Metrics::RecordBatch(const std::string& model, int64_t batch_size, const std::string& path) {
   batch_size_.Add({{"model", model}}, BatchBuckets()).Observe(static_cast<double>(batch_size));
+  engine_steps_.Add({{"model", model}, {"path", path}}).Increment();
 }
 
 void Metrics::RecordPreemption(const std::string& model) {
@@ -185,6 +190,9 @@ void Metrics::AddGaugeSource(const std::string& model, std::function<ModelGauges
   cuda_graphs_.Add({{"model", model}});
   preemptions_.Add({{"model", model}});
   prefix_hits_.Add({{"model", model}});
+  for (const char* path : {"eager", "graph", "split"}) {
+    engine_steps_.Add({{"model", model}, {"path", path}});
+  }
 }
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {

@@ -66,8 +66,10 @@ class Metrics final : public prometheus::Collectable {
   void RecordClassification(const std::string& model, int64_t prompt_tokens, double queue_seconds);
   // Items in one scoring batch (triad_classify_batch_items).
   void RecordScoringBatch(const std::string& model, int64_t items);
-  // Sequences in one scheduler step (triad_batch_size).
-  void RecordBatch(const std::string& model, int64_t batch_size);
+  // One scheduler step: its sequences (triad_batch_size) and how it ran
+  // (triad_engine_steps_total{model,path}): "eager" (no CUDA graph), "graph" (every row
+  // replayed from CUDA graphs) or "split" (decode rows from graphs, prompt chunks eagerly).
+  void RecordBatch(const std::string& model, int64_t batch_size, const std::string& path = "eager");
   // A running sequence preempted for lack of KV blocks (triad_preemptions_total).
   void RecordPreemption(const std::string& model);
   // Prompt positions taken from the prefix cache instead of computed
@@ -94,6 +96,7 @@ class Metrics final : public prometheus::Collectable {
   prometheus::Family<prometheus::Histogram>& first_token_seconds_;
   prometheus::Family<prometheus::Histogram>& token_seconds_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
+  prometheus::Family<prometheus::Counter>& engine_steps_;
   prometheus::Family<prometheus::Histogram>& scoring_batch_items_;
   prometheus::Family<prometheus::Counter>& prompt_tokens_;
   prometheus::Family<prometheus::Counter>& generated_tokens_;

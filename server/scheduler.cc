@@ -448,21 +448,21 @@ bool Scheduler::Step() {
   CollectStep(&chunks, &fed, &held);
   if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
   // With decode graphs the runner takes the decode rows (a step with prompt chunks splits).
-  auto path = DecodeGraphRunner::StepPath::kChunks;
+  StepPath path = StepPath::kChunks;
   auto logits = graphs_ != nullptr ? graphs_->Step(chunks, &path) : model_.ForwardChunks(chunks);
-  const bool graphed = path != DecodeGraphRunner::StepPath::kChunks;
+  const bool graphed = path != StepPath::kChunks;
   pool_->Unhold(held);  // the forks below take these blocks
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
     if (graphed) {
       ++stats_.graph_steps;
-      if (path == DecodeGraphRunner::StepPath::kSplit) ++stats_.split_steps;
+      if (path == StepPath::kSplit) ++stats_.split_steps;
       stats_.decode_graphs = graphs_->graphs();
     }
   }
   if (graphed) ReportCaptureFailure();
-  if (options_.on_step) options_.on_step(static_cast<int64_t>(chunks.size()));
+  if (options_.on_step) options_.on_step(static_cast<int64_t>(chunks.size()), path);
   if (!logits.ok()) {
     for (const Fed& f : fed) Finish(*f.seq, FinishReason::kError, logits.status());
     RetireFinished();

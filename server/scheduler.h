@@ -48,6 +48,10 @@ inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point 
   return std::chrono::duration<double>(b - a).count();
 }
 
+// How an engine step ran: the model's ForwardChunks alone (kChunks), its decode graphs for
+// every row (kRunner), or split between them (kSplit; DecodeGraphRunner::Step).
+using StepPath = DecodeGraphRunner::StepPath;
+
 struct SchedulerOptions {
   // Rows decoding together (a beam request counts num_beams; one alone may exceed it); >= 1.
   int64_t max_batch_size = 8;
@@ -84,9 +88,9 @@ struct SchedulerOptions {
   // Called on the loop thread after each scoring batch with its number of items; unset = not
   // called; must not block.
   std::function<void(int64_t items)> on_scoring_batch;
-  // Called on the loop thread after each engine step with the number of rows it ran;
-  // must not block (metrics observe it). Unset = not called.
-  std::function<void(int64_t batch_size)> on_step;
+  // Called on the loop thread after each engine step with the number of rows it ran and how it
+  // ran; must not block (metrics observe it). Unset = not called.
+  std::function<void(int64_t batch_size, StepPath path)> on_step;
   // Called on the loop thread each time a sequence is preempted; must not block.
   std::function<void()> on_preempt;
   // Called on the loop thread with the prompt positions an admitted sequence took from the

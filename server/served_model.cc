@@ -47,8 +47,11 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.max_scoring_batch = config.max_classify_batch;
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
   scheduling.admission_window = std::chrono::milliseconds(config.admission_window_ms);
-  scheduling.on_step = [metrics, name = config.name](int64_t batch_size) {
-    metrics->RecordBatch(name, batch_size);
+  scheduling.on_step = [metrics, name = config.name](int64_t batch_size, StepPath path) {
+    metrics->RecordBatch(name, batch_size,
+                         path == StepPath::kRunner  ? "graph"
+                         : path == StepPath::kSplit ? "split"
+                                                    : "eager");
   };
   scheduling.on_scoring_batch = [metrics, name = config.name](int64_t items) {
     metrics->RecordScoringBatch(name, items);

@@ -46,7 +46,7 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   metrics.RecordGeneration("t5", s);
   metrics.RecordGeneration("t5", GenerationSample{3, 0, 0.5, 0, 0.5});  // no token: no TTFT
   metrics.RecordBatch("t5", 3);
-  metrics.RecordBatch("t5", 8);
+  metrics.RecordBatch("t5", 8, "graph");
   metrics.SetLoadSeconds("t5", 1.25);
   metrics.RecordPreemption("t5");
   metrics.RecordPrefixHit("t5", 32);
@@ -63,6 +63,8 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   EXPECT_TRUE(Has(text, R"(triad_time_per_output_token_seconds_bucket{model="t5",le="0.025"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_batch_size_sum{model="t5"} 11)"));
   EXPECT_TRUE(Has(text, R"(triad_batch_size_bucket{model="t5",le="4"} 1)"));
+  EXPECT_TRUE(Has(text, R"(triad_engine_steps_total{model="t5",path="eager"} 1)"));
+  EXPECT_TRUE(Has(text, R"(triad_engine_steps_total{model="t5",path="graph"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_model_load_seconds{model="t5"} 1.25)"));
   EXPECT_TRUE(Has(text, R"(triad_preemptions_total{model="t5"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_prefix_cache_hit_tokens_total{model="t5"} 48)"));

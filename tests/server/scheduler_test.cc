@@ -260,7 +260,7 @@ TEST(SchedulerTest, T5AdmissionEncodesAtMostAChunkOfPromptTokens) {
   std::promise<void> entered, release;
   std::shared_future<void> go = release.get_future().share();
   bool first = true;  // only the loop thread touches it
-  options.on_step = [&](int64_t n) {
+  options.on_step = [&](int64_t n, StepPath) {
     if (first) {  // hold the loop after its first step until the burst is queued
       first = false;
       entered.set_value();
@@ -298,7 +298,7 @@ TEST(SchedulerTest, AdmissionWindowStartsABurstInOneStep) {
                                               : std::chrono::milliseconds(60000);
     std::mutex mu;
     std::vector<int64_t> sizes;
-    options.on_step = [&](int64_t n) {
+    options.on_step = [&](int64_t n, StepPath) {
       std::lock_guard<std::mutex> lock(mu);
       sizes.push_back(n);
     };
@@ -425,7 +425,7 @@ TEST(SchedulerTest, BeamSearchUnderPoolPressure) {
   tight.kv_budget_bytes = 40 * 4 * per_token;  // 40 blocks
   std::promise<void> all_queued;
   std::shared_future<void> go = all_queued.get_future().share();
-  tight.on_step = [go](int64_t) { go.wait(); };
+  tight.on_step = [go](int64_t, StepPath) { go.wait(); };
   Scheduler scheduler(*model, tight);
   std::vector<BeamCase> cases;
   for (int i = 0; i < 3; ++i) {
@@ -475,7 +475,7 @@ TEST(SchedulerTest, BeamSearchUnderPoolPressure) {
   slow.request.num_beams = 3;
   std::atomic<int64_t> steps{0};
   SchedulerOptions watched;
-  watched.on_step = [&steps](int64_t) { ++steps; };
+  watched.on_step = [&steps](int64_t, StepPath) { ++steps; };
   Scheduler other(*model, watched);
   Pending cancelled = SubmitBeam(other, slow);
   const auto until = SteadyClock::now() + 10s;
@@ -520,7 +520,7 @@ TEST(SchedulerTest, PreemptedSequencesKeepTheirOutputs) {
     // The loop waits after its first step until all six are queued (however slow this thread).
     std::promise<void> all_queued;
     std::shared_future<void> go = all_queued.get_future().share();
-    tight.on_step = [&widest, go](int64_t n) {
+    tight.on_step = [&widest, go](int64_t n, StepPath) {
       go.wait();
       widest = std::max<int64_t>(widest, n);
     };

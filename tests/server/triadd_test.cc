@@ -538,6 +538,17 @@ TEST_F(Triadd, ServesPrometheusMetrics) {
   EXPECT_GT(Sample(body, R"(triad_generated_tokens_total{model="llama"} )"), 0);
   EXPECT_GT(Sample(body, R"(triad_requests_deadline_exceeded_total{model="llama"} )"), 0);
   EXPECT_GT(Sample(body, R"(triad_batch_size_count{model="llama"} )"), 0);
+  // Every step counted once by how it ran (on a GPU with cuda_graphs, graph and split steps).
+  double steps = 0;
+  for (const char* path : {"eager", "graph", "split"}) {
+    const double n = Sample(body, std::string(R"(triad_engine_steps_total{model="llama",path=")") +
+                                      path + "\"} ");
+    EXPECT_GE(n, 0) << path;
+    steps += n;
+  }
+  // Within one: a step in flight may land between the two families' samples.
+  EXPECT_NEAR(steps, Sample(body, R"(triad_batch_size_count{model="llama"} )"), 1);
+  EXPECT_GT(steps, 0);
   EXPECT_GT(Sample(body, R"(triad_model_load_seconds{model="t5"} )"), 0);
   EXPECT_GE(Sample(body, R"(triad_queue_depth{model="llama"} )"), 0);
   EXPECT_GE(Sample(body, R"(triad_prefix_cache_hit_tokens_total{model="llama"} )"), 16);
