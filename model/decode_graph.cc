@@ -215,6 +215,10 @@ void DecodeGraphRunner::CaptureAll(int64_t positions, int64_t cross_positions) {
 
 absl::StatusOr<at::Tensor> DecodeGraphRunner::Forward(const std::vector<SequenceChunk>& chunks) {
   TRIAD_RETURN_IF_ERROR(model_.CheckChunks(chunks));
+  return Replay(chunks);
+}
+
+absl::StatusOr<at::Tensor> DecodeGraphRunner::Replay(const std::vector<SequenceChunk>& chunks) {
   return Guard("ForwardChunks", [&] {
     const int64_t n = static_cast<int64_t>(chunks.size());
     int64_t need = 1, cross_need = 0;
@@ -271,24 +275,24 @@ absl::StatusOr<at::Tensor> DecodeGraphRunner::Step(const std::vector<SequenceChu
     return Forward(chunks);
   }
   std::vector<SequenceChunk> decode, prompts;
-  std::vector<int64_t> decode_rows, prompt_rows;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    if (chunks[i].all_logits) return model_.ForwardChunks(chunks);  // rows beyond one per chunk
-    const bool one_token = chunks[i].input_ids.numel() == 1;
-    (one_token ? decode : prompts).push_back(chunks[i]);
-    (one_token ? decode_rows : prompt_rows).push_back(static_cast<int64_t>(i));
+  for (const SequenceChunk& chunk : chunks) {
+    if (chunk.all_logits) return model_.ForwardChunks(chunks);  // rows beyond one per chunk
+    (chunk.input_ids.numel() == 1 ? decode : prompts).push_back(chunk);
   }
   if (decode.empty() || prompts.empty() || !Applies(decode)) return model_.ForwardChunks(chunks);
   TRIAD_RETURN_IF_ERROR(model_.CheckChunks(chunks));  // nothing runs for a bad chunk
-  TRIAD_ASSIGN_OR_RETURN(const at::Tensor decoded, Forward(decode));
+  TRIAD_ASSIGN_OR_RETURN(const at::Tensor decoded, Replay(decode));
   TRIAD_ASSIGN_OR_RETURN(const at::Tensor prompted, model_.ForwardChunks(prompts));
   *path = StepPath::kSplit;
-  const auto on = at::TensorOptions().dtype(at::kLong).device(decoded.device());
-  at::Tensor logits = at::empty({static_cast<int64_t>(chunks.size()), decoded.size(1)},
-                                decoded.options());
-  logits.index_copy_(0, at::tensor(decode_rows, at::kLong).to(on), decoded);
-  logits.index_copy_(0, at::tensor(prompt_rows, at::kLong).to(on), prompted.to(decoded.dtype()));
-  return logits;
+  // Both are float32 [chunks, V]; chunk i's row in [decoded; prompted] is the count of its kind
+  // before it (a prompt's after every decode row).
+  std::vector<int64_t> order(chunks.size());
+  int64_t next_decode = 0, next_prompt = static_cast<int64_t>(decode.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    order[i] = chunks[i].input_ids.numel() == 1 ? next_decode++ : next_prompt++;
+  }
+  return at::cat({decoded, prompted})
+      .index_select(0, at::tensor(order, at::kLong).to(decoded.device()));
 }
 
 }  // namespace triad

@@ -89,6 +89,8 @@ class DecodeGraphRunner {
   // The bucket for `rows` rows of at most `blocks` blocks, captured on first use.
   Bucket& BucketFor(int64_t rows, int64_t blocks, int64_t cross_blocks);
   void Capture(Bucket& bucket);
+  // Forward without its argument checks (Step checks the whole step first).
+  absl::StatusOr<at::Tensor> Replay(const std::vector<SequenceChunk>& chunks);
 
   const Model& model_;
   KvPool& pool_;

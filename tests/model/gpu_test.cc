@@ -41,7 +41,8 @@ TEST(GpuFixtures, Bfloat16WithinBounds) {
 }
 
 // Decode steps replayed from CUDA graphs give ForwardChunks' logits; every bucket captures.
-// Last: the graphs have not run on a GPU before, so a crash here loses no other result.
+// Last: capture is this binary's riskiest step on a new GPU stack, so a crash here loses no
+// other result.
 TEST(GpuRagged, DecodeGraphsEqualForwardChunks) {
   if (!compat::HasCuda()) GTEST_SKIP() << "no CUDA device visible to this LibTorch";
   testing::ExpectDecodeGraphsEqualChunks(Cuda("float32"), DecodeGraphRunner::Mode::kCapture);

@@ -760,7 +760,7 @@ TEST(SchedulerTest, ShutdownDrainsInFlightAndRefusesNewWork) {
   EXPECT_EQ(scheduler.Submit(std::move(late)).status().code(), absl::StatusCode::kUnavailable);
 }
 
-// Last in the file: on cuda it captures CUDA graphs, which have not run on a GPU before, so a
+// Last in the file: on cuda it captures CUDA graphs, the riskiest step on a new GPU stack, so a
 // crash there loses no other test's result.
 // Decode-only steps through the DecodeGraphRunner (captured as CUDA graphs on cuda; elsewhere
 // its static step runs eagerly): every family's requests keep their solo outputs, their
