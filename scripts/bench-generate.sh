@@ -14,8 +14,8 @@
 # drift between passes shows instead of skewing one ratio), PREFILL_CHUNK (unset: the config's
 # prefill_chunk_tokens; N: both models' per-step prompt-token budget set to N in a copy of the
 # config beside it, deploy/*.tmp.json; README "triad (client)" has the trade-off measured),
-# ADMISSION_WINDOW_MS (unset: the config's admission_window_ms; N: both models' set to N the
-# same way).
+# ADMISSION_WINDOW_MS and REFILL_WINDOW_MS (unset: the config's admission_window_ms and
+# refill_window_ms; N: both models' set to N the same way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -29,18 +29,19 @@ PORT=${PORT:-50072}
 
 "$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
 CONFIG=${CONFIG:-deploy/bench-generate.json}
-if [[ -n "${PREFILL_CHUNK:-}" ]]; then
-  chunked="$(dirname "$CONFIG")/$(basename "$CONFIG" .json)-chunk$PREFILL_CHUNK.tmp.json"
-  sed -E "s/\"prefill_chunk_tokens\": *[0-9]+/\"prefill_chunk_tokens\": $PREFILL_CHUNK/" "$CONFIG" >"$chunked"
-  CONFIG=$chunked
-fi
-if [[ -n "${ADMISSION_WINDOW_MS:-}" ]]; then
+# Sets both models' KEY to VALUE in a copy of $CONFIG beside it (deploy/*.tmp.json), which
+# becomes $CONFIG.
+override() {  # key value
+  local base copy
   base=$(basename "$CONFIG" .json)
-  windowed="$(dirname "$CONFIG")/${base%.tmp}-window$ADMISSION_WINDOW_MS.tmp.json"
-  sed -E "s/\"admission_window_ms\": *[0-9]+/\"admission_window_ms\": $ADMISSION_WINDOW_MS/" \
-    "$CONFIG" >"$windowed"
-  CONFIG=$windowed
-fi
+  copy="$(dirname "$CONFIG")/${base%.tmp}-$1-$2.tmp.json"
+  sed -E "s/\"$1\": *[0-9]+/\"$1\": $2/" "$CONFIG" >"$copy"
+  grep -q "\"$1\": $2" "$copy" || { echo "bench-generate.sh: no \"$1\" in $CONFIG" >&2; exit 1; }
+  CONFIG=$copy
+}
+[[ -z "${PREFILL_CHUNK:-}" ]] || override prefill_chunk_tokens "$PREFILL_CHUNK"
+[[ -z "${ADMISSION_WINDOW_MS:-}" ]] || override admission_window_ms "$ADMISSION_WINDOW_MS"
+[[ -z "${REFILL_WINDOW_MS:-}" ]] || override refill_window_ms "$REFILL_WINDOW_MS"
 start_triadd "$CONFIG"
 
 # Every run draws its prompts from its own seed: the client's workers derive their prompts from

@@ -78,6 +78,7 @@ constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "max_queue",
                                                            "batch_window_ms",
                                                            "admission_window_ms",
+                                                           "refill_window_ms",
                                                            "prefill_chunk_tokens",
                                                            "max_classify_batch",
                                                            "classify"};
@@ -209,6 +210,7 @@ absl::Status ValidateModelLimits(const std::string& source, size_t index,
       {"max_queue", model.max_queue, 0},
       {"batch_window_ms", model.batch_window_ms, 0},
       {"admission_window_ms", model.admission_window_ms, 0},
+      {"refill_window_ms", model.refill_window_ms, 0},
       {"prefill_chunk_tokens", model.prefill_chunk_tokens, 1},
       {"max_classify_batch", model.max_classify_batch, 1},
   };
@@ -281,6 +283,7 @@ absl::StatusOr<ModelServingConfig> ReadModel(const Json& json, const std::string
   TRIAD_RETURN_IF_ERROR(reader.Read("max_queue", &model.max_queue));
   TRIAD_RETURN_IF_ERROR(reader.Read("batch_window_ms", &model.batch_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("admission_window_ms", &model.admission_window_ms));
+  TRIAD_RETURN_IF_ERROR(reader.Read("refill_window_ms", &model.refill_window_ms));
   TRIAD_RETURN_IF_ERROR(reader.Read("prefill_chunk_tokens", &model.prefill_chunk_tokens));
   TRIAD_RETURN_IF_ERROR(reader.Read("max_classify_batch", &model.max_classify_batch));
   TRIAD_ASSIGN_OR_RETURN(model.classify, ReadClassify(reader, source));

@@ -103,6 +103,12 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
                          "Running sequences preempted (KV blocks freed, recomputed later) "
                          "because the KV pool ran out.",
                          *registry_)),
+      refill_waits_(Build(prometheus::BuildCounter(), "triad_refill_waits_total",
+                          "Steps that waited for the refill window after generations finished "
+                          "(outcome refilled: their successors came; timeout: the window ran out).",
+                          *registry_)),
+      refill_wait_seconds_(Build(prometheus::BuildCounter(), "triad_refill_wait_seconds_total",
+                                 "Time steps spent waiting for the refill window.", *registry_)),
       prefix_hits_(Build(prometheus::BuildCounter(), "triad_prefix_cache_hit_tokens_total",
                          "Prompt tokens whose keys and values came from the prefix cache.",
                          *registry_)),
@@ -168,6 +174,12 @@ void Metrics::RecordBatch(const std::string& model, int64_t batch_size, const st
 
 void Metrics::RecordPreemption(const std::string& model) {
   preemptions_.Add({{"model", model}}).Increment();
+}
+
+void Metrics::RecordRefillWait(const std::string& model, double seconds, bool refilled) {
+  const prometheus::Labels labels = {{"model", model}, {"outcome", refilled ? "refilled" : "timeout"}};
+  refill_waits_.Add(labels).Increment();
+  refill_wait_seconds_.Add(labels).Increment(seconds);
 }
 
 void Metrics::RecordPrefixHit(const std::string& model, int64_t positions) {

@@ -29,6 +29,7 @@ absl::Status SchedulerOptions::Validate() const {
   if (admission_window.count() < 0) {
     return absl::InvalidArgumentError("admission_window must be >= 0");
   }
+  if (refill_window.count() < 0) return absl::InvalidArgumentError("refill_window must be >= 0");
   return absl::OkStatus();
 }
 
@@ -211,10 +212,32 @@ void Scheduler::Loop() {
 
 bool Scheduler::WaitForWork(bool* force_cancel) {
   std::unique_lock<std::mutex> lock(mu_);
+  double refill_waited = -1;  // >= 0: a refill wait ended, this long
+  bool refilled = false;
   for (;;) {
     if (stopping_ && queue_.empty() && running_.empty() && scoring_queue_.empty()) return false;
-    if (stopping_ || !running_.empty()) break;
+    if (stopping_) break;
     const SteadyClock::time_point now = SteadyClock::now();
+    if (!running_.empty()) {
+      // Sequences run: the next step starts now, unless it waits out the refill window.
+      refilled = static_cast<int64_t>(queue_.size()) >= refill_slots_;
+      if (refilled || now >= refill_until_ ||
+          (!scoring_queue_.empty() && now >= ScoringWakeAt())) {
+        if (refill_wait_from_ != SteadyClock::time_point()) {
+          refill_waited = SecondsBetween(refill_wait_from_, now);
+          ++stats_.refill_waits;
+          if (refilled) ++stats_.refills;
+          stats_.refill_wait_seconds += refill_waited;
+          refill_wait_from_ = SteadyClock::time_point();
+        }
+        refill_slots_ = 0;
+        break;
+      }
+      if (refill_wait_from_ == SteadyClock::time_point()) refill_wait_from_ = now;
+      cv_.wait_until(lock, scoring_queue_.empty() ? refill_until_
+                                                  : std::min(refill_until_, ScoringWakeAt()));
+      continue;
+    }
     SteadyClock::time_point wake = SteadyClock::time_point::max();
     if (!queue_.empty()) {
       if (AdmissionBlocks(*queue_.front()) <= pool_->free_blocks()) {
@@ -244,6 +267,10 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
   if (*force_cancel) {
     for (auto& seq : queue_) seq->handle->cancelled_ = true;
     CancelScoringLocked();
+  }
+  lock.unlock();
+  if (refill_waited >= 0 && options_.on_refill_wait) {
+    options_.on_refill_wait(refill_waited, refilled);
   }
   return true;
 }
@@ -495,6 +522,12 @@ bool Scheduler::Step() {
     }
   }
   RetireFinished();
+  // Slots freed while others run: the next step may wait for their clients' next requests.
+  if (finished_in_step_ > 0 && !running_.empty() && options_.refill_window.count() > 0) {
+    refill_slots_ = finished_in_step_;
+    refill_until_ = SteadyClock::now() + options_.refill_window;
+  }
+  finished_in_step_ = 0;
   return true;
 }
 
@@ -557,6 +590,10 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
   seq.done = true;
   seq.completion.reason = reason;
   seq.completion.status = std::move(status);
+  if (reason == FinishReason::kEos || reason == FinishReason::kStop ||
+      reason == FinishReason::kLength) {
+    ++finished_in_step_;
+  }
   const auto now = SteadyClock::now();
   if (seq.admitted != SteadyClock::time_point()) {
     seq.completion.queue_seconds = SecondsBetween(seq.submitted, seq.admitted);

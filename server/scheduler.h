@@ -85,12 +85,23 @@ struct SchedulerOptions {
   // the waiting requests fill a step (max_batch_size rows or prefill_chunk_tokens prompt
   // tokens). While sequences run, newcomers join the next step at once. 0 = no wait; >= 0.
   std::chrono::microseconds admission_window{0};
+  // After a step in which generations finished (eos, stop or length) while others still run,
+  // how long the next step waits for as many new generations as finished: a closed-loop client
+  // (an agent, a chat turn, a benchmark) sends its next request right after its last token,
+  // and without the wait that request misses the step that started a moment before it arrived
+  // and waits that step out before its own. The wait ends once the queue holds as many
+  // requests as finished; when none comes it is this much idle time in that one step.
+  // 0 = no wait; >= 0.
+  std::chrono::microseconds refill_window{0};
   // Called on the loop thread after each scoring batch with its number of items; unset = not
   // called; must not block.
   std::function<void(int64_t items)> on_scoring_batch;
   // Called on the loop thread after each engine step with the number of rows it ran and how it
   // ran; must not block (metrics observe it). Unset = not called.
   std::function<void(int64_t batch_size, StepPath path)> on_step;
+  // Called on the loop thread after each refill-window wait with how long it waited and
+  // whether the newcomers came (else the window ran out); must not block.
+  std::function<void(double seconds, bool refilled)> on_refill_wait;
   // Called on the loop thread each time a sequence is preempted; must not block.
   std::function<void()> on_preempt;
   // Called on the loop thread with the prompt positions an admitted sequence took from the
@@ -183,6 +194,9 @@ struct SchedulerStats {
                                 // (decode_graphs), split_steps among them
   int64_t split_steps = 0;      // steps with prompt chunks too: those ran in ForwardChunks
   int64_t decode_graphs = 0;    // its buckets captured as CUDA graphs
+  int64_t refill_waits = 0;     // steps that waited for the refill window (refill_window),
+  int64_t refills = 0;          // of which the newcomers came before it ended
+  double refill_wait_seconds = 0;  // the time those steps waited
 };
 
 class Scheduler {
@@ -288,6 +302,13 @@ class Scheduler {
   // the head's arrival plus the window, or its arrival once they fill a step. mu_ held; the
   // queue is not empty.
   SteadyClock::time_point AdmissionReadyAtLocked() const;
+  // The refill window (options' refill_window): generations that finished in the last step
+  // while others ran, and until when the next step waits for as many newcomers. Loop thread
+  // only.
+  int64_t finished_in_step_ = 0;
+  int64_t refill_slots_ = 0;
+  SteadyClock::time_point refill_until_;
+  SteadyClock::time_point refill_wait_from_;  // when the wait began; epoch = not waiting
   absl::Status pool_status_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -47,6 +47,7 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.max_scoring_batch = config.max_classify_batch;
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
   scheduling.admission_window = std::chrono::milliseconds(config.admission_window_ms);
+  scheduling.refill_window = std::chrono::milliseconds(config.refill_window_ms);
   scheduling.on_step = [metrics, name = config.name](int64_t batch_size, StepPath path) {
     metrics->RecordBatch(name, batch_size,
                          path == StepPath::kRunner  ? "graph"
@@ -55,6 +56,9 @@ bool Load(ServedModel* served, Metrics* metrics) {
   };
   scheduling.on_scoring_batch = [metrics, name = config.name](int64_t items) {
     metrics->RecordScoringBatch(name, items);
+  };
+  scheduling.on_refill_wait = [metrics, name = config.name](double seconds, bool refilled) {
+    metrics->RecordRefillWait(name, seconds, refilled);
   };
   scheduling.on_preempt = [metrics, name = config.name] { metrics->RecordPreemption(name); };
   scheduling.on_prefix_hit = [metrics, name = config.name](int64_t positions) {

@@ -111,6 +111,7 @@ TEST_F(ConfigTest, AbsentKeysKeepTheDefaults) {
   EXPECT_EQ(model.max_queue, model_defaults.max_queue);
   EXPECT_EQ(model.batch_window_ms, model_defaults.batch_window_ms);
   EXPECT_EQ(model.admission_window_ms, 0);
+  EXPECT_EQ(model.refill_window_ms, 0);
   EXPECT_EQ(model.prefill_chunk_tokens, model_defaults.prefill_chunk_tokens);
   EXPECT_TRUE(model.prefix_caching);
   EXPECT_TRUE(model.cuda_graphs);  // on by default (no effect off cuda)
@@ -168,7 +169,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
              R"(, "tokenizer": "tok", "device": "cuda:1", "dtype": "bfloat16", "max_batch_size": 1,
       "max_context": 0, "kv_budget_mb": 64, "max_queue": 0, "batch_window_ms": 0,
       "prefill_chunk_tokens": 1, "kv_block_size": 32, "prefix_caching": false,
-      "cuda_graphs": false, "admission_window_ms": 3)"));
+      "cuda_graphs": false, "admission_window_ms": 3, "refill_window_ms": 4)"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "[::1]:7000");
   EXPECT_EQ(config->metrics_port, 0);
@@ -186,6 +187,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
   EXPECT_EQ(model.max_queue, 0);
   EXPECT_EQ(model.batch_window_ms, 0);
   EXPECT_EQ(model.admission_window_ms, 3);
+  EXPECT_EQ(model.refill_window_ms, 4);
   EXPECT_EQ(model.prefill_chunk_tokens, 1);
 }
 
@@ -279,6 +281,7 @@ TEST_F(ConfigTest, RejectionsNameTheFileAndTheKeyPath) {
       {Config("", R"(, "batch_window_ms": -1)"), "models[0].batch_window_ms", "must be >= 0"},
       {Config("", R"(, "admission_window_ms": -1)"), "models[0].admission_window_ms",
        "must be >= 0"},
+      {Config("", R"(, "refill_window_ms": -1)"), "models[0].refill_window_ms", "must be >= 0"},
       {Config("", R"(, "prefill_chunk_tokens": 0)"), "models[0].prefill_chunk_tokens",
        "must be >= 1"},
       {Config("", R"(, "max_context": 9223372036854775808)"), "models[0].max_context",

@@ -323,6 +323,80 @@ TEST(SchedulerTest, AdmissionWindowStartsABurstInOneStep) {
   }
 }
 
+// The refill window: after a step in which a request finished beside a running one, the next
+// step waits for the finished client's next request, which a client sends 50 ms after the
+// last token (far inside a 60 s window) and which then prefills in the very next step, ending
+// the wait at once; without the window the running sequence would decode on without it for
+// ~50 ms. (The successor's first token cancels the running request, so that its own finish
+// comes with nothing running and waits for nothing.) With no successor the next step waits the
+// window (300 ms) out.
+TEST(SchedulerTest, RefillWindowWaitsForTheFinishedClientsNextRequest) {
+  auto model = Load("llama-tiny");
+  for (const bool successor : {true, false}) {
+    SCOPED_TRACE(successor);
+    SchedulerOptions options;
+    options.refill_window = successor ? std::chrono::milliseconds(60000)
+                                      : std::chrono::milliseconds(300);
+    std::mutex mu;
+    int64_t steps = 0;
+    options.on_step = [&](int64_t, StepPath) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++steps;
+    };
+    std::vector<std::pair<double, bool>> waits;
+    options.on_refill_wait = [&](double seconds, bool refilled) {
+      std::lock_guard<std::mutex> lock(mu);
+      waits.emplace_back(seconds, refilled);
+    };
+    Scheduler scheduler(*model, options);
+    SamplingParams long_run = Greedy(64);
+    long_run.ignore_eos = true;
+    Pending running = Submit(scheduler, Prompt(4, 1), long_run);
+    SamplingParams short_run = Greedy(3);
+    short_run.ignore_eos = true;
+    int64_t steps_at_finish = 0;
+    Pending first = Submit(scheduler, Prompt(4, 2), short_run, [&](const TokenEvent& e) {
+      if (e.index == 2) {
+        std::lock_guard<std::mutex> lock(mu);
+        steps_at_finish = steps;
+      }
+      return false;
+    });
+    EXPECT_EQ(first.done.get().token_ids.size(), 3u);
+    if (successor) {
+      std::this_thread::sleep_for(50ms);
+      int64_t steps_at_first_token = 0;
+      const std::vector<int64_t> prompt = Prompt(5, 3);
+      Pending next = Submit(scheduler, prompt, Greedy(4), [&](const TokenEvent& e) {
+        if (e.index == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          steps_at_first_token = steps;
+          running.handle->Cancel();
+        }
+        return false;
+      });
+      EXPECT_EQ(next.done.get().token_ids, Solo(*model, prompt, 4));
+      EXPECT_EQ(running.done.get().reason, FinishReason::kCancelled);
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_EQ(steps_at_first_token, steps_at_finish + 1);
+    } else {
+      EXPECT_EQ(running.done.get().token_ids.size(), 64u);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(waits.size(), 1u);
+    EXPECT_EQ(waits[0].second, successor);
+    if (successor) {
+      EXPECT_GE(waits[0].first, 0.04);
+      EXPECT_LT(waits[0].first, 30.0);
+    } else {
+      EXPECT_GE(waits[0].first, 0.3);
+    }
+    const SchedulerStats stats = scheduler.stats();
+    EXPECT_EQ(stats.refill_waits, 1);
+    EXPECT_EQ(stats.refills, successor ? 1 : 0);
+  }
+}
+
 // What Generate's beam search returns for `prompt` alone: the generated ids (with the closing
 // eos the library writes back) and the hypothesis score.
 std::pair<std::vector<int64_t>, float> BeamSolo(const Model& m, const std::vector<int64_t>& prompt,
