@@ -10,6 +10,7 @@
 #include <string>
 #include <type_traits>
 
+#include "model/huge_pages.h"
 #include "model/kernels/rows.h"
 
 namespace triad {
@@ -29,9 +30,11 @@ KvPool::KvPool(KvPoolShape shape, int64_t num_blocks, at::ScalarType dtype, at::
   // the configuration asked for, as vLLM reserves its cache up front.
   // One tensor per role for every layer, so that copying a block (a fork's partly filled last
   // block) is one copy for all layers rather than one per layer.
-  all_keys_ = at::zeros(
-      {shape.num_layers, shape.num_kv_heads, num_blocks, shape.block_size, shape.head_dim}, options);
-  all_values_ = at::zeros_like(all_keys_);
+  // On huge pages where the kernel has them (huge_pages.h).
+  const std::vector<int64_t> dims = {shape.num_layers, shape.num_kv_heads, num_blocks,
+                                     shape.block_size, shape.head_dim};
+  all_keys_ = EmptyHugePaged(dims, options).zero_();
+  all_values_ = EmptyHugePaged(dims, options).zero_();
   for (int64_t l = 0; l < shape.num_layers; ++l) {
     keys_.push_back(all_keys_[l]);
     values_.push_back(all_values_[l]);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/huge_pages.h"
 #include "model/kernels/linear.h"
 
 namespace triad {
@@ -86,7 +87,10 @@ Linear ConcatLinears(const std::vector<Linear>& parts) {
     if (l.bias.defined()) biases.push_back(l.bias);
   }
   Linear fused;
-  fused.weight = at::cat(weights, 0);
+  int64_t rows = 0;
+  for (const at::Tensor& w : weights) rows += w.size(0);
+  fused.weight = EmptyHugePaged({rows, weights[0].size(1)}, weights[0].options());  // huge_pages.h
+  at::cat_out(fused.weight, weights, 0);
   if (biases.size() == parts.size()) fused.bias = at::cat(biases, 0);
   return fused;
 }

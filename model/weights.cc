@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
+#include "model/huge_pages.h"
 #include "model/status_macros.h"
 
 namespace triad {
@@ -60,13 +61,14 @@ absl::StatusOr<at::Tensor> WeightLoader::Get(const std::string& name,
         absl::StrCat(file, ": tensor \"", stored, "\" has dtype ", std::string(io::DTypeName(view->dtype)),
                      ", which cannot hold weights (F32, F16, BF16, F64 are supported)"));
   }
-  // from_blob does not copy; `.to(..., copy=true)` makes the one resident copy, then the
-  // mapped pages are dropped.
+  // from_blob does not copy; the copy into `tensor` (on huge pages on the CPU: huge_pages.h)
+  // is the one resident copy, then the mapped pages are dropped.
   const at::Tensor mapped = at::from_blob(const_cast<void*>(view->data), view->shape,
                                           at::TensorOptions().dtype(*storage));
-  at::Tensor tensor = mapped.to(placement_.device, dtype.value_or(placement_.dtype),
-                                /*non_blocking=*/false,
-                                /*copy=*/true);
+  at::Tensor tensor = EmptyHugePaged(
+      view->shape,
+      at::TensorOptions().device(placement_.device).dtype(dtype.value_or(placement_.dtype)));
+  tensor.copy_(mapped);
   checkpoint_.Release(stored);
   bytes_loaded_ += tensor.nbytes();
   return tensor;
@@ -86,7 +88,7 @@ absl::StatusOr<Linear> WeightLoader::GetConv1D(const std::string& prefix, int64_
                                                int64_t out) {
   Linear linear;
   TRIAD_ASSIGN_OR_RETURN(at::Tensor w, Get(prefix + ".weight", {in, out}));
-  linear.weight = w.t().contiguous();
+  linear.weight = EmptyHugePaged({out, in}, w.options()).copy_(w.t());
   TRIAD_ASSIGN_OR_RETURN(linear.bias, Get(prefix + ".bias", {out}));
   return linear;
 }
