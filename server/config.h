@@ -72,7 +72,8 @@ struct ModelServingConfig {
   bool prefix_caching = true;          // GPT-1/Llama: reuse cached KV blocks of shared prefixes
   bool cuda_graphs = true;             // on cuda: replay decode-only steps from CUDA graphs
                                        // (no effect elsewhere; README "CUDA graphs")
-  int64_t max_queue = 64;              // waiting requests before RESOURCE_EXHAUSTED, >= 0
+  int64_t max_queue = 64;              // requests that may wait for a free row (beyond those the
+                                       // next step starts) before RESOURCE_EXHAUSTED, >= 0
                                        // (0 = no waiting: a request that cannot start is refused)
   int64_t batch_window_ms = 2;         // ms classification requests wait to form a batch, >= 0;
                                        // 0 = batch only what is already waiting

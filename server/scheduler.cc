@@ -95,11 +95,22 @@ std::shared_ptr<RequestHandle> Scheduler::NewHandle() {
   return handle;
 }
 
-absl::Status Scheduler::CheckAcceptingLocked() const {
+absl::Status Scheduler::CheckAcceptingLocked(int64_t rows, int64_t units) const {
   if (stopping_) return absl::UnavailableError("the server is shutting down");
-  if (static_cast<int64_t>(queue_.size() + scoring_queue_.size()) >= options_.max_queue) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the queue of this model is full (", options_.max_queue, " requests)"));
+  // Waiting requests: generations past the rows the running sequences leave free for the next
+  // step, scoring jobs past one batch of items.
+  int64_t waiting = ScoringWaitingLocked(), queued_rows = running_rows_;
+  for (const auto& seq : queue_) {
+    queued_rows += Rows(*seq);
+    if (queued_rows > options_.max_batch_size && queued_rows > Rows(*seq)) ++waiting;
+  }
+  const int64_t queued_units = scoring_units_waiting_;
+  const bool waits = rows > 0 ? queued_rows > 0 && queued_rows + rows > options_.max_batch_size
+                              : queued_units > 0 && queued_units + units > options_.max_scoring_batch;
+  if (waits && waiting >= options_.max_queue) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue of this model is full (", waiting, " requests waiting, max_queue ",
+        options_.max_queue, ")"));
   }
   return absl::OkStatus();
 }
@@ -140,7 +151,7 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
   std::shared_ptr<RequestHandle> handle = seq->handle;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked());
+    TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked(Rows(*seq), 0));
     queue_.push_back(std::move(seq));
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
@@ -328,6 +339,7 @@ void Scheduler::Admit(SteadyClock::time_point now) {
       admitted.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    running_rows_ = rows;  // the queue limit counts the admitted as running from now on
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
   for (auto& seq : dropped) {
@@ -417,6 +429,7 @@ void Scheduler::Preempt(size_t index) {
     queue_.push_front(std::move(seq));
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
     stats_.running = static_cast<int64_t>(running_.size());
+    running_rows_ = RunningRows();
     ++stats_.preemptions;
   }
   if (options_.on_preempt) options_.on_preempt();
@@ -612,8 +625,10 @@ void Scheduler::RetireFinished() {
       ++it;
     }
   }
+  const int64_t rows = RunningRows();
   std::lock_guard<std::mutex> lock(mu_);
   stats_.running = static_cast<int64_t>(running_.size());
+  running_rows_ = rows;
 }
 
 }  // namespace triad

@@ -55,7 +55,10 @@ using StepPath = DecodeGraphRunner::StepPath;
 struct SchedulerOptions {
   // Rows decoding together (a beam request counts num_beams; one alone may exceed it); >= 1.
   int64_t max_batch_size = 8;
-  int64_t max_queue = 64;              // waiting requests; beyond it Submit is RESOURCE_EXHAUSTED
+  // Requests that may wait, i.e. not start at the next step (a generation past the rows the
+  // running sequences leave free) or scoring batch (past max_scoring_batch items); a newcomer
+  // that would wait beyond them is RESOURCE_EXHAUSTED. 0 = no waiting; >= 0.
+  int64_t max_queue = 64;
   // The KV pool's size in bytes (keys and values of every sequence; T5: with its encoder's
   // cross-attention keys/values); 0 = enough for max_batch_size sequences at the model's
   // full context (2048 positions where the model has no limit; on CPU pages are committed
@@ -284,8 +287,12 @@ class Scheduler {
   void RetireFinished();
   // A request handle whose Cancel wakes the loop.
   std::shared_ptr<RequestHandle> NewHandle();
-  // UNAVAILABLE after Shutdown, RESOURCE_EXHAUSTED when the queue is full (mu_ held).
-  absl::Status CheckAcceptingLocked() const;
+  // UNAVAILABLE after Shutdown; RESOURCE_EXHAUSTED when a newcomer of `rows` decode rows (a
+  // generation) or `units` scoring items (rows 0) would wait, i.e. not start at the next step
+  // or scoring batch, while max_queue requests already wait (mu_ held).
+  absl::Status CheckAcceptingLocked(int64_t rows, int64_t units) const;
+  // Scoring jobs past the first max_scoring_batch items of the scoring queue (mu_ held).
+  int64_t ScoringWaitingLocked() const;
 
   const Model& model_;
   const SchedulerOptions options_;
@@ -318,6 +325,7 @@ class Scheduler {
   bool stopping_ = false;                        // guarded by mu_
   SteadyClock::time_point force_cancel_at_ = SteadyClock::time_point::max();  // guarded by mu_
   SchedulerStats stats_;                         // guarded by mu_
+  int64_t running_rows_ = 0;  // guarded by mu_: RunningRows() as the loop last left it
   std::vector<std::unique_ptr<Sequence>> running_;  // loop thread only
   std::thread loop_;
 };

@@ -68,13 +68,22 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::SubmitScoring(ScoringR
   std::shared_ptr<RequestHandle> handle = job->handle;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked());
+    TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked(0, static_cast<int64_t>(job->num_units())));
     scoring_units_waiting_ += static_cast<int64_t>(job->num_units());
     scoring_queue_.push_back(std::move(job));
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
   cv_.notify_all();
   return handle;
+}
+
+int64_t Scheduler::ScoringWaitingLocked() const {
+  int64_t waiting = 0, units = 0;
+  for (const auto& job : scoring_queue_) {
+    units += static_cast<int64_t>(job->num_units() - job->units_taken());
+    if (units > options_.max_scoring_batch) ++waiting;
+  }
+  return waiting;
 }
 
 SteadyClock::time_point Scheduler::ScoringReadyAt() const {

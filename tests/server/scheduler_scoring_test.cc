@@ -295,6 +295,28 @@ TEST(SchedulerScoringTest, CancelledAndExpiredRequestsEndWithoutRunning) {
   EXPECT_TRUE(batches.empty());
 }
 
+// With max_queue 0 a scoring request that fits the next batch is accepted; one past a full
+// batch of items (max_scoring_batch) would wait and is refused.
+TEST(SchedulerScoringTest, MaxQueueZeroRefusesOnlyWhatWouldWait) {
+  auto llama = Load("llama-tiny");
+  SchedulerOptions options;
+  options.max_queue = 0;
+  options.max_scoring_batch = 2;
+  options.batch_window = std::chrono::milliseconds(60000);  // nothing runs until two items wait
+  Scheduler s(*llama, options);
+  ScoringRequest first;
+  first.items = {Item(1)};
+  PendingScore one = Submit(s, std::move(first));
+  ScoringRequest over;
+  over.items = {Item(2), Item(3)};  // 1 + 2 > 2: would wait
+  EXPECT_EQ(s.SubmitScoring(std::move(over)).status().code(), absl::StatusCode::kResourceExhausted);
+  ScoringRequest second;
+  second.items = {Item(4)};  // fills the batch: runs now
+  PendingScore two = Submit(s, std::move(second));
+  EXPECT_TRUE(one.done.get().status.ok());
+  EXPECT_TRUE(two.done.get().status.ok());
+}
+
 TEST(SchedulerScoringTest, BadRequestsNameTheField) {
   auto llama = Load("llama-tiny");
   Scheduler s(*llama, SchedulerOptions());

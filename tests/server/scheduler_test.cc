@@ -225,6 +225,53 @@ TEST(SchedulerTest, QueueBoundAndKvBudget) {
   EXPECT_EQ(scheduler.stats().kv_capacity_bytes, 6 * 16 * per_token);
 }
 
+// max_queue counts requests that would wait, not those the next step starts: with
+// max_queue 0 and two rows, two requests start and a third is refused (it would wait); once
+// one finishes, a newcomer starts again. With max_queue 1 one more may wait, then none.
+TEST(SchedulerTest, MaxQueueCountsOnlyRequestsThatWouldWait) {
+  auto model = Load("llama-tiny");
+  for (const int64_t max_queue : {0, 1}) {
+    SCOPED_TRACE(max_queue);
+    SchedulerOptions options;
+    options.max_batch_size = 2;
+    options.max_queue = max_queue;
+    Scheduler scheduler(*model, options);
+    SamplingParams long_run = Greedy(240);  // cancelled long before its end
+    long_run.ignore_eos = true;
+    GenerationRequest probe;
+    probe.prompt_ids = Prompt(3, 9);
+    probe.sampling = long_run;
+    Pending a = Submit(scheduler, Prompt(3, 1), long_run);
+    Pending b = Submit(scheduler, Prompt(3, 2), long_run);
+    Pending waiting;
+    if (max_queue == 1) waiting = Submit(scheduler, Prompt(3, 3), Greedy(2));
+    const absl::Status refused = scheduler.Submit(probe).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+    EXPECT_NE(std::string(refused.message()).find("max_queue " + std::to_string(max_queue)),
+              std::string::npos)
+        << refused;
+    a.handle->Cancel();
+    EXPECT_EQ(a.done.get().reason, FinishReason::kCancelled);
+    if (max_queue == 1) {
+      EXPECT_EQ(waiting.done.get().token_ids.size(), 2u);
+    }
+    // The loop publishes its running rows right after retiring: poll briefly.
+    bool accepted = false;
+    for (int i = 0; i < 200 && !accepted; ++i) {
+      auto handle = scheduler.Submit(probe);
+      if (handle.ok()) {
+        accepted = true;
+        (*handle)->Cancel();
+      } else {
+        std::this_thread::sleep_for(5ms);
+      }
+    }
+    EXPECT_TRUE(accepted);
+    b.handle->Cancel();
+    EXPECT_EQ(b.done.get().reason, FinishReason::kCancelled);
+  }
+}
+
 // The decode graphs' padding block comes out of a set KV budget: of 6 blocks, a request may
 // hold 5, the capacity reported is 5, and the block is not counted as in use.
 TEST(SchedulerTest, DecodeGraphsKeepTheirBlockOutOfTheBudget) {
