@@ -12,7 +12,8 @@ trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null || true; done; rm -rf "$W
 fail() { echo "FAIL: $*"; cat "$WORK"/*.log 2>/dev/null | tail -30; exit 1; }
 cat > "$WORK/triad.json" <<JSON
 {"listen": "127.0.0.1:$PORT", "metrics_port": $MPORT, "threads": 1, "models": [
-  {"name": "llama", "path": "$DATA/models/llama-tiny", "tokenizer": "$DATA/tokenizers/llama-tiny"}]}
+  {"name": "llama", "path": "$DATA/models/llama-tiny", "tokenizer": "$DATA/tokenizers/llama-tiny",
+   "refill_window_ms": 5}]}
 JSON
 "$TRIADD" --config "$WORK/triad.json" 2> "$WORK/triadd.log" &
 PIDS+=($!)
@@ -20,8 +21,18 @@ S="--server 127.0.0.1:$PORT"
 for _ in $(seq 600); do "$TRIAD" health $S > /dev/null 2>&1 && break; sleep 0.1; done
 "$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 4 > /dev/null 2>&1 \
   || fail "generate"
+# A short generation that ends while a long one runs: the next step waits out the refill
+# window (nobody sends a successor), so the refill counters are in the exposition too.
+"$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 240 > /dev/null 2>&1 &
+long=$!
+sleep 0.05
+"$TRIAD" generate $S --model llama --prompt "The license" --max-new-tokens 2 > /dev/null 2>&1 \
+  || fail "generate (short)"
+wait $long || fail "generate (long)"
 curl -sf "http://127.0.0.1:$MPORT/metrics" > "$WORK/metrics.txt" || fail "GET /metrics"
 promtool check metrics < "$WORK/metrics.txt" || fail "promtool check metrics"
+grep -q '^triad_refill_waits_total{model="llama",outcome="timeout"} ' "$WORK/metrics.txt" \
+  || fail "no refill wait counted: $(grep refill "$WORK/metrics.txt")"
 cat > "$WORK/prometheus.yml" <<YAML
 global: {scrape_interval: 1s}
 scrape_configs:
