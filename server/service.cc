@@ -12,6 +12,7 @@
 #include "server/call_record.h"
 #include "server/status_convert.h"
 #include "server/stop_matcher.h"
+#include "server/stream_response.h"
 
 namespace triad {
 namespace {
@@ -432,8 +433,11 @@ class StreamGenerate : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void WriteNextLocked() {
     if (writing_ || finished_ || kick_posted_) return;
     if (!pending_.empty()) {
-      const grpc::Status encoded = SerializeResponse(pending_.front(), &current_);
+      // Everything queued behind the last write goes out as one message (stream_response.h).
+      v1::GenerateStreamResponse msg = std::move(pending_.front());
       pending_.pop_front();
+      for (; !pending_.empty(); pending_.pop_front()) AppendStreamResponse(&msg, pending_.front());
+      const grpc::Status encoded = SerializeResponse(msg, &current_);
       if (!encoded.ok()) {
         pending_.clear();
         final_ = true;
