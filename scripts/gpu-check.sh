@@ -19,8 +19,8 @@
 #  3. scripts/bench-generate.sh and scripts/bench-classify.sh with the models on cuda in
 #     bfloat16 (issues 4 and 5's serving targets; bench-generate three times: as configured,
 #     with "cuda_graphs": false (the eager baseline), and with a 1024-token prompt budget per
-#     step and a 2 ms admission window), then triad-bench on cuda (the real shapes, decode_graph* and arrival16 included;
-#     SKIP_BENCH=1 leaves all of them out).
+#     step and a 2 ms admission window), then triad-bench on cuda (the real shapes,
+#     decode_graph* and arrival16 included; SKIP_BENCH=1 leaves all of them out).
 # Everything goes to $OUT (default /tmp/gpu-check): summary.txt, build.log, one log per test
 # binary and bench.log.
 set -uo pipefail
