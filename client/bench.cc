@@ -41,8 +41,9 @@ Clock::duration After(double seconds) {
 }
 
 // Runs `one` for every request the options ask for on o.concurrency workers: closed loop
-// (each due when a worker is free) or Poisson arrivals at o.rate from the start; until
-// o.num_requests are done or o.duration_seconds have passed. Returns the wall seconds.
+// (each due when a worker is free, worker w's first after w / concurrency of the ramp-up) or
+// Poisson arrivals at o.rate from the start; until o.num_requests are done or
+// o.duration_seconds have passed. Returns the wall seconds (the ramp-up included).
 double RunSchedule(const BenchOptions& o, const RequestFn& one) {
   std::atomic<int64_t> next{0};
   const Clock::time_point start = Clock::now();
@@ -59,6 +60,9 @@ double RunSchedule(const BenchOptions& o, const RequestFn& one) {
   }
   auto worker = [&](int w) {
     std::mt19937_64 rng(o.seed * 7919 + static_cast<uint64_t>(w));
+    if (o.rate <= 0 && o.ramp_up_seconds > 0) {
+      std::this_thread::sleep_until(start + After(o.ramp_up_seconds * w / o.concurrency));
+    }
     for (bool opening = o.rate <= 0;; opening = false) {
       const int64_t i = next.fetch_add(1);
       if (i >= planned || (o.rate > 0 && i >= static_cast<int64_t>(arrivals.size()))) return;
@@ -180,6 +184,7 @@ nlohmann::json CommonReport(const BenchOptions& o, const Tally& tally, double wa
   return {{"model", o.model},
           {"concurrency", o.concurrency},
           {"rate", o.rate},
+          {"ramp_up_seconds", o.ramp_up_seconds},
           {"prompt_tokens", o.prompt_tokens},
           {"requests_ok", tally.ok},
           {"requests_failed", tally.errors},
@@ -382,6 +387,10 @@ std::string BenchOptions::Validate() const {
   if (output_tokens < 1) return "--output-tokens must be >= 1";
   if (!(output_spread >= 0 && output_spread < 1)) return "--output-spread must be in [0, 1)";
   if (rate < 0) return "--rate must be >= 0";
+  if (!(ramp_up_seconds >= 0)) return "--ramp-up must be >= 0";
+  if (ramp_up_seconds > 0 && rate > 0) {
+    return "--ramp-up staggers the closed loop's clients; it is not used with --rate";
+  }
   if (num_beams < 1 || num_beams > 16) return "--num-beams must be in [1, 16]";
   if (num_beams > 1 && classify()) return "--num-beams is not used with --task";
   v1::ClassifyTask parsed;

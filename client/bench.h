@@ -39,6 +39,10 @@ struct BenchOptions {
   // inter-token figure); 1..16.
   int num_beams = 1;
   double rate = 0;              // Poisson arrivals per second; 0 = closed loop
+  // Closed loop: worker w sends its first request ramp_up_seconds x w / concurrency after the
+  // start (a linear ramp, as load generators stagger their users), so the opening requests do
+  // not all arrive at once; >= 0, 0 = all at once. Not used with a rate.
+  double ramp_up_seconds = 0;
   uint64_t seed = 1;            // token ids and arrivals
   // Classification mode: "entailment", "similarity", "multiple_choice" or "single" (the
   // ClassifyTask names, lower case); "" = benchmark Generate.

@@ -12,7 +12,7 @@
 //   triad health [--service NAME]
 //   triad bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]
 //               [--shared-prefix N] [--output-tokens N] [--output-spread F] [--num-beams K]
-//               [--rate R] [--seed S] [--json]
+//               [--rate R | --ramp-up S] [--seed S] [--json]
 //               [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]
 // Every command takes --server HOST:PORT (default 127.0.0.1:50051). Exit status: 0 on
 // success, 1 when the server returns an error, 2 for bad usage.
@@ -48,10 +48,11 @@ constexpr char kUsage[] =
     "  health [--service NAME]\n"
     "  bench --model M [--concurrency N] [--requests N | --duration S] [--prompt-tokens N]\n"
     "        [--shared-prefix N] [--output-tokens N] [--output-spread F] [--num-beams K]\n"
-    "        [--rate R] [--seed S] [--json]\n"
+    "        [--rate R | --ramp-up S] [--seed S] [--json]\n"
     "        [--task TASK [--choices K] [--choice-tokens N] [--batch-items K]]\n"
     "        (--task benchmarks Classify: random token-id segments of --prompt-tokens each;\n"
-    "         --batch-items K > 0 sends ClassifyBatch calls of K items)\n";
+    "         --batch-items K > 0 sends ClassifyBatch calls of K items;\n"
+    "         --ramp-up S starts the closed loop's clients one by one over S seconds)\n";
 
 struct Flags {
   std::map<std::string, std::string> values;
@@ -287,7 +288,7 @@ int Bench(TriadClient& client, const Flags& f) {
       !Number(f, "shared-prefix", o.shared_prefix_tokens, error) ||
       !Number(f, "output-tokens", o.output_tokens, error) ||
       !Real(f, "output-spread", o.output_spread, error) || !Real(f, "rate", o.rate, error) ||
-      !Number(f, "num-beams", o.num_beams, error) ||
+      !Real(f, "ramp-up", o.ramp_up_seconds, error) || !Number(f, "num-beams", o.num_beams, error) ||
       !Number(f, "seed", o.seed, error) || !Number(f, "choices", o.num_choices, error) ||
       !Number(f, "choice-tokens", o.choice_tokens, error) ||
       !Number(f, "batch-items", o.batch_items, error)) {

@@ -41,6 +41,12 @@ echo "$report" | tr -d ' \n' | grep -q '"steady_ttft_ms":{"count":4' || fail "be
 spread=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 8 --output-spread 0.5 --json | tr -d ' \n')
 generated=$(echo "$spread" | sed -n 's/.*"generated_tokens":\([0-9]*\).*/\1/p')
 [[ -n "$generated" && $generated -ge 32 && $generated -lt 64 ]] || fail "bench --output-spread: $spread"
+# --ramp-up 0.9 on 4 workers: the last one starts 0.675 s in (4 one-token requests alone take
+# tens of milliseconds here).
+ramp=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 4 --prompt-tokens 8 --output-tokens 1 --ramp-up 0.9 --json | tr -d ' \n')
+wall=$(echo "$ramp" | sed -n 's/.*"wall_seconds":\([0-9.e-]*\).*/\1/p')
+echo "$ramp" | grep -q '"requests_ok":4' && echo "$ramp" | grep -q '"ramp_up_seconds":0.9' &&
+  awk -v w="$wall" 'BEGIN { exit !(w >= 0.675) }' || fail "bench --ramp-up: $ramp"
 shared=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 24 --shared-prefix 20 --output-tokens 2 --json | tr -d ' \n')
 echo "$shared" | grep -q '"requests_ok":4' && echo "$shared" | grep -q '"shared_prefix_tokens":20' || fail "bench --shared-prefix: $shared"
 cshared=$("$TRIAD" bench $S --model llama --task entailment --concurrency 2 --requests 4 --prompt-tokens 12 --shared-prefix 10 --json | tr -d ' \n')
@@ -67,6 +73,9 @@ rc=$?
 "$TRIAD" bench $S --model llama --requests 2 --output-spread 1 > /dev/null 2> "$WORK/err"
 rc=$?
 [[ $rc == 2 ]] && grep -q -- "--output-spread must be in" "$WORK/err" || fail "bad --output-spread: rc=$rc $(cat "$WORK/err")"
+"$TRIAD" bench $S --model llama --requests 2 --rate 2 --ramp-up 1 > /dev/null 2> "$WORK/err"
+rc=$?
+[[ $rc == 2 ]] && grep -q -- "--ramp-up staggers the closed loop" "$WORK/err" || fail "--ramp-up with --rate: rc=$rc $(cat "$WORK/err")"
 "$TRIAD" bench $S --model llama --requests 2 --prompt-tokens 8 --shared-prefix 9 > /dev/null 2> "$WORK/err"
 rc=$?
 [[ $rc == 2 ]] && grep -q -- "--shared-prefix must be in" "$WORK/err" || fail "bad --shared-prefix: rc=$rc $(cat "$WORK/err")"
