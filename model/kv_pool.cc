@@ -321,6 +321,27 @@ void AxpyRows(const float* p, const T* rows, int64_t n, int64_t dim, float* acc)
   }
 }
 
+// The softmax of the scaled, biased scores for reduced-precision T, rounding each
+// intermediate to T where the eager path stores it in T (float32 takes
+// kernels::ScaledSoftmaxF32).
+template <typename T>
+void Softmax(std::vector<float>& scores, float scale, const float* bias) {
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (size_t t = 0; t < scores.size(); ++t) {
+    float s = Round<T>(scores[t]);
+    if (scale != 1.0f) s = Round<T>(s * scale);
+    if (bias != nullptr) s = Round<T>(s + bias[t]);
+    scores[t] = s;
+    max_score = std::max(max_score, s);
+  }
+  float sum = 0;
+  for (float& s : scores) {
+    s = std::exp(s - max_score);
+    sum += s;
+  }
+  for (float& s : scores) s = Round<T>(s / sum);
+}
+
 // One task per (query, head): the query against its KV head's blocks, one block of rows at a
 // time, rounding the scores and probabilities to T where the eager path stores them in T.
 template <typename T>
@@ -365,20 +386,11 @@ void DecodeAttention(const at::Tensor& q, const std::vector<PagedQuery>& queries
         DotRows(qf.data(), block_rows(kp, t / bs), std::min(bs, length - t), head_dim,
                 scores.data() + t);
       }
-      float max_score = -std::numeric_limits<float>::infinity();
-      for (int64_t t = 0; t < length; ++t) {
-        float s = Round<T>(scores[static_cast<size_t>(t)]);
-        if (scale != 1.0f) s = Round<T>(s * scale);
-        if (bias != nullptr) s = Round<T>(s + bias[t]);
-        scores[static_cast<size_t>(t)] = s;
-        max_score = std::max(max_score, s);
+      if constexpr (std::is_same_v<T, float>) {
+        kernels::ScaledSoftmaxF32(scores.data(), length, scale, bias);
+      } else {
+        Softmax<T>(scores, scale, bias);
       }
-      float sum = 0;
-      for (float& s : scores) {
-        s = std::exp(s - max_score);
-        sum += s;
-      }
-      for (float& s : scores) s = Round<T>(s / sum);
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t t = 0; t < length; t += bs) {
         AxpyRows(scores.data() + t, block_rows(vp, t / bs), std::min(bs, length - t), head_dim,

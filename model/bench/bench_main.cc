@@ -26,7 +26,9 @@
 // `arrival16` is the step a newcomer's 64-token prompt joins 15 decoding sequences in (the
 // serving steady state at concurrency 16), against the prompt's step alone and a decode-only
 // step of 16. `--cpu-kernels off` runs the CPU through the padded path a GPU takes, to count
-// that path's ATen calls here.
+// that path's ATen calls here. On the CPU, `decode_attention16_96` and `_512` time the decode
+// attention alone (PagedDecodeAttention over every layer) for 16 sequences of 96 and 512
+// positions in interleaved blocks, with the keys and values read per second beside the probe.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -223,6 +225,45 @@ double RaggedDecodeTokensPerSecond(const Model& model, const ModelSpec& spec, in
   const double tokens_per_s = static_cast<double>(batch * steps) / Seconds(start);
   if (aten_calls != nullptr) *aten_calls = CountAtenCalls(step);
   return tokens_per_s;
+}
+
+// The CPU decode attention alone (PagedDecodeAttention, every layer of the model's KV shape):
+// 16 sequences of `positions` keys each, their 16-position blocks taken in turn as a busy
+// pool hands them out (sequence 0's first block, sequence 1's first, ...), one query per
+// sequence. Returns the best of 20 steps' milliseconds and the keys and values read per
+// step in bytes. CPU only.
+std::pair<double, double> DecodeAttentionStep(const Model& model, int64_t positions) {
+  constexpr int64_t kSequences = 16, kBlock = 16;
+  const int64_t blocks = (positions + kBlock - 1) / kBlock;
+  auto pool = Check(model.NewKvPool(kSequences * blocks, kBlock));
+  const KvPoolShape& shape = pool->shape();
+  for (int64_t l = 0; l < shape.num_layers; ++l) {
+    at::Tensor(pool->keys(l)).normal_();
+    at::Tensor(pool->values(l)).normal_();
+  }
+  std::vector<std::unique_ptr<PagedKv>> kv;
+  for (int64_t s = 0; s < kSequences; ++s) kv.push_back(std::make_unique<PagedKv>(*pool));
+  std::vector<int64_t> slots;
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (auto& sequence : kv) {
+      const int64_t n = std::min(kBlock, positions - b * kBlock);
+      sequence->AppendSlots(n, slots);
+      sequence->Advance(n);
+    }
+  }
+  std::vector<PagedQuery> queries;
+  for (auto& sequence : kv) queries.push_back({sequence.get(), positions, at::Tensor()});
+  const int64_t heads = shape.num_kv_heads;  // one query head per KV head: the reads are the same
+  const at::Tensor q = at::randn({kSequences, heads, shape.head_dim}, pool->keys(0).options());
+  double best = 1e9;
+  for (int rep = 0; rep < 21; ++rep) {
+    const auto start = Clock::now();
+    for (int64_t l = 0; l < shape.num_layers; ++l) PagedDecodeAttention(q, queries, l, 0.125);
+    if (rep > 0) best = std::min(best, Seconds(start));
+  }
+  const double bytes = 2.0 * shape.num_layers * kSequences * positions * heads * shape.head_dim *
+                       static_cast<double>(pool->keys(0).element_size());
+  return {1e3 * best, bytes};
 }
 
 // A newcomer's step beside `decoding` sequences that decode (their prompts 16..16+decoding-1
@@ -436,6 +477,16 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
                     {"split_step_ms", 1e3 * split.seconds},
                     {"split_aten_calls", split.aten_calls},
                     {"split_over_prompt_alone", split.seconds / alone.seconds}};
+  if (where.is_cpu()) {
+    // The decode attention of a concurrency-16 step at 96 and 512 positions (the serving
+    // benchmark's mean context, and a long one), beside the read probe.
+    const double gbs = ReadBandwidthGBs(where, threads);
+    for (const int64_t positions : {96, 512}) {
+      const auto [ms, bytes] = DecodeAttentionStep(*model, positions);
+      r["decode_attention16_" + std::to_string(positions)] = {
+          {"step_ms", ms}, {"kv_read_gbs", bytes / ms / 1e6}, {"read_bandwidth_gbs", gbs}};
+    }
+  }
   // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights
   // plus 20% plus 300 MB): on a GPU the CUDA runtime alone holds ~0.5 GB of host memory (H200,

@@ -53,7 +53,8 @@ void LinearRangeAvx512(const LinearArgs<uint16_t>& args, int64_t out_begin, int6
                        float* out);                                                          \
   void AxpyRows##suffix(const float* p, const float* rows, int64_t n, int64_t dim, float* acc); \
   void AxpyRows##suffix(const float* p, const uint16_t* rows, int64_t n, int64_t dim,         \
-                        float* acc);
+                        float* acc);                                                          \
+  void ScaledSoftmax##suffix(float* scores, int64_t n, float scale, const float* bias);
 TRIAD_DECLARE_ROWS(Scalar)
 TRIAD_DECLARE_ROWS(Avx2)
 TRIAD_DECLARE_ROWS(Avx512)
@@ -66,6 +67,7 @@ void AxpyRowsWithIsa(Isa isa, const float* p, const float* rows, int64_t n, int6
                      float* acc);
 void AxpyRowsWithIsa(Isa isa, const float* p, const uint16_t* rows, int64_t n, int64_t dim,
                      float* acc);
+void ScaledSoftmaxWithIsa(Isa isa, float* scores, int64_t n, float scale, const float* bias);
 
 // The whole call on the intra-op threads with the given ISA's kernel, which the CPU must
 // support; LinearF32 / LinearBf16 are these with BestIsa(). Tests use them to cover every

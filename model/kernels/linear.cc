@@ -155,6 +155,9 @@ void AxpyRowsWithIsa(Isa isa, const float* p, const uint16_t* rows, int64_t n, i
                      float* acc) {
   TRIAD_ROWS_DISPATCH(AxpyRows, p, rows, n, dim, acc);
 }
+void ScaledSoftmaxWithIsa(Isa isa, float* scores, int64_t n, float scale, const float* bias) {
+  TRIAD_ROWS_DISPATCH(ScaledSoftmax, scores, n, scale, bias);
+}
 #undef TRIAD_ROWS_DISPATCH
 
 void LinearWithIsa(Isa isa, const LinearArgs<float>& args) { RunParallel(isa, args); }
@@ -191,6 +194,10 @@ void AxpyRowsF32(const float* p, const float* rows, int64_t n, int64_t dim, floa
 }
 void AxpyRowsBf16(const float* p, const uint16_t* rows, int64_t n, int64_t dim, float* acc) {
   internal::AxpyRowsWithIsa(internal::BestIsa(), p, rows, n, dim, acc);
+}
+
+void ScaledSoftmaxF32(float* scores, int64_t n, float scale, const float* bias) {
+  internal::ScaledSoftmaxWithIsa(internal::BestIsa(), scores, n, scale, bias);
 }
 
 std::string_view KernelIsa() { return internal::IsaName(internal::BestIsa()); }

@@ -12,6 +12,7 @@
 // has it (Zen 3 does not).
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,81 @@ struct Avx512Ops {
   TRIAD_KERNEL_TARGET static Vec Broadcast(float x) { return _mm512_set1_ps(x); }
   TRIAD_KERNEL_TARGET static void Store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   TRIAD_KERNEL_TARGET static float ReduceAdd(Vec v) { return _mm512_reduce_add_ps(v); }
+
+  // Lane r = the sum of a[r]'s lanes. Pairs of rows are interleaved and added within each
+  // 128-bit lane (then pairs of pairs, as 64-bit elements), leaving rows 4k..4k+3 in y[k] as
+  // four partial sums, one per 128-bit lane; two rounds of 128-bit lane shuffles add those.
+  TRIAD_KERNEL_TARGET static Vec Sum16(const Vec* a) {
+    Vec x[8], y[4];
+    for (int k = 0; k < 8; ++k) {
+      x[k] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]),
+                           _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]));
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512d lo = _mm512_castps_pd(x[2 * k]), hi = _mm512_castps_pd(x[2 * k + 1]);
+      y[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi)),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi)));
+    }
+    const Vec v01 = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(y[0], y[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const Vec v23 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(y[2], y[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(v01, v23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(v01, v23, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+
+  // exp(x) as Cephes' expf computes it (x = n ln2 + r with |r| <= ln2 / 2, a degree-7
+  // polynomial in r, times 2^n), ~1-2 ulp from std::exp: 0 below -103.97 (where float's
+  // exp underflows), +inf above 88.72, NaN for NaN.
+  TRIAD_KERNEL_TARGET static Vec Exp(Vec x) {
+    const Vec lowest = _mm512_set1_ps(-103.97208f);
+    const __mmask16 underflow = _mm512_cmp_ps_mask(x, lowest, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_set1_ps(88.72284f), _mm512_max_ps(lowest, x));  // NaN stays NaN
+    const Vec n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    Vec r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    Vec p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~underflow), p, n);
+  }
+
+  // rows.h's ScaledSoftmaxF32: three passes over the scores (scale, bias and the maximum; the
+  // exponentials and their sum; the division), 16 at a time, the last vector masked.
+  TRIAD_KERNEL_TARGET static void ScaledSoftmax(float* s, int64_t n, float scale,
+                                                const float* bias) {
+    auto mask = [n](int64_t i) {
+      return n - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (n - i)) - 1);
+    };
+    const Vec vscale = _mm512_set1_ps(scale);
+    Vec vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = mask(i);
+      Vec z = _mm512_maskz_loadu_ps(m, s + i);
+      if (scale != 1.0f) z = _mm512_mul_ps(z, vscale);
+      if (bias != nullptr) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(m, bias + i));
+      _mm512_mask_storeu_ps(s + i, m, z);
+      vmax = _mm512_mask_max_ps(vmax, m, vmax, z);
+    }
+    const Vec top = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    Vec vsum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = mask(i);
+      const Vec e = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), top));
+      _mm512_mask_storeu_ps(s + i, m, e);
+      vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+    }
+    const Vec total = _mm512_set1_ps(_mm512_reduce_add_ps(vsum));
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = mask(i);
+      _mm512_mask_storeu_ps(s + i, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, s + i), total));
+    }
+  }
 };
 
 // Rows-in-lanes tiles for fp32 weights, at kXtMinRows to 16 rows (a decode step of a busy
