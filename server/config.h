@@ -80,10 +80,11 @@ struct ModelServingConfig {
   int64_t admission_window_ms = 0;     // ms a generation arriving at an idle model waits for
                                        // others to start in the same step (a burst prefilled
                                        // together; ends once they fill a step), >= 0; 0 = none
-  int64_t refill_window_ms = 0;        // ms the step after generations finished (others still
+  int64_t refill_window_ms = 10;       // ms the step after generations finished (others still
                                        // running) waits for as many new ones, a closed-loop
-                                       // client's next request, >= 0; 0 = none (README
-                                       // "Continuous batching")
+                                       // client's next request, while recent finishes were
+                                       // followed by requests (RefillGate), >= 0; 0 = none
+                                       // (README "Continuous batching")
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per scheduler step over all sequences, >= 1
                                        // (T5: encoder tokens per admission). About one typical
                                        // prompt keeps arrivals spread over steps (lower p99 TTFT

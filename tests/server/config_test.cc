@@ -111,7 +111,7 @@ TEST_F(ConfigTest, AbsentKeysKeepTheDefaults) {
   EXPECT_EQ(model.max_queue, model_defaults.max_queue);
   EXPECT_EQ(model.batch_window_ms, model_defaults.batch_window_ms);
   EXPECT_EQ(model.admission_window_ms, 0);
-  EXPECT_EQ(model.refill_window_ms, 0);
+  EXPECT_EQ(model.refill_window_ms, 10);
   EXPECT_EQ(model.prefill_chunk_tokens, model_defaults.prefill_chunk_tokens);
   EXPECT_TRUE(model.prefix_caching);
   EXPECT_TRUE(model.cuda_graphs);  // on by default (no effect off cuda)
