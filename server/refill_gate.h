@@ -6,9 +6,9 @@
 // after a finish no earlier request claimed is a hit (the oldest such finish is claimed), and
 // each finish left unclaimed for longer than the window is a miss. It is open while an
 // exponential average of those (weight 1/4) is at least 1/4, and starts open: five misses in
-// a row close it, one hit reopens it after up to eight misses. The bar is low because a
-// skipped wait costs its client a whole step of time to first token, while a wasted one costs
-// the window: closed-loop clients that sometimes leave (a benchmark's last requests, a chat
+// a row close it, and any hit reopens it (it lifts the average to at least 1/4). The bar is
+// low because a skipped wait costs its client a whole step of time to first token, while a
+// wasted one costs the window: closed-loop clients that sometimes leave (a benchmark's last requests, a chat
 // that ends) keep it open, while independent arrivals (a hit when one happens to land within
 // the window after a finish: ~3% for 3.5 requests/s and 10 ms) keep it closed.
 //
