@@ -446,7 +446,7 @@ TEST(SchedulerTest, RefillWindowWaitsForTheFinishedClientsNextRequest) {
 
 // The refill gate in the loop (window 100 ms) while a long generation runs, its steps slowed
 // to >= 12 ms by its token callback so it outlasts the rest. Eight short requests, each sent
-// 150 ms after the last finished: the first five finishes are waited for (timeout); after
+// 250 ms after the last finished: the first five finishes are waited for (timeout); after
 // five misses the gate is closed and the next three skip the wait. Then five more, each sent
 // from its predecessor's on_done (so it is queued, and claims that finish, before the step
 // ends): one hit reopens the gate (0.1 -> 0.33), the 9th to 12th find their successors queued
@@ -473,7 +473,7 @@ TEST(SchedulerTest, RefillGateSkipsWaitsWhileFinishesGoUnanswered) {
   short_run.ignore_eos = true;
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(Submit(scheduler, Prompt(3, 10 + i), short_run).done.get().token_ids.size(), 2u);
-    std::this_thread::sleep_for(150ms);
+    std::this_thread::sleep_for(250ms);  // past the window, and past a wait that began late
   }
   std::promise<void> chain_done;
   std::function<void(int)> send = [&](int i) {
