@@ -129,20 +129,20 @@ if [[ -z "${SKIP_BENCH:-}" ]]; then
     cuda_config bench-generate
     step bench_generate_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-generate-cuda.json \
       scripts/bench-generate.sh
-    tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+    grep -h '^{"model": ' "$OUT/bench.log" | tail -2 >>"$OUT/summary.txt"  # both summaries
     grep -h "CUDA graph" /tmp/triad-bench-generate-cuda.log >>"$OUT/summary.txt" 2>/dev/null
     # The same with decode steps run eagerly (the models' "cuda_graphs": false), the baseline.
     cuda_config bench-generate eager
     step bench_generate_eager_cuda bench 120 env BUILD_DIR="$BUILD_DIR" \
       CONFIG=deploy/bench-generate-eager-cuda.json scripts/bench-generate.sh
-    tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+    grep -h '^{"model": ' "$OUT/bench.log" | tail -2 >>"$OUT/summary.txt"  # both summaries
     # With graphs, a prompt budget of 1024 tokens per step and a 2 ms admission window: at 256,
     # the closed loop's clusters of arrivals (clients that finished in the same step) prefill
     # over several steps, each waiting for the one before, while a GPU prefills 1024 tokens in
     # about the time of 64; the window starts a burst at an idle model in one step.
     step bench_generate_chunk1024_cuda bench 120 env BUILD_DIR="$BUILD_DIR" PREFILL_CHUNK=1024 \
       ADMISSION_WINDOW_MS=2 CONFIG=deploy/bench-generate-cuda.json scripts/bench-generate.sh
-    tail -2 "$OUT/bench.log" >>"$OUT/summary.txt"
+    grep -h '^{"model": ' "$OUT/bench.log" | tail -2 >>"$OUT/summary.txt"  # both summaries
     cuda_config bench-classify
     step bench_classify_cuda bench 120 env BUILD_DIR="$BUILD_DIR" CONFIG=deploy/bench-classify-cuda.json \
       scripts/bench-classify.sh
