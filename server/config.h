@@ -82,9 +82,8 @@ struct ModelServingConfig {
                                        // together; ends once they fill a step), >= 0; 0 = none
   int64_t refill_window_ms = 10;       // ms the step after generations finished (others still
                                        // running) waits for as many new ones, a closed-loop
-                                       // client's next request, while recent finishes were
-                                       // followed by requests (RefillGate), >= 0; 0 = none
-                                       // (README "Continuous batching")
+                                       // client's next request, >= 0; 0 = none (README
+                                       // "Continuous batching")
   int64_t prefill_chunk_tokens = 256;  // prompt tokens per scheduler step over all sequences, >= 1
                                        // (T5: encoder tokens per admission). About one typical
                                        // prompt keeps arrivals spread over steps (lower p99 TTFT

@@ -104,11 +104,8 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
                          "because the KV pool ran out.",
                          *registry_)),
       refill_waits_(Build(prometheus::BuildCounter(), "triad_refill_waits_total",
-                          "Refill-window decisions after steps in which generations finished "
-                          "while others ran (outcome refilled: the next step waited and their "
-                          "successors came; timeout: it waited out the window; skipped: it did "
-                          "not wait, recent finishes having mostly gone without a request "
-                          "within the window).",
+                          "Steps that waited for the refill window after generations finished "
+                          "(outcome refilled: their successors came; timeout: the window ran out).",
                           *registry_)),
       refill_wait_seconds_(Build(prometheus::BuildCounter(), "triad_refill_wait_seconds_total",
                                  "Time steps spent waiting for the refill window.", *registry_)),
@@ -179,9 +176,8 @@ void Metrics::RecordPreemption(const std::string& model) {
   preemptions_.Add({{"model", model}}).Increment();
 }
 
-void Metrics::RecordRefillWait(const std::string& model, double seconds,
-                               const std::string& outcome) {
-  const prometheus::Labels labels = {{"model", model}, {"outcome", outcome}};
+void Metrics::RecordRefillWait(const std::string& model, double seconds, bool refilled) {
+  const prometheus::Labels labels = {{"model", model}, {"outcome", refilled ? "refilled" : "timeout"}};
   refill_waits_.Add(labels).Increment();
   refill_wait_seconds_.Add(labels).Increment(seconds);
 }

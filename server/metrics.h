@@ -70,11 +70,10 @@ class Metrics final : public prometheus::Collectable {
   // (triad_engine_steps_total{model,path}): "eager" (no CUDA graph), "graph" (every row
   // replayed from CUDA graphs) or "split" (decode rows from graphs, prompt chunks eagerly).
   void RecordBatch(const std::string& model, int64_t batch_size, const std::string& path = "eager");
-  // A refill-window decision (triad_refill_waits_total{model,outcome} and
-  // triad_refill_wait_seconds_total{model,outcome}): outcome "refilled" when the step waited
-  // and the newcomers came, "timeout" when the window ran out, "skipped" (0 seconds) when the
-  // refill gate kept the step from waiting.
-  void RecordRefillWait(const std::string& model, double seconds, const std::string& outcome);
+  // A step that waited for the refill window (triad_refill_waits_total{model,outcome} and
+  // triad_refill_wait_seconds_total{model,outcome}; outcome "refilled" when the newcomers came,
+  // "timeout" when the window ran out).
+  void RecordRefillWait(const std::string& model, double seconds, bool refilled);
   // A running sequence preempted for lack of KV blocks (triad_preemptions_total).
   void RecordPreemption(const std::string& model);
   // Prompt positions taken from the prefix cache instead of computed

@@ -39,7 +39,7 @@ void RequestHandle::Cancel() {
 }
 
 Scheduler::Scheduler(const Model& model, SchedulerOptions options)
-    : model_(model), options_(std::move(options)), refill_gate_(options_.refill_window) {
+    : model_(model), options_(std::move(options)) {
   const ModelConfig& c = model_.config();
   const int64_t block = std::max<int64_t>(1, options_.kv_block_size);
   // Decode graphs: captured on a cuda device (kAuto), or the static step run eagerly anywhere
@@ -152,7 +152,6 @@ absl::StatusOr<std::shared_ptr<RequestHandle>> Scheduler::Submit(GenerationReque
   {
     std::lock_guard<std::mutex> lock(mu_);
     TRIAD_RETURN_IF_ERROR(CheckAcceptingLocked(Rows(*seq), 0));
-    if (options_.refill_window.count() > 0) refill_gate_.Arrived(seq->submitted);
     queue_.push_back(std::move(seq));
     stats_.queued = static_cast<int64_t>(queue_.size() + scoring_queue_.size());
   }
@@ -282,8 +281,7 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
   }
   lock.unlock();
   if (refill_waited >= 0 && options_.on_refill_wait) {
-    options_.on_refill_wait(refill_waited,
-                            refilled ? RefillOutcome::kRefilled : RefillOutcome::kTimeout);
+    options_.on_refill_wait(refill_waited, refilled);
   }
   return true;
 }
@@ -537,23 +535,10 @@ bool Scheduler::Step() {
     }
   }
   RetireFinished();
-  // Slots freed while others run: the next step may wait for their clients' next requests,
-  // if the gate says they tend to come.
+  // Slots freed while others run: the next step may wait for their clients' next requests.
   if (finished_in_step_ > 0 && !running_.empty() && options_.refill_window.count() > 0) {
-    const auto now = SteadyClock::now();
-    bool open;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open = refill_gate_.Open(now);
-      if (!open) ++stats_.refill_skips;
-      stats_.refill_hit_rate = refill_gate_.hit_rate();
-    }
-    if (open) {
-      refill_slots_ = finished_in_step_;
-      refill_until_ = now + options_.refill_window;
-    } else if (options_.on_refill_wait) {
-      options_.on_refill_wait(0, RefillOutcome::kSkipped);
-    }
+    refill_slots_ = finished_in_step_;
+    refill_until_ = SteadyClock::now() + options_.refill_window;
   }
   finished_in_step_ = 0;
   return true;
@@ -618,16 +603,11 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
   seq.done = true;
   seq.completion.reason = reason;
   seq.completion.status = std::move(status);
-  const auto now = SteadyClock::now();
   if (reason == FinishReason::kEos || reason == FinishReason::kStop ||
       reason == FinishReason::kLength) {
     ++finished_in_step_;
-    if (options_.refill_window.count() > 0) {
-      // Before on_done: the client's next request may follow its final message at once.
-      std::lock_guard<std::mutex> lock(mu_);
-      refill_gate_.Finished(now);
-    }
   }
+  const auto now = SteadyClock::now();
   if (seq.admitted != SteadyClock::time_point()) {
     seq.completion.queue_seconds = SecondsBetween(seq.submitted, seq.admitted);
   } else {

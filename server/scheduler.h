@@ -39,15 +39,10 @@
 #include "model/model.h"
 #include "model/sampling.h"
 #include "model/scoring.h"
-#include "server/refill_gate.h"
 
 namespace triad {
 
 using SteadyClock = std::chrono::steady_clock;
-
-// How a refill-window wait ended: its newcomers came, the window ran out, or the gate
-// skipped it (RefillGate).
-enum class RefillOutcome { kRefilled, kTimeout, kSkipped };
 
 inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -98,10 +93,8 @@ struct SchedulerOptions {
   // (an agent, a chat turn, a benchmark) sends its next request right after its last token,
   // and without the wait that request misses the step that started a moment before it arrived
   // and waits that step out before its own. The wait ends once the queue holds as many
-  // requests as finished; when none comes it is this much idle time in that one step. Steps
-  // wait only while recent finishes were mostly followed by a request within the window
-  // (RefillGate, refill_gate.h; counted whether or not steps waited), so traffic whose
-  // arrivals have nothing to do with finishes stops paying for it. 0 = no wait; >= 0.
+  // requests as finished; when none comes it is this much idle time in that one step.
+  // 0 = no wait; >= 0.
   std::chrono::microseconds refill_window{0};
   // Called on the loop thread after each scoring batch with its number of items; unset = not
   // called; must not block.
@@ -109,9 +102,9 @@ struct SchedulerOptions {
   // Called on the loop thread after each engine step with the number of rows it ran and how it
   // ran; must not block (metrics observe it). Unset = not called.
   std::function<void(int64_t batch_size, StepPath path)> on_step;
-  // Called on the loop thread after each refill-window wait with how long it waited and how it
-  // ended, and with 0 seconds and kSkipped for each wait the gate skipped; must not block.
-  std::function<void(double seconds, RefillOutcome outcome)> on_refill_wait;
+  // Called on the loop thread after each refill-window wait with how long it waited and
+  // whether the newcomers came (else the window ran out); must not block.
+  std::function<void(double seconds, bool refilled)> on_refill_wait;
   // Called on the loop thread each time a sequence is preempted; must not block.
   std::function<void()> on_preempt;
   // Called on the loop thread with the prompt positions an admitted sequence took from the
@@ -207,8 +200,6 @@ struct SchedulerStats {
   int64_t refill_waits = 0;     // steps that waited for the refill window (refill_window),
   int64_t refills = 0;          // of which the newcomers came before it ended
   double refill_wait_seconds = 0;  // the time those steps waited
-  int64_t refill_skips = 0;     // steps that would have waited, had the gate been open
-  double refill_hit_rate = 1;   // the gate's average (RefillGate::hit_rate)
 };
 
 class Scheduler {
@@ -334,7 +325,6 @@ class Scheduler {
   bool stopping_ = false;                        // guarded by mu_
   SteadyClock::time_point force_cancel_at_ = SteadyClock::time_point::max();  // guarded by mu_
   SchedulerStats stats_;                         // guarded by mu_
-  RefillGate refill_gate_;                       // guarded by mu_
   int64_t running_rows_ = 0;  // guarded by mu_: RunningRows() as the loop last left it
   std::vector<std::unique_ptr<Sequence>> running_;  // loop thread only
   std::thread loop_;

@@ -49,10 +49,9 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   metrics.RecordBatch("t5", 8, "graph");
   metrics.SetLoadSeconds("t5", 1.25);
   metrics.RecordPreemption("t5");
-  metrics.RecordRefillWait("t5", 0.001, "refilled");
-  metrics.RecordRefillWait("t5", 0.002, "refilled");
-  metrics.RecordRefillWait("t5", 0.003, "timeout");
-  metrics.RecordRefillWait("t5", 0, "skipped");
+  metrics.RecordRefillWait("t5", 0.001, true);
+  metrics.RecordRefillWait("t5", 0.002, true);
+  metrics.RecordRefillWait("t5", 0.003, false);
   metrics.RecordPrefixHit("t5", 32);
   metrics.RecordPrefixHit("t5", 16);
   const std::string text = metrics.Text();
@@ -73,7 +72,6 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   EXPECT_TRUE(Has(text, R"(triad_preemptions_total{model="t5"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_waits_total{model="t5",outcome="refilled"} 2)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_waits_total{model="t5",outcome="timeout"} 1)"));
-  EXPECT_TRUE(Has(text, R"(triad_refill_waits_total{model="t5",outcome="skipped"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_wait_seconds_total{model="t5",outcome="refilled"} 0.003)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_wait_seconds_total{model="t5",outcome="timeout"} 0.003)"));
   EXPECT_TRUE(Has(text, R"(triad_prefix_cache_hit_tokens_total{model="t5"} 48)"));
