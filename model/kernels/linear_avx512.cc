@@ -150,13 +150,16 @@ struct Avx512Ops {
 // alternating runs against the 4x4 tiles in one session): 16 rows 15.7 -> 11.1 ms (~7% of it
 // the prefetch in XtRun16), 64 rows 47.0 -> 40.6 ms and 256 rows 173 -> 137 ms (XtGroups,
 // ~313 GFLOP/s: 74% of the FMA peak); 1 to 8 rows unchanged. At 8 rows the 4x4 tiles are
-// faster (half the lanes here are padding), at 12 they are even, and at 20 to 48 rows (two or
-// three groups, too few to repay XtGroups' copies) they are faster or even. Inside the model
+// faster (half the lanes here are padding), at 12 they are even, and at 17 to 24 rows they
+// are faster than two groups in XtGroups (then at most 24 of 32 rows are real); from 25 rows on
+// XtGroups, with its groups in pairs, is faster (alternating runs: 28 rows 25.1 -> 23.6 ms, 32
+// rows 28.2 -> 23.9, 48 rows 39.6 -> 32.8, 63 rows 52.9 -> 38.7, against the 4x4 tiles; 20
+// rows 20.0 -> 23.1, 17 rows 18.6 -> 23.1). Inside the model
 // the 512-row serving prefill's linear layers took the same ~300 ms with XtGroups as with the
 // 4x4 tiles (not understood yet; the padded prefill gained ~10%).
 constexpr int kXtRows = 16;
 constexpr int kXtMinRows = 12;
-constexpr int64_t kXtGroupMinRows = 64;
+constexpr int64_t kXtGroupMinRows = 25;
 // XtGroups' rows per call at most: larger calls go in slices, so the per-thread buffers (xt
 // and the partial sums) stay bounded.
 constexpr int64_t kXtGroupMaxRows = 1024;
@@ -268,15 +271,62 @@ TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int
   XtStore<O>(a, sums, 0, a.num_rows, out);
 }
 
+// Floats per copied weight row in XtGroups' panel: a chunk plus 16, so that a tile's 16 rows
+// fall into different L1 sets.
+constexpr int64_t kXtPanelStride = kXtChunk + 16;
+
+// XtGroups' inner product for G groups of 16 rows (G row vectors) and O outputs of a panel
+// tile: per in-feature, G loads of xt and O broadcasts of a weight, each broadcast feeding G
+// multiply-adds. With G = 2 and O = 8 that is 10 loads for 16 multiply-adds, where one group
+// against 16 outputs takes 17 (and runs out of load ports before the two FMA pipes fill).
+// `w`: the first of the O copied weight rows (kXtPanelStride apart); in-features [k, k + n)
+// of groups [g, g + G); partial sums at sums + (group * kTileSums) + o * kXtRows.
+template <int O>
+TRIAD_KERNEL_TARGET void XtPanelTile(const float* w, const float* xt, int64_t in, int64_t k,
+                                     int64_t n, int64_t g, float* sums) {
+  constexpr int64_t kTileSums = 16 * kXtRows;
+  const float* x0 = xt + (g * in + k) * kXtRows;
+  const float* x1 = x0 + in * kXtRows;
+  float* s0 = sums + g * kTileSums;
+  float* s1 = s0 + kTileSums;
+  __m512 a0[O], a1[O];
+  for (int o = 0; o < O; ++o) {
+    a0[o] = k == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(s0 + o * kXtRows);
+    a1[o] = k == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(s1 + o * kXtRows);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    __m512 v0 = _mm512_loadu_ps(x0 + j * kXtRows);
+    __m512 v1 = _mm512_loadu_ps(x1 + j * kXtRows);
+    asm("" : "+v"(v0), "+v"(v1));
+    for (int o = 0; o < O; ++o) {
+      __m512 wb = _mm512_set1_ps(w[o * kXtPanelStride + j]);
+      asm("" : "+v"(wb));
+      a0[o] = _mm512_fmadd_ps(v0, wb, a0[o]);
+      a1[o] = _mm512_fmadd_ps(v1, wb, a1[o]);
+    }
+  }
+  for (int o = 0; o < O; ++o) {
+    _mm512_storeu_ps(s0 + o * kXtRows, a0[o]);
+    _mm512_storeu_ps(s1 + o * kXtRows, a1[o]);
+  }
+}
+
 // kXtGroupMinRows rows or more (prefill chunks), as a GEMM: the rows in groups of 16, each
 // transposed as above, and the in-features in chunks of kXtChunk. For each chunk, a panel of
 // kXtPanelTiles 16-output tiles copies its weights once into a buffer that stays in L2 (rows
 // padded so that a tile's 16 fall into different L1 sets); then each group's chunk of xt
 // (in L1) runs over every tile of the panel, adding to the partial sums of that tile and
-// group (16 vectors, in `sums`). Outputs past the last full tile of 16 take the 4x4 tiles.
+// group (16 vectors, in `sums`): two groups at a time through XtPanelTile, an odd last one
+// alone with 16 outputs a pass. Outputs past the last full tile of 16 take the 4x4 tiles.
+// Pairing the groups measured, on the Llama-110m layer matrices (two Zen 5 cores, alternating
+// runs of a standalone harness): 64 rows 39-41 -> 35-37 ms, 256 rows 134-141 -> 119-125 ms
+// (~360 GFLOP/s, ~82% of the FMA peak). Three groups at a time (24 accumulators) measured no
+// better than two; prefetching the next panel into L2 while one computes (a line per 4
+// in-features) measured no better either, though the copy's loads stall ~20% of the time at
+// 64 rows.
 TRIAD_KERNEL_TARGET void XtGroups(const LinearArgs<float>& a, const float* xt, int64_t groups,
                                   int64_t out_begin, int64_t out_end) {
-  constexpr int64_t kStride = kXtChunk + 16;  // floats per copied row
+  constexpr int64_t kStride = kXtPanelStride;
   constexpr int64_t kTileFloats = 16 * kStride;
   constexpr int64_t kTileSums = 16 * kXtRows;  // one tile's accumulators for one group
   thread_local std::vector<float> sums_buffer, panel_buffer;
@@ -305,7 +355,16 @@ TRIAD_KERNEL_TARGET void XtGroups(const LinearArgs<float>& a, const float* xt, i
           for (; v < n; ++v) to[o * kStride + v] = w[o * in + v];
         }
       }
-      for (int64_t g = 0; g < groups; ++g) {
+      int64_t g = 0;
+      for (; g + 2 <= groups; g += 2) {
+        for (int64_t t = 0; t < panel_tiles; ++t) {
+          for (int half = 0; half < 2; ++half) {
+            XtPanelTile<8>(panel + t * kTileFloats + half * 8 * kStride, xt, in, k, n, g,
+                           sums + (t0 + t) * groups * kTileSums + half * 8 * kXtRows);
+          }
+        }
+      }
+      for (; g < groups; ++g) {
         const float* group_xt = xt + (g * in + k) * kXtRows;
         for (int64_t t = 0; t < panel_tiles; ++t) {
           const float* weights = panel + t * kTileFloats;
