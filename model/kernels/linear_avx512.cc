@@ -185,36 +185,40 @@ TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtStep4(
   a3 = _mm512_fmadd_ps(x, _mm512_set1_ps(*w3), a3);
 }
 
-// In-feature J of the current 16 for all 16 weight rows (groups of 4 at b[0..3]).
-template <int J>
+// In-feature J of the current 16 for 4Q weight rows (groups of 4 at b[0..Q)).
+template <int J, int Q>
 TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtStep16(
-    const char* const (&b)[4], int64_t s, int64_t s3, const float* xt, __m512 (&acc)[16]) {
+    const char* const (&b)[Q], int64_t s, int64_t s3, const float* xt, __m512 (&acc)[4 * Q]) {
   const __m512 x = _mm512_loadu_ps(xt + J * kXtRows);
-  for (int g = 0; g < 4; ++g) {
+  for (int g = 0; g < Q; ++g) {
     XtStep4<J>(b[g], s, s3, x, acc[4 * g], acc[4 * g + 1], acc[4 * g + 2], acc[4 * g + 3]);
   }
 }
 
-// 16 in-features of 16 weight rows. Always inlined: as a call, the accumulators would go
+// 16 in-features of 4Q weight rows. Always inlined: as a call, the accumulators would go
 // through memory on every in-feature.
-template <int... J>
+template <int Q, int... J>
 TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtBlock16(
-    const char* const (&b)[4], int64_t s, int64_t s3, const float* xt, __m512 (&acc)[16],
+    const char* const (&b)[Q], int64_t s, int64_t s3, const float* xt, __m512 (&acc)[4 * Q],
     std::integer_sequence<int, J...>) {
-  (XtStep16<J>(b, s, s3, xt, acc), ...);
+  (XtStep16<J, Q>(b, s, s3, xt, acc), ...);
 }
 
-// in-features [i, i + 16 * n) of the 16 weight rows from `rows` on (row stride s bytes). With
+// in-features [i, i + 16 * n) of the 4Q weight rows from `rows` on (row stride s bytes). With
 // kPrefetch, each row's line 256 bytes ahead is prefetched into L1 once per 16 in-features: with
 // the weights streaming from memory, 16 rows measured ~7% faster so (11.6 against 10.8 ms over
 // the Llama-110m layers, six alternating runs), while 128, 192 and 512 bytes ahead, or into L2,
-// gained nothing; from XtGroups' copies in L2 it gained nothing either.
-template <bool kPrefetch>
+// gained nothing; from XtGroups' copies in L2 it gained nothing either. Streaming, XtTile takes
+// 8 weight rows at a time (Q = 2): eight streams rather than sixteen measured 5-15% faster at 16
+// activation rows (Llama-110m layers, five alternating runs: 9.9-11.4 against 11.0-12.3 ms),
+// twelve no faster than eight; XtGroups' copies take 16 (Q = 4).
+template <bool kPrefetch, int Q = 4>
 TRIAD_KERNEL_TARGET __attribute__((always_inline)) inline void XtRun16(
-    const char* rows, int64_t s, const float* xt, int64_t n, __m512 (&acc)[16]) {
+    const char* rows, int64_t s, const float* xt, int64_t n, __m512 (&acc)[4 * Q]) {
   constexpr int kAhead = 256;
   const int64_t s3 = 3 * s;
-  const char* b[4] = {rows, rows + 4 * s, rows + 8 * s, rows + 12 * s};
+  const char* b[Q];
+  for (int q = 0; q < Q; ++q) b[q] = rows + 4 * q * s;
   for (int64_t block = 0; block < n; ++block) {
     if constexpr (kPrefetch) {
       for (const char* p : b) {
@@ -252,7 +256,7 @@ TRIAD_KERNEL_TARGET inline void XtStore(const LinearArgs<float>& a, const float*
   }
 }
 
-// y[:, out + o] for o < O over all in-features.
+// y[:, out + o] for o < O over all in-features (O = 8 streams from XtRun16 with prefetch).
 template <int O>
 TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int64_t out) {
   const int64_t in = a.in_features;
@@ -260,9 +264,9 @@ TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int
   __m512 acc[O];
   for (__m512& v : acc) v = _mm512_setzero_ps();
   int64_t i = 0;
-  if constexpr (O == 16) {
+  if constexpr (O == 8) {
     const int64_t n = in / 16;
-    XtRun16<true>(reinterpret_cast<const char*>(w), in * int64_t{sizeof(float)}, xt, n, acc);
+    XtRun16<true, O / 4>(reinterpret_cast<const char*>(w), in * int64_t{sizeof(float)}, xt, n, acc);
     i = 16 * n;
   }
   XtSingles<O>(w, in, xt, i, in, acc);
@@ -418,7 +422,7 @@ TRIAD_KERNEL_TARGET void XtRange(const LinearArgs<float>& a, int64_t out_begin, 
     return;
   }
   int64_t out = out_begin;
-  for (; out + 16 <= out_end; out += 16) XtTile<16>(a, xt, out);
+  for (; out + 8 <= out_end; out += 8) XtTile<8>(a, xt, out);
   for (; out + 4 <= out_end; out += 4) XtTile<4>(a, xt, out);
   for (; out < out_end; ++out) XtTile<1>(a, xt, out);
 }

@@ -99,8 +99,9 @@ class LinearTest : public testing::TestWithParam<std::tuple<Isa, int>> {
     // The AVX-512 rows-in-lanes tiles take rows 12 to 16 and, in groups of 16, 25 on, the
     // groups in pairs (25: one pair, its second group partial; 40: a pair and a partial single
     // group; 64: two pairs; 80: two pairs and a single group; 88: three pairs, the last one's
-    // second group partial); out = 37 is two tiles of 16 outputs, one of 4 and one
-    // of 1; in = 300 is a chunk of 256 in-features and a ragged one.
+    // second group partial); out = 37 is four tiles of 8 outputs, one of 4 and one of 1 at
+    // 12 to 16 rows, two tiles of 16 and five outputs of 4x4 tiles from 25 rows; in = 300 is
+    // a chunk of 256 in-features and a ragged one.
     for (int64_t in : {1, 7, 8, 15, 16, 17, 64, 100, 300, 2048 + 3}) {
       for (int64_t out : {1, 3, 4, 5, 33, 37}) {
         for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 24, 25, 40, 64, 80, 88}) {
