@@ -25,6 +25,14 @@ const Histogram::BucketBoundaries& SecondsBuckets() {
   return *buckets;
 }
 
+// A scheduler step: sub-millisecond decode steps replayed from CUDA graphs to CPU prefill
+// chunks of seconds.
+const Histogram::BucketBoundaries& StepSecondsBuckets() {
+  static const auto* buckets = new Histogram::BucketBoundaries{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
 const Histogram::BucketBoundaries& TokenSecondsBuckets() {
   static const auto* buckets = new Histogram::BucketBoundaries{
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
@@ -80,6 +88,10 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
       engine_steps_(Build(prometheus::BuildCounter(), "triad_engine_steps_total",
                           "Scheduler steps by how they ran: eager, graph (every row replayed "
                           "from CUDA graphs) or split (decode rows from graphs, prompts eager).",
+                          *registry_)),
+      step_seconds_(Build(prometheus::BuildHistogram(), "triad_engine_step_duration_seconds",
+                          "Forward time of one scheduler step, logits on the host, by kind: "
+                          "decode, prefill (prompt chunks only) or mixed.",
                           *registry_)),
       scoring_batch_items_(Build(prometheus::BuildHistogram(), "triad_classify_batch_items",
                                  "Classify items (head sequences or scored contexts) run "
@@ -170,6 +182,11 @@ void Metrics::RecordScoringBatch(const std::string& model, int64_t items) {
 void Metrics::RecordBatch(const std::string& model, int64_t batch_size, const std::string& path) {
   batch_size_.Add({{"model", model}}, BatchBuckets()).Observe(static_cast<double>(batch_size));
   engine_steps_.Add({{"model", model}, {"path", path}}).Increment();
+}
+
+void Metrics::RecordStepDuration(const std::string& model, const std::string& kind,
+                                 double seconds) {
+  step_seconds_.Add({{"model", model}, {"kind", kind}}, StepSecondsBuckets()).Observe(seconds);
 }
 
 void Metrics::RecordPreemption(const std::string& model) {

@@ -70,6 +70,10 @@ class Metrics final : public prometheus::Collectable {
   // (triad_engine_steps_total{model,path}): "eager" (no CUDA graph), "graph" (every row
   // replayed from CUDA graphs) or "split" (decode rows from graphs, prompt chunks eagerly).
   void RecordBatch(const std::string& model, int64_t batch_size, const std::string& path = "eager");
+  // One scheduler step's forward, logits on the host (triad_engine_step_duration_seconds
+  // {model,kind}): kind "decode" (one token per sequence), "prefill" (prompt chunks only) or
+  // "mixed" (prompt chunks beside decoding sequences).
+  void RecordStepDuration(const std::string& model, const std::string& kind, double seconds);
   // A step that waited for the refill window (triad_refill_waits_total{model,outcome} and
   // triad_refill_wait_seconds_total{model,outcome}; outcome "refilled" when the newcomers came,
   // "timeout" when the window ran out).
@@ -101,6 +105,7 @@ class Metrics final : public prometheus::Collectable {
   prometheus::Family<prometheus::Histogram>& token_seconds_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Counter>& engine_steps_;
+  prometheus::Family<prometheus::Histogram>& step_seconds_;
   prometheus::Family<prometheus::Histogram>& scoring_batch_items_;
   prometheus::Family<prometheus::Counter>& prompt_tokens_;
   prometheus::Family<prometheus::Counter>& generated_tokens_;

@@ -488,21 +488,39 @@ bool Scheduler::Step() {
   CollectStep(&chunks, &fed, &held);
   if (chunks.empty()) return false;  // every sequence was preempted: wait for blocks
   // With decode graphs the runner takes the decode rows (a step with prompt chunks splits).
-  StepPath path = StepPath::kChunks;
-  auto logits = graphs_ != nullptr ? graphs_->Step(chunks, &path) : model_.ForwardChunks(chunks);
-  const bool graphed = path != StepPath::kChunks;
+  StepInfo info;
+  info.batch_size = static_cast<int64_t>(chunks.size());
+  for (const Fed& f : fed) {
+    // A prompt chunk: several tokens, or the one token of a sequence with none generated yet.
+    const bool prompt = f.tokens > 1 || (f.seq->beams == nullptr &&
+                                         f.seq->completion.token_ids.empty());
+    if (prompt) {
+      info.prompt_tokens += f.tokens;
+    } else {
+      info.decode_rows += f.seq->beams != nullptr
+                              ? static_cast<int64_t>(f.seq->beams->states.size())
+                              : 1;
+    }
+  }
+  const auto forward_start = SteadyClock::now();
+  auto logits = graphs_ != nullptr ? graphs_->Step(chunks, &info.path)
+                                   : model_.ForwardChunks(chunks);
+  at::Tensor rows;
+  if (logits.ok()) rows = logits->to(at::kCPU);  // waits for an accelerator's forward
+  info.forward_seconds = SecondsBetween(forward_start, SteadyClock::now());
+  const bool graphed = info.path != StepPath::kChunks;
   pool_->Unhold(held);  // the forks below take these blocks
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.steps;
     if (graphed) {
       ++stats_.graph_steps;
-      if (path == StepPath::kSplit) ++stats_.split_steps;
+      if (info.path == StepPath::kSplit) ++stats_.split_steps;
       stats_.decode_graphs = graphs_->graphs();
     }
   }
   if (graphed) ReportCaptureFailure();
-  if (options_.on_step) options_.on_step(static_cast<int64_t>(chunks.size()), path);
+  if (options_.on_step) options_.on_step(info);
   if (!logits.ok()) {
     for (const Fed& f : fed) Finish(*f.seq, FinishReason::kError, logits.status());
     RetireFinished();
@@ -519,7 +537,6 @@ bool Scheduler::Step() {
       }
     }
   }
-  const at::Tensor rows = logits->to(at::kCPU);
   for (const Fed& f : fed) {
     Sequence& seq = *f.seq;
     if (seq.beams != nullptr) {

@@ -52,6 +52,17 @@ inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point 
 // every row (kRunner), or split between them (kSplit; DecodeGraphRunner::Step).
 using StepPath = DecodeGraphRunner::StepPath;
 
+// One engine step as SchedulerOptions::on_step reports it.
+struct StepInfo {
+  int64_t batch_size = 0;     // chunks: one per sequence, one per open beam
+  int64_t prompt_tokens = 0;  // tokens of the chunks that (re)compute a prompt
+  int64_t decode_rows = 0;    // the other chunks: one token of a sequence already generating
+  StepPath path = StepPath::kChunks;
+  // The forward and the copy of its logits to the host (which waits for an accelerator), not
+  // the sampling after it.
+  double forward_seconds = 0;
+};
+
 struct SchedulerOptions {
   // Rows decoding together (a beam request counts num_beams; one alone may exceed it); >= 1.
   int64_t max_batch_size = 8;
@@ -99,9 +110,9 @@ struct SchedulerOptions {
   // Called on the loop thread after each scoring batch with its number of items; unset = not
   // called; must not block.
   std::function<void(int64_t items)> on_scoring_batch;
-  // Called on the loop thread after each engine step with the number of rows it ran and how it
-  // ran; must not block (metrics observe it). Unset = not called.
-  std::function<void(int64_t batch_size, StepPath path)> on_step;
+  // Called on the loop thread after each engine step with what it ran and how long its forward
+  // took (StepInfo); must not block (metrics observe it). Unset = not called.
+  std::function<void(const StepInfo& step)> on_step;
   // Called on the loop thread after each refill-window wait with how long it waited and
   // whether the newcomers came (else the window ran out); must not block.
   std::function<void(double seconds, bool refilled)> on_refill_wait;

@@ -48,11 +48,16 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.batch_window = std::chrono::milliseconds(config.batch_window_ms);
   scheduling.admission_window = std::chrono::milliseconds(config.admission_window_ms);
   scheduling.refill_window = std::chrono::milliseconds(config.refill_window_ms);
-  scheduling.on_step = [metrics, name = config.name](int64_t batch_size, StepPath path) {
-    metrics->RecordBatch(name, batch_size,
-                         path == StepPath::kRunner  ? "graph"
-                         : path == StepPath::kSplit ? "split"
-                                                    : "eager");
+  scheduling.on_step = [metrics, name = config.name](const StepInfo& step) {
+    metrics->RecordBatch(name, step.batch_size,
+                         step.path == StepPath::kRunner  ? "graph"
+                         : step.path == StepPath::kSplit ? "split"
+                                                         : "eager");
+    metrics->RecordStepDuration(name,
+                                step.prompt_tokens == 0  ? "decode"
+                                : step.decode_rows == 0 ? "prefill"
+                                                        : "mixed",
+                                step.forward_seconds);
   };
   scheduling.on_scoring_batch = [metrics, name = config.name](int64_t items) {
     metrics->RecordScoringBatch(name, items);

@@ -47,6 +47,9 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   metrics.RecordGeneration("t5", GenerationSample{3, 0, 0.5, 0, 0.5});  // no token: no TTFT
   metrics.RecordBatch("t5", 3);
   metrics.RecordBatch("t5", 8, "graph");
+  metrics.RecordStepDuration("t5", "decode", 0.004);
+  metrics.RecordStepDuration("t5", "decode", 0.02);
+  metrics.RecordStepDuration("t5", "mixed", 0.07);
   metrics.SetLoadSeconds("t5", 1.25);
   metrics.RecordPreemption("t5");
   metrics.RecordRefillWait("t5", 0.001, true);
@@ -68,6 +71,9 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   EXPECT_TRUE(Has(text, R"(triad_batch_size_bucket{model="t5",le="4"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_engine_steps_total{model="t5",path="eager"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_engine_steps_total{model="t5",path="graph"} 1)"));
+  EXPECT_TRUE(Has(text, R"(triad_engine_step_duration_seconds_count{kind="decode",model="t5"} 2)"));
+  EXPECT_TRUE(Has(text, R"(triad_engine_step_duration_seconds_bucket{kind="decode",model="t5",le="0.005"} 1)"));
+  EXPECT_TRUE(Has(text, R"(triad_engine_step_duration_seconds_sum{kind="mixed",model="t5"} 0.07)"));
   EXPECT_TRUE(Has(text, R"(triad_model_load_seconds{model="t5"} 1.25)"));
   EXPECT_TRUE(Has(text, R"(triad_preemptions_total{model="t5"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_waits_total{model="t5",outcome="refilled"} 2)"));

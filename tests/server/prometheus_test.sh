@@ -30,6 +30,10 @@ curl -sf "http://127.0.0.1:$MPORT/metrics" > "$WORK/metrics.txt" || fail "GET /m
 promtool check metrics < "$WORK/metrics.txt" || fail "promtool check metrics"
 grep -q '^triad_refill_waits_total{model="llama",outcome="[a-z]*"} ' "$WORK/metrics.txt" \
   || fail "no refill wait counted: $(grep refill "$WORK/metrics.txt")"
+for kind in prefill decode; do
+  grep -q "^triad_engine_step_duration_seconds_count{kind=\"$kind\",model=\"llama\"} [1-9]" \
+    "$WORK/metrics.txt" || fail "no $kind step timed: $(grep step_duration_seconds_count "$WORK/metrics.txt")"
+done
 cat > "$WORK/prometheus.yml" <<YAML
 global: {scrape_interval: 1s}
 scrape_configs:

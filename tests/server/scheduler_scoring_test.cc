@@ -218,7 +218,7 @@ TEST(SchedulerScoringTest, ScoringBesideRunningGenerationsKeepsBothOutputsAndSte
   std::promise<void> entered, queued;
   std::shared_future<void> go = queued.get_future().share();
   int steps = 0;  // only the loop thread touches it
-  options.on_step = [&](int64_t, StepPath) {
+  options.on_step = [&](const StepInfo&) {
     if (++steps == 2) {
       entered.set_value();
       go.wait();

@@ -294,6 +294,37 @@ TEST(SchedulerTest, DecodeGraphsKeepTheirBlockOutOfTheBudget) {
   EXPECT_GT(scheduler.stats().graph_steps, 0);
 }
 
+// Installs itself as `options.on_step`: records every step and holds the loop thread after its
+// first step until Release(), so that requests submitted meanwhile meet a running sequence.
+class FirstStepHold {
+ public:
+  explicit FirstStepHold(SchedulerOptions& options) {
+    options.on_step = [this](const StepInfo& step) {
+      if (first_) {  // only the loop thread touches it
+        first_ = false;
+        held_.set_value();
+        go_.wait();
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      steps_.push_back(step);
+    };
+  }
+  // Returns once the loop is held after its first step.
+  void WaitHeld() { held_.get_future().wait(); }
+  void Release() { release_.set_value(); }
+  std::vector<StepInfo> steps() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return steps_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<StepInfo> steps_;
+  std::promise<void> held_, release_;
+  std::shared_future<void> go_ = release_.get_future().share();
+  bool first_ = true;
+};
+
 // T5 encodes newcomers at admission: one admission takes at most prefill_chunk_tokens prompt
 // tokens (always one sequence), so a burst joins over several steps instead of stalling the
 // running sequence for every encoder at once.
@@ -302,33 +333,51 @@ TEST(SchedulerTest, T5AdmissionEncodesAtMostAChunkOfPromptTokens) {
   SchedulerOptions options;
   options.max_batch_size = 8;
   options.prefill_chunk_tokens = 10;
-  std::mutex mu;
-  std::vector<int64_t> sizes;
-  std::promise<void> entered, release;
-  std::shared_future<void> go = release.get_future().share();
-  bool first = true;  // only the loop thread touches it
-  options.on_step = [&](int64_t n, StepPath) {
-    if (first) {  // hold the loop after its first step until the burst is queued
-      first = false;
-      entered.set_value();
-      go.wait();
-    }
-    std::lock_guard<std::mutex> lock(mu);
-    sizes.push_back(n);
-  };
+  FirstStepHold hold(options);  // until the burst is queued
   Scheduler scheduler(*model, options);
   SamplingParams p = Greedy(8);
   p.ignore_eos = true;
   std::vector<Pending> pending;
   pending.push_back(Submit(scheduler, Prompt(3, 1), p));
-  entered.get_future().wait();
+  hold.WaitHeld();
   for (int i = 0; i < 3; ++i) pending.push_back(Submit(scheduler, Prompt(6, 2 + i), p));
-  release.set_value();
+  hold.Release();
   for (Pending& r : pending) EXPECT_EQ(r.done.get().token_ids.size(), 8u);
-  std::lock_guard<std::mutex> lock(mu);
+  std::vector<int64_t> sizes;
+  for (const StepInfo& step : hold.steps()) sizes.push_back(step.batch_size);
   ASSERT_GE(sizes.size(), 4u);
   // 6 + 6 > 10: the three newcomers join one per step.
   EXPECT_EQ(std::vector<int64_t>(sizes.begin(), sizes.begin() + 4), (std::vector<int64_t>{1, 2, 3, 4}));
+}
+
+// on_step reports each step's prompt tokens, decode rows and forward time: a lone prompt
+// (prefill), a newcomer's prompt beside the first sequence's decode (mixed), then both decoding.
+TEST(SchedulerTest, OnStepReportsPromptTokensDecodeRowsAndForwardTime) {
+  auto model = Load("llama-tiny");
+  SchedulerOptions options;
+  FirstStepHold hold(options);  // until the newcomer is queued
+  Scheduler scheduler(*model, options);
+  SamplingParams p = Greedy(4);
+  p.ignore_eos = true;
+  Pending a = Submit(scheduler, Prompt(5, 1), p);
+  hold.WaitHeld();
+  Pending b = Submit(scheduler, Prompt(7, 2), p);
+  hold.Release();
+  EXPECT_EQ(a.done.get().token_ids.size(), 4u);
+  EXPECT_EQ(b.done.get().token_ids.size(), 4u);
+  const std::vector<StepInfo> steps = hold.steps();
+  ASSERT_GE(steps.size(), 3u);
+  auto summary = [](const StepInfo& s) {
+    return std::vector<int64_t>{s.batch_size, s.prompt_tokens, s.decode_rows};
+  };
+  EXPECT_EQ(summary(steps[0]), (std::vector<int64_t>{1, 5, 0}));
+  EXPECT_EQ(summary(steps[1]), (std::vector<int64_t>{2, 7, 1}));
+  EXPECT_EQ(summary(steps[2]), (std::vector<int64_t>{2, 0, 2}));
+  for (const StepInfo& s : steps) {
+    EXPECT_GT(s.forward_seconds, 0);
+    EXPECT_LT(s.forward_seconds, 30);
+    EXPECT_EQ(s.path, StepPath::kChunks);
+  }
 }
 
 // An idle scheduler with an admission window starts a burst in one step: four requests
@@ -345,9 +394,9 @@ TEST(SchedulerTest, AdmissionWindowStartsABurstInOneStep) {
                                               : std::chrono::milliseconds(60000);
     std::mutex mu;
     std::vector<int64_t> sizes;
-    options.on_step = [&](int64_t n, StepPath) {
+    options.on_step = [&](const StepInfo& step) {
       std::lock_guard<std::mutex> lock(mu);
-      sizes.push_back(n);
+      sizes.push_back(step.batch_size);
     };
     Scheduler scheduler(*model, options);
     SamplingParams p = Greedy(4);
@@ -386,7 +435,7 @@ TEST(SchedulerTest, RefillWindowWaitsForTheFinishedClientsNextRequest) {
                                       : std::chrono::milliseconds(300);
     std::mutex mu;
     int64_t steps = 0;
-    options.on_step = [&](int64_t, StepPath) {
+    options.on_step = [&](const StepInfo&) {
       std::lock_guard<std::mutex> lock(mu);
       ++steps;
     };
@@ -546,7 +595,7 @@ TEST(SchedulerTest, BeamSearchUnderPoolPressure) {
   tight.kv_budget_bytes = 40 * 4 * per_token;  // 40 blocks
   std::promise<void> all_queued;
   std::shared_future<void> go = all_queued.get_future().share();
-  tight.on_step = [go](int64_t, StepPath) { go.wait(); };
+  tight.on_step = [go](const StepInfo&) { go.wait(); };
   Scheduler scheduler(*model, tight);
   std::vector<BeamCase> cases;
   for (int i = 0; i < 3; ++i) {
@@ -596,7 +645,7 @@ TEST(SchedulerTest, BeamSearchUnderPoolPressure) {
   slow.request.num_beams = 3;
   std::atomic<int64_t> steps{0};
   SchedulerOptions watched;
-  watched.on_step = [&steps](int64_t, StepPath) { ++steps; };
+  watched.on_step = [&steps](const StepInfo&) { ++steps; };
   Scheduler other(*model, watched);
   Pending cancelled = SubmitBeam(other, slow);
   const auto until = SteadyClock::now() + 10s;
@@ -641,9 +690,9 @@ TEST(SchedulerTest, PreemptedSequencesKeepTheirOutputs) {
     // The loop waits after its first step until all six are queued (however slow this thread).
     std::promise<void> all_queued;
     std::shared_future<void> go = all_queued.get_future().share();
-    tight.on_step = [&widest, go](int64_t n, StepPath) {
+    tight.on_step = [&widest, go](const StepInfo& step) {
       go.wait();
-      widest = std::max<int64_t>(widest, n);
+      widest = std::max<int64_t>(widest, step.batch_size);
     };
     Scheduler scheduler(*model, tight);
     std::vector<Pending> pending;
