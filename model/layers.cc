@@ -31,10 +31,20 @@ bool KernelApplies(const at::Tensor& x, const at::Tensor& weight) {
 
 at::Tensor KernelLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   const int64_t in = weight.size(1), out = weight.size(0), rows = x.numel() / in;
-  const at::Tensor x32 = x.reshape({rows, in}).to(at::kFloat).contiguous();
   const at::Tensor b32 = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
-  at::Tensor y = at::empty({rows, out}, x32.options());
+  at::Tensor y = at::empty({rows, out}, x.options().dtype(at::kFloat));
   const float* b = b32.defined() ? b32.data_ptr<float>() : nullptr;
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = out;
+  if (weight.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kBFloat16) {
+    // A bfloat16 model's activations are bf16 already: the kernel takes them as they are.
+    const at::Tensor x16 = x.reshape({rows, in}).contiguous();
+    kernels::LinearBf16Bf16(reinterpret_cast<const uint16_t*>(x16.data_ptr<at::BFloat16>()), rows,
+                            reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>()), b,
+                            y.data_ptr<float>(), in, out);
+    return y.view(sizes).to(at::kBFloat16);
+  }
+  const at::Tensor x32 = x.reshape({rows, in}).to(at::kFloat).contiguous();
   if (weight.scalar_type() == at::kFloat) {
     kernels::LinearF32(x32.data_ptr<float>(), rows, weight.data_ptr<float>(), b,
                        y.data_ptr<float>(), in, out);
@@ -43,8 +53,6 @@ at::Tensor KernelLinear(const at::Tensor& x, const at::Tensor& weight, const at:
                         reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>()), b,
                         y.data_ptr<float>(), in, out);
   }
-  std::vector<int64_t> sizes = x.sizes().vec();
-  sizes.back() = out;
   return y.view(sizes).to(weight.scalar_type());
 }
 

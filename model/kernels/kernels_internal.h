@@ -10,10 +10,10 @@
 namespace triad::kernels::internal {
 
 // One linear-layer call, as documented on LinearF32 in linear.h. W is float or uint16_t
-// (bf16 bits).
-template <typename W>
+// (bf16 bits); so is X (uint16_t: LinearBf16Bf16's bf16 activations).
+template <typename W, typename X = float>
 struct LinearArgs {
-  const float* x = nullptr;     // [num_rows, in_features]
+  const X* x = nullptr;         // [num_rows, in_features]
   int64_t num_rows = 0;         // activation rows; <= 0 means nothing to do
   const W* w = nullptr;         // [out_features, in_features]
   const float* bias = nullptr;  // [out_features]; null means no bias
@@ -44,6 +44,18 @@ void LinearRangeAvx2(const LinearArgs<float>& args, int64_t out_begin, int64_t o
 void LinearRangeAvx2(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end);
 void LinearRangeAvx512(const LinearArgs<float>& args, int64_t out_begin, int64_t out_end);
 void LinearRangeAvx512(const LinearArgs<uint16_t>& args, int64_t out_begin, int64_t out_end);
+
+// Whether the CPU has AVX512_BF16's dot product of bf16 pairs (and AVX-512F), which
+// LinearBf16Bf16 uses at kBf16PairMinRows to kBf16PairMaxRows rows.
+bool CpuSupportsBf16Pairs();
+inline constexpr int64_t kBf16PairMinRows = 12, kBf16PairMaxRows = 16;
+// Outputs [out_begin, out_end) of every row, single-threaded, for kBf16PairMinRows <= rows
+// <= kBf16PairMaxRows; only where CpuSupportsBf16Pairs().
+void LinearRangeAvx512Bf16Pairs(const LinearArgs<uint16_t, uint16_t>& args, int64_t out_begin,
+                                int64_t out_end);
+// LinearBf16Bf16 on the intra-op threads; with `pairs` false the widening path (x to float,
+// then LinearBf16) whatever the CPU, so tests cover both.
+void LinearBf16Bf16WithPairs(bool pairs, const LinearArgs<uint16_t, uint16_t>& args);
 
 // rows.h's loops with a given ISA (the CPU must support it); the public functions are these
 // with BestIsa().

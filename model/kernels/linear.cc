@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <limits>
 #include <string_view>
+#include <vector>
 
+#include "model/kernels/bf16.h"
 #include "model/kernels/kernels_internal.h"
 #include "model/kernels/rows.h"
 
@@ -43,10 +45,11 @@ LinearRangeFn<W> RangeKernel(Isa isa) {
   return static_cast<LinearRangeFn<W>>(&LinearRangeScalar);
 }
 
-template <typename W>
-void RunParallel(Isa isa, const LinearArgs<W>& args) {
+// `kernel` over the output rows of `args`, split across the intra-op threads.
+template <typename W, typename X>
+void RunParallel(const LinearArgs<W, X>& args,
+                 void (*kernel)(const LinearArgs<W, X>&, int64_t, int64_t)) {
   if (args.num_rows <= 0 || args.out_features <= 0) return;
-  const LinearRangeFn<W> kernel = RangeKernel<W>(isa);
   const int64_t num_blocks = (args.out_features + kOutBlock - 1) / kOutBlock;
   // Past a few rows the tiles are compute-bound (one FMA per weight per row), so cost grows
   // with num_rows once it exceeds the bytes per weight.
@@ -160,8 +163,38 @@ void ScaledSoftmaxWithIsa(Isa isa, float* scores, int64_t n, float scale, const 
 }
 #undef TRIAD_ROWS_DISPATCH
 
-void LinearWithIsa(Isa isa, const LinearArgs<float>& args) { RunParallel(isa, args); }
-void LinearWithIsa(Isa isa, const LinearArgs<uint16_t>& args) { RunParallel(isa, args); }
+void LinearWithIsa(Isa isa, const LinearArgs<float>& args) {
+  RunParallel(args, RangeKernel<float>(isa));
+}
+void LinearWithIsa(Isa isa, const LinearArgs<uint16_t>& args) {
+  RunParallel(args, RangeKernel<uint16_t>(isa));
+}
+
+bool CpuSupportsBf16Pairs() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return CpuSupports(Isa::kAvx512) && __builtin_cpu_supports("avx512bf16");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+void LinearBf16Bf16WithPairs(bool pairs, const LinearArgs<uint16_t, uint16_t>& args) {
+  if (args.num_rows <= 0 || args.out_features <= 0) return;
+#if defined(__x86_64__) || defined(__i386__)
+  if (pairs && args.num_rows >= kBf16PairMinRows && args.num_rows <= kBf16PairMaxRows) {
+    RunParallel(args, &LinearRangeAvx512Bf16Pairs);
+    return;
+  }
+#endif
+  std::vector<float> x(static_cast<size_t>(args.num_rows * args.in_features));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = Bf16ToFloat(args.x[i]);
+  LinearWithIsa(BestIsa(), LinearArgs<uint16_t>{x.data(), args.num_rows, args.w, args.bias,
+                                                args.y, args.in_features, args.out_features});
+}
 
 }  // namespace internal
 
@@ -177,6 +210,14 @@ void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const 
   internal::LinearWithIsa(
       internal::BestIsa(),
       internal::LinearArgs<uint16_t>{x, num_rows, w_bf16, bias, y, in_features, out_features});
+}
+
+void LinearBf16Bf16(const uint16_t* x_bf16, int64_t num_rows, const uint16_t* w_bf16,
+                    const float* bias, float* y, int64_t in_features, int64_t out_features) {
+  internal::LinearBf16Bf16WithPairs(
+      internal::CpuSupportsBf16Pairs(),
+      internal::LinearArgs<uint16_t, uint16_t>{x_bf16, num_rows, w_bf16, bias, y, in_features,
+                                               out_features});
 }
 
 int64_t LinearF32PreferredMaxRows() {

@@ -31,12 +31,22 @@ void LinearF32(const float* x, int64_t num_rows, const float* w, const float* bi
 void LinearBf16(const float* x, int64_t num_rows, const uint16_t* w_bf16, const float* bias,
                 float* y, int64_t in_features, int64_t out_features);
 
+// As LinearBf16, with x given as bf16 bits too: the activations of a bfloat16 model, which
+// are bf16 already. Products of two bf16 values are exact in fp32 and the sums are fp32, so the
+// result equals LinearBf16 on the widened x up to the order of the sums (and denormal inputs,
+// which AVX512_BF16 flushes to zero). With AVX512_BF16 and 12 to 16 rows (a busy decode step)
+// one instruction multiplies and adds two in-features for all 16 rows (the rows in the lanes,
+// as LinearF32's tiles there), twice the work per instruction of widening; otherwise x is
+// widened and LinearBf16 runs.
+void LinearBf16Bf16(const uint16_t* x_bf16, int64_t num_rows, const uint16_t* w_bf16,
+                    const float* bias, float* y, int64_t in_features, int64_t out_features);
+
 // Activation rows up to which LinearF32 outruns a BLAS GEMM on this CPU, so callers should
 // prefer it (INT64_MAX: at any row count). With AVX-512 its tiles keep ahead of the GEMM at
 // every row count: on two Zen 5 cores (FMA peak ~440 GFLOP/s) the 4x4 tiles of 16 lanes ran
 // ~350 GFLOP/s at 64 to 1024 rows with the weights in cache and ~250-300 streaming them from
 // memory, against ~150-200 for Debian's OpenBLAS 0.3.21 (which takes Zen 5 for Haswell;
-// ~215-345 with its AVX-512 kernels forced), and fp32 weights at 12-16 and 64+ rows now take
+// ~215-345 with its AVX-512 kernels forced), and fp32 weights at 12-16 and 25+ rows now take
 // rows-in-lanes tiles that are faster still (linear_avx512.cc). With AVX2 only its 4x2 tiles fall behind OpenBLAS past a few rows
 // (Zen 3: ~60 against ~120 GFLOP/s at 16 rows), and it pays only while the weights'
 // streaming bounds the product: 16.

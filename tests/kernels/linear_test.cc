@@ -175,6 +175,47 @@ INSTANTIATE_TEST_SUITE_P(AllIsas, LinearTest,
                                           testing::Values(1, 2)),
                          ParamName);
 
+// LinearBf16Bf16: bf16 activations (the x of a Problem rounded to bf16, so that the reference
+// over the widened x is exact) against bf16 weights, through the pairs kernel where the CPU has
+// AVX512_BF16 (12 to 16 rows; elsewhere it widens) and through the widening path. Rows 12 and
+// 16 bound the pairs kernel, 11 and 17 widen; odd in_features pair the last one with zero; out
+// = 37 is four tiles of 8, one of 4 and one of 1. Same tolerance as the fp32 kernels.
+class LinearBf16Bf16Test : public testing::TestWithParam<std::tuple<bool, int>> {};
+
+TEST_P(LinearBf16Bf16Test, MatchesReference) {
+  const bool pairs = std::get<0>(GetParam());
+  if (pairs && !internal::CpuSupportsBf16Pairs()) GTEST_SKIP() << "CPU lacks AVX512_BF16";
+  at::set_num_threads(std::get<1>(GetParam()));
+  uint32_t seed = 100;
+  for (int64_t in : {1, 2, 3, 31, 32, 33, 300, 2048 + 3}) {
+    for (int64_t out : {1, 5, 8, 37}) {
+      for (int64_t rows : {1, 11, 12, 13, 16, 17}) {
+        for (bool bias : {false, true}) {
+          Problem<uint16_t> p(rows, in, out, bias, seed++);
+          std::vector<uint16_t> x(p.x.size());
+          for (size_t i = 0; i < x.size(); ++i) {
+            x[i] = FloatToBf16(p.x[i]);
+            p.x[i] = Bf16ToFloat(x[i]);
+          }
+          std::vector<float> y(static_cast<size_t>(rows * out), NAN);
+          internal::LinearBf16Bf16WithPairs(
+              pairs, LinearArgs<uint16_t, uint16_t>{x.data(), rows, p.w.data(),
+                                                    bias ? p.bias.data() : nullptr, y.data(), in,
+                                                    out});
+          ASSERT_EQ(p.Check(y), "");
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(PairsAndWidening, LinearBf16Bf16Test,
+                         testing::Combine(testing::Bool(), testing::Values(1, 2)),
+                         [](const testing::TestParamInfo<std::tuple<bool, int>>& info) {
+                           return std::string(std::get<0>(info.param) ? "pairs" : "widening") +
+                                  "_threads" + std::to_string(std::get<1>(info.param));
+                         });
+
 // The public entry points are the best ISA's kernels; one shape is enough to show the wiring.
 TEST(LinearPublicTest, MatchesReference) {
   at::set_num_threads(2);
@@ -185,6 +226,12 @@ TEST(LinearPublicTest, MatchesReference) {
   const Problem<uint16_t> bf16(1, 300, 70, false, 22);
   LinearBf16(bf16.x.data(), 1, bf16.w.data(), nullptr, y.data(), 300, 70);
   EXPECT_EQ(bf16.Check(y), "");
+  Problem<uint16_t> both(14, 300, 70, true, 23);
+  std::vector<uint16_t> x(both.x.size());
+  for (size_t i = 0; i < x.size(); ++i) both.x[i] = Bf16ToFloat(x[i] = FloatToBf16(both.x[i]));
+  std::vector<float> y14(14 * 70, NAN);
+  LinearBf16Bf16(x.data(), 14, both.w.data(), both.bias.data(), y14.data(), 300, 70);
+  EXPECT_EQ(both.Check(y14), "");
 }
 
 TEST(LinearPublicTest, KernelIsaNamesTheBestSupportedIsa) {
