@@ -19,7 +19,9 @@
 # prefill_chunk_tokens; N: both models' per-step prompt-token budget set to N in a copy of the
 # config beside it, deploy/*.tmp.json; README "triad (client)" has the trade-off measured),
 # ADMISSION_WINDOW_MS and REFILL_WINDOW_MS (unset: the config's admission_window_ms and
-# refill_window_ms; N: both models' set to N the same way), RAMP (1: the ramped run; 0: none).
+# refill_window_ms; N: both models' set to N the same way), RAMP (1: the ramped run; 0: none),
+# DTYPE (float32; bfloat16 or float16: both models' checkpoints written and served in it, through
+# a copy of the config as above; the summaries name it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-serve.sh
@@ -31,8 +33,9 @@ SPREAD=${SPREAD:-0}
 PASSES=${PASSES:-1}
 RAMP=${RAMP:-1}
 PORT=${PORT:-50072}
+DTYPE=${DTYPE:-float32}
 
-"$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes float32 --write-only >/dev/null
+"$BUILD_DIR/model/triad-bench" --models llama-110m,t5-small --dtypes "$DTYPE" --write-only >/dev/null
 CONFIG=${CONFIG:-deploy/bench-generate.json}
 # Sets both models' KEY to VALUE in a copy of $CONFIG beside it (deploy/*.tmp.json), which
 # becomes $CONFIG.
@@ -44,6 +47,12 @@ override() {  # key value
   grep -q "\"$1\": $2" "$copy" || { echo "bench-generate.sh: no \"$1\" in $CONFIG" >&2; exit 1; }
   CONFIG=$copy
 }
+if [[ $DTYPE != float32 ]]; then  # the checkpoints triad-bench wrote for DTYPE, served in it
+  copy="$(dirname "$CONFIG")/$(basename "$CONFIG" .json)-$DTYPE.tmp.json"
+  sed -E "s/-float32\"/-$DTYPE\"/; s/\"dtype\": *\"float32\"/\"dtype\": \"$DTYPE\"/" "$CONFIG" >"$copy"
+  grep -q "\"dtype\": \"$DTYPE\"" "$copy" || { echo "bench-generate.sh: no float32 dtype in $CONFIG" >&2; exit 1; }
+  CONFIG=$copy
+fi
 [[ -z "${PREFILL_CHUNK:-}" ]] || override prefill_chunk_tokens "$PREFILL_CHUNK"
 [[ -z "${ADMISSION_WINDOW_MS:-}" ]] || override admission_window_ms "$ADMISSION_WINDOW_MS"
 [[ -z "${REFILL_WINDOW_MS:-}" ]] || override refill_window_ms "$REFILL_WINDOW_MS"
@@ -94,7 +103,7 @@ def summary(p):
                   "ramped_ttft_16_p99_over_prefill": ramped["ttft_ms"]["p99"] / prefill})
     return s
 each = [summary(p) for p in passes]
-out = {"model": sys.argv[1]}
+out = {"model": sys.argv[1], "dtype": sys.argv[3]}
 if len(each) == 1:
     out.update(each[0])
 else:
@@ -103,5 +112,5 @@ else:
             out[key] = statistics.median(e[key] for e in each)
     out["passes"] = each
 print(json.dumps(out))
-' "$model" "$RAMP"
+' "$model" "$RAMP" "$DTYPE"
 done
