@@ -162,6 +162,59 @@ at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       .view({batch, num_heads, num_queries, v.size(3)});
 }
 
+at::Tensor RotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+namespace {
+
+// One head's rotary embedding from contiguous halves lo and hi of x (the three roundings of
+// x * cos + rotate_half(x) * sin).
+void RotaryHalves(const float* lo, const float* hi, const float* cos, const float* sin,
+                  float* out, int64_t half) {
+  for (int64_t d = 0; d < half; ++d) out[d] = lo[d] * cos[d] + -hi[d] * sin[d];
+  for (int64_t d = 0; d < half; ++d) out[half + d] = hi[d] * cos[half + d] + lo[d] * sin[half + d];
+}
+
+}  // namespace
+
+at::Tensor ApplyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const bool fused = x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 &&
+                     cos.scalar_type() == at::kFloat && sin.scalar_type() == at::kFloat &&
+                     cos.dim() == 4 && cos.sizes() == sin.sizes() && cos.size(1) == 1 &&
+                     cos.size(2) == x.size(2) && cos.size(3) == x.size(3) &&
+                     (cos.size(0) == 1 || cos.size(0) == x.size(0)) && x.size(3) % 2 == 0;
+  if (!fused) return x * cos + RotateHalf(x) * sin;
+  const int64_t batch = x.size(0), heads = x.size(1), steps = x.size(2), dim = x.size(3);
+  const int64_t half = dim / 2;
+  const at::Tensor c = cos.expand({batch, 1, steps, dim}).contiguous();
+  const at::Tensor s = sin.expand({batch, 1, steps, dim}).contiguous();
+  at::Tensor out = at::empty({batch, steps, heads, dim}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const int64_t sb = x.stride(0), sh = x.stride(1), st = x.stride(2), sd = x.stride(3);
+  float* op = out.data_ptr<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t < steps; ++t) {
+      const float* cp = c.data_ptr<float>() + (b * steps + t) * dim;
+      const float* spp = s.data_ptr<float>() + (b * steps + t) * dim;
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* in = xp + b * sb + h * sh + t * st;
+        float* o = op + ((b * steps + t) * heads + h) * dim;
+        if (sd == 1) {  // the usual layout: loops the compiler vectorises
+          RotaryHalves(in, in + half, cp, spp, o, half);
+        } else {
+          for (int64_t d = 0; d < half; ++d) {
+            o[d] = in[d * sd] * cp[d] + -in[(d + half) * sd] * spp[d];
+            o[d + half] = in[(d + half) * sd] * cp[d + half] + in[d * sd] * spp[d + half];
+          }
+        }
+      }
+    }
+  }
+  return out.transpose(1, 2);
+}
+
 at::Tensor SplitHeads(const at::Tensor& x, int64_t num_heads) {
   return x.view({x.size(0), x.size(1), num_heads, -1}).transpose(1, 2);
 }

@@ -53,6 +53,16 @@ double MaskValue(at::ScalarType dtype);
 at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& bias, double scale);
 
+// rotate_half: the last dimension's halves swapped, the new first half negated.
+at::Tensor RotateHalf(const at::Tensor& x);
+// HF's apply_rotary_pos_emb for one of q, k: x * cos + rotate_half(x) * sin, x [B, H, T, D]
+// (SplitHeads' view) and cos / sin [B or 1, 1, T, D]. On the CPU in float32 one loop does it,
+// with the expression's three roundings (two products, their sum; the library is built without
+// contracting them into a fused multiply-add), into a tensor laid out [B, T, H, D] as the
+// expression's result is (it follows x's strides): seven ATen calls per tensor and layer
+// become one pass (at 80 rows they took ~80 us). Elsewhere, the expression.
+at::Tensor ApplyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
 // [B, T, H*D] -> [B, H, T, D] and back.
 at::Tensor SplitHeads(const at::Tensor& x, int64_t num_heads);
 at::Tensor MergeHeads(const at::Tensor& x);

@@ -35,11 +35,6 @@ at::Tensor InverseFrequencies(const ModelConfig& c) {
   return at::where(medium, smoothed, scaled);
 }
 
-at::Tensor RotateHalf(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
 class LlamaModel : public CausalModel {
  public:
   LlamaModel(const ModelConfig& config, const Placement& placement)
@@ -97,8 +92,8 @@ class LlamaModel : public CausalModel {
       at::Tensor q = SplitHeads(qkv[0], c.num_heads);
       at::Tensor k = SplitHeads(qkv[1], c.num_kv_heads);
       const at::Tensor v = SplitHeads(qkv[2], c.num_kv_heads);
-      q = q * cos + RotateHalf(q) * sin;
-      k = k * cos + RotateHalf(k) * sin;
+      q = ApplyRotary(q, cos, sin);
+      k = ApplyRotary(k, cos, sin);
       h = h + l.o(MergeHeads(ctx.SelfAttend(static_cast<int64_t>(i), q, k, v, scale)));
       const at::Tensor y = RmsNorm(h, l.post_norm, c.norm_eps);
       const std::vector<at::Tensor> gate_up = l.gate_up(y).chunk(2, -1);
