@@ -117,7 +117,8 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version)
                          *registry_)),
       refill_waits_(Build(prometheus::BuildCounter(), "triad_refill_waits_total",
                           "Steps that waited for the refill window after generations finished "
-                          "(outcome refilled: their successors came; timeout: the window ran out).",
+                          "(outcome refilled: their successors came; timeout: the window ran "
+                          "out; classify: a Classify batch was ready).",
                           *registry_)),
       refill_wait_seconds_(Build(prometheus::BuildCounter(), "triad_refill_wait_seconds_total",
                                  "Time steps spent waiting for the refill window.", *registry_)),
@@ -193,8 +194,9 @@ void Metrics::RecordPreemption(const std::string& model) {
   preemptions_.Add({{"model", model}}).Increment();
 }
 
-void Metrics::RecordRefillWait(const std::string& model, double seconds, bool refilled) {
-  const prometheus::Labels labels = {{"model", model}, {"outcome", refilled ? "refilled" : "timeout"}};
+void Metrics::RecordRefillWait(const std::string& model, double seconds,
+                               const std::string& outcome) {
+  const prometheus::Labels labels = {{"model", model}, {"outcome", outcome}};
   refill_waits_.Add(labels).Increment();
   refill_wait_seconds_.Add(labels).Increment(seconds);
 }

@@ -76,8 +76,8 @@ class Metrics final : public prometheus::Collectable {
   void RecordStepDuration(const std::string& model, const std::string& kind, double seconds);
   // A step that waited for the refill window (triad_refill_waits_total{model,outcome} and
   // triad_refill_wait_seconds_total{model,outcome}; outcome "refilled" when the newcomers came,
-  // "timeout" when the window ran out).
-  void RecordRefillWait(const std::string& model, double seconds, bool refilled);
+  // "timeout" when the window ran out, "classify" when a Classify batch was ready first).
+  void RecordRefillWait(const std::string& model, double seconds, const std::string& outcome);
   // A running sequence preempted for lack of KV blocks (triad_preemptions_total).
   void RecordPreemption(const std::string& model);
   // Prompt positions taken from the prefix cache instead of computed

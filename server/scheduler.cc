@@ -224,18 +224,21 @@ void Scheduler::Loop() {
 bool Scheduler::WaitForWork(bool* force_cancel) {
   std::unique_lock<std::mutex> lock(mu_);
   double refill_waited = -1;  // >= 0: a refill wait ended, this long
-  bool refilled = false;
+  RefillOutcome outcome = RefillOutcome::kTimeout;
   for (;;) {
     if (stopping_ && queue_.empty() && running_.empty() && scoring_queue_.empty()) return false;
     if (stopping_) break;
     const SteadyClock::time_point now = SteadyClock::now();
     if (!running_.empty()) {
       // Sequences run: the next step starts now, unless it waits out the refill window.
-      refilled = static_cast<int64_t>(queue_.size()) >= refill_slots_;
-      if (refilled || now >= refill_until_ ||
-          (!scoring_queue_.empty() && now >= ScoringWakeAt())) {
+      const bool refilled = static_cast<int64_t>(queue_.size()) >= refill_slots_;
+      const bool scoring = !scoring_queue_.empty() && now >= ScoringWakeAt();
+      if (refilled || now >= refill_until_ || scoring) {
         if (refill_wait_from_ != SteadyClock::time_point()) {
           refill_waited = SecondsBetween(refill_wait_from_, now);
+          outcome = refilled                ? RefillOutcome::kRefilled
+                    : now >= refill_until_ ? RefillOutcome::kTimeout
+                                           : RefillOutcome::kClassify;
           ++stats_.refill_waits;
           if (refilled) ++stats_.refills;
           stats_.refill_wait_seconds += refill_waited;
@@ -281,7 +284,7 @@ bool Scheduler::WaitForWork(bool* force_cancel) {
   }
   lock.unlock();
   if (refill_waited >= 0 && options_.on_refill_wait) {
-    options_.on_refill_wait(refill_waited, refilled);
+    options_.on_refill_wait(refill_waited, outcome);
   }
   return true;
 }

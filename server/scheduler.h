@@ -52,6 +52,10 @@ inline double SecondsBetween(SteadyClock::time_point a, SteadyClock::time_point 
 // every row (kRunner), or split between them (kSplit; DecodeGraphRunner::Step).
 using StepPath = DecodeGraphRunner::StepPath;
 
+// How a refill-window wait ended: the finished clients' successors came, the window ran out,
+// or a Classify batch became ready (it runs at once).
+enum class RefillOutcome { kRefilled, kTimeout, kClassify };
+
 // One engine step as SchedulerOptions::on_step reports it.
 struct StepInfo {
   int64_t batch_size = 0;     // chunks: one per sequence, one per open beam
@@ -113,9 +117,9 @@ struct SchedulerOptions {
   // Called on the loop thread after each engine step with what it ran and how long its forward
   // took (StepInfo); must not block (metrics observe it). Unset = not called.
   std::function<void(const StepInfo& step)> on_step;
-  // Called on the loop thread after each refill-window wait with how long it waited and
-  // whether the newcomers came (else the window ran out); must not block.
-  std::function<void(double seconds, bool refilled)> on_refill_wait;
+  // Called on the loop thread after each refill-window wait with how long it waited and how it
+  // ended; must not block.
+  std::function<void(double seconds, RefillOutcome outcome)> on_refill_wait;
   // Called on the loop thread each time a sequence is preempted; must not block.
   std::function<void()> on_preempt;
   // Called on the loop thread with the prompt positions an admitted sequence took from the

@@ -62,8 +62,12 @@ bool Load(ServedModel* served, Metrics* metrics) {
   scheduling.on_scoring_batch = [metrics, name = config.name](int64_t items) {
     metrics->RecordScoringBatch(name, items);
   };
-  scheduling.on_refill_wait = [metrics, name = config.name](double seconds, bool refilled) {
-    metrics->RecordRefillWait(name, seconds, refilled);
+  scheduling.on_refill_wait = [metrics, name = config.name](double seconds,
+                                                           RefillOutcome outcome) {
+    metrics->RecordRefillWait(name, seconds,
+                              outcome == RefillOutcome::kRefilled  ? "refilled"
+                              : outcome == RefillOutcome::kTimeout ? "timeout"
+                                                                   : "classify");
   };
   scheduling.on_preempt = [metrics, name = config.name] { metrics->RecordPreemption(name); };
   scheduling.on_prefix_hit = [metrics, name = config.name](int64_t positions) {

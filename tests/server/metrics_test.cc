@@ -52,9 +52,10 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   metrics.RecordStepDuration("t5", "mixed", 0.07);
   metrics.SetLoadSeconds("t5", 1.25);
   metrics.RecordPreemption("t5");
-  metrics.RecordRefillWait("t5", 0.001, true);
-  metrics.RecordRefillWait("t5", 0.002, true);
-  metrics.RecordRefillWait("t5", 0.003, false);
+  metrics.RecordRefillWait("t5", 0.001, "refilled");
+  metrics.RecordRefillWait("t5", 0.002, "refilled");
+  metrics.RecordRefillWait("t5", 0.003, "timeout");
+  metrics.RecordRefillWait("t5", 0.004, "classify");
   metrics.RecordPrefixHit("t5", 32);
   metrics.RecordPrefixHit("t5", 16);
   const std::string text = metrics.Text();
@@ -80,6 +81,7 @@ TEST(Metrics, RecordsGenerationTimesTokensAndBatches) {
   EXPECT_TRUE(Has(text, R"(triad_refill_waits_total{model="t5",outcome="timeout"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_wait_seconds_total{model="t5",outcome="refilled"} 0.003)"));
   EXPECT_TRUE(Has(text, R"(triad_refill_wait_seconds_total{model="t5",outcome="timeout"} 0.003)"));
+  EXPECT_TRUE(Has(text, R"(triad_refill_waits_total{model="t5",outcome="classify"} 1)"));
   EXPECT_TRUE(Has(text, R"(triad_prefix_cache_hit_tokens_total{model="t5"} 48)"));
 }
 

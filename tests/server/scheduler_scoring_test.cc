@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "model/generation.h"
@@ -204,6 +205,50 @@ TEST(SchedulerScoringTest, BatchesAreCappedByItemsAndLargeRequestsSpanBatches) {
   for (size_t i = 0; i < items.size(); ++i) ExpectSolo(*model, items[i], result.scores[i]);
   s.Shutdown(0ms);
   EXPECT_EQ(batches, std::vector<int64_t>({3, 3, 2}));
+}
+
+// A refill-window wait (60 s, after a short generation finished beside a long one) ends as soon
+// as a Classify batch is ready: the batch runs at once and the wait reports kClassify.
+TEST(SchedulerScoringTest, ReadyClassifyBatchEndsARefillWait) {
+  auto model = Load("llama-tiny");
+  SchedulerOptions options;
+  options.refill_window = 60s;
+  options.batch_window = std::chrono::microseconds(0);
+  std::mutex mu;
+  std::vector<std::pair<double, RefillOutcome>> waits;
+  options.on_refill_wait = [&](double seconds, RefillOutcome outcome) {
+    std::lock_guard<std::mutex> lock(mu);
+    waits.emplace_back(seconds, outcome);
+  };
+  Scheduler s(*model, options);
+  auto generation = [](int64_t new_tokens, uint64_t seed, std::promise<Completion>* done) {
+    GenerationRequest r;
+    r.prompt_ids = Ids(4, seed);
+    r.sampling.temperature = 0;
+    r.sampling.max_new_tokens = new_tokens;
+    r.sampling.ignore_eos = true;
+    r.on_done = [done](const Completion& c) { done->set_value(c); };
+    return r;
+  };
+  std::promise<Completion> long_done, short_done;
+  auto long_handle = s.Submit(generation(64, 1, &long_done));
+  ASSERT_TRUE(long_handle.ok());
+  ASSERT_TRUE(s.Submit(generation(3, 2, &short_done)).ok());
+  EXPECT_EQ(short_done.get_future().get().token_ids.size(), 3u);
+  std::this_thread::sleep_for(200ms);  // the loop waits for the short one's successor by now
+  ScoringRequest r;
+  for (uint64_t i = 0; i < 2; ++i) r.items.push_back(Item(i));
+  const auto start = SteadyClock::now();
+  const ScoringResult result = Submit(s, std::move(r)).done.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_LT(SecondsBetween(start, SteadyClock::now()), 30.0);
+  (*long_handle)->Cancel();
+  EXPECT_EQ(long_done.get_future().get().reason, FinishReason::kCancelled);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(waits.size(), 1u);
+  EXPECT_EQ(waits[0].second, RefillOutcome::kClassify);
+  EXPECT_GE(waits[0].first, 0.15);
+  EXPECT_LT(waits[0].first, 30.0);
 }
 
 TEST(SchedulerScoringTest, ScoringBesideRunningGenerationsKeepsBothOutputsAndStepsSmall) {

@@ -439,10 +439,10 @@ TEST(SchedulerTest, RefillWindowWaitsForTheFinishedClientsNextRequest) {
       std::lock_guard<std::mutex> lock(mu);
       ++steps;
     };
-    std::vector<std::pair<double, bool>> waits;
-    options.on_refill_wait = [&](double seconds, bool refilled) {
+    std::vector<std::pair<double, RefillOutcome>> waits;
+    options.on_refill_wait = [&](double seconds, RefillOutcome outcome) {
       std::lock_guard<std::mutex> lock(mu);
-      waits.emplace_back(seconds, refilled);
+      waits.emplace_back(seconds, outcome);
     };
     Scheduler scheduler(*model, options);
     SamplingParams long_run = Greedy(64);
@@ -480,7 +480,7 @@ TEST(SchedulerTest, RefillWindowWaitsForTheFinishedClientsNextRequest) {
     }
     std::lock_guard<std::mutex> lock(mu);
     ASSERT_EQ(waits.size(), 1u);
-    EXPECT_EQ(waits[0].second, successor);
+    EXPECT_EQ(waits[0].second, successor ? RefillOutcome::kRefilled : RefillOutcome::kTimeout);
     if (successor) {
       EXPECT_GE(waits[0].first, 0.04);
       EXPECT_LT(waits[0].first, 30.0);
