@@ -493,18 +493,15 @@ bool Scheduler::Step() {
   // With decode graphs the runner takes the decode rows (a step with prompt chunks splits).
   StepInfo info;
   info.batch_size = static_cast<int64_t>(chunks.size());
+  int64_t prompt_chunks = 0;
   for (const Fed& f : fed) {
     // A prompt chunk: several tokens, or the one token of a sequence with none generated yet.
-    const bool prompt = f.tokens > 1 || (f.seq->beams == nullptr &&
-                                         f.seq->completion.token_ids.empty());
-    if (prompt) {
+    if (f.tokens > 1 || (f.seq->beams == nullptr && f.seq->completion.token_ids.empty())) {
+      ++prompt_chunks;
       info.prompt_tokens += f.tokens;
-    } else {
-      info.decode_rows += f.seq->beams != nullptr
-                              ? static_cast<int64_t>(f.seq->beams->states.size())
-                              : 1;
     }
   }
+  info.decode_rows = info.batch_size - prompt_chunks;  // every other chunk is one row
   const auto forward_start = SteadyClock::now();
   auto logits = graphs_ != nullptr ? graphs_->Step(chunks, &info.path)
                                    : model_.ForwardChunks(chunks);
