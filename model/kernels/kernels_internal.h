@@ -22,6 +22,19 @@ struct LinearArgs {
   int64_t out_features = 0;     // <= 0 means nothing to do
 };
 
+// The rows-in-lanes tiles' (linear_avx512*.cc) store: y[row + r, out + o] = sums[o * 16 + r] +
+// bias[out + o] for r < rows (<= 16) and o < O, sums holding one 16-lane vector per output.
+template <int O, typename W, typename X>
+inline void StoreLaneSums(const LinearArgs<W, X>& a, const float* sums, int64_t row,
+                          int64_t rows, int64_t out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* y = a.y + (row + r) * a.out_features + out;
+    for (int o = 0; o < O; ++o) {
+      y[o] = sums[o * 16 + r] + (a.bias != nullptr ? a.bias[out + o] : 0.0f);
+    }
+  }
+}
+
 // Output rows are handed to threads in blocks of this many (and the kernels' L2-sized panels
 // of outputs are multiples of it).
 inline constexpr int64_t kOutBlock = 4;

@@ -159,7 +159,7 @@ struct Avx512Ops {
 // rows 20.0 -> 23.1, 17 rows 18.6 -> 23.1). Inside the model
 // the 512-row serving prefill's linear layers took the same ~300 ms with XtGroups as with the
 // 4x4 tiles (not understood yet; the padded prefill gained ~10%).
-constexpr int kXtRows = 16;
+constexpr int kXtRows = 16;  // StoreLaneSums (kernels_internal.h) reads sums as 16 lanes
 constexpr int kXtMinRows = 12;
 constexpr int64_t kXtGroupMinRows = 25;
 // XtGroups' rows per call at most: larger calls go in slices, so the per-thread buffers (xt
@@ -246,18 +246,6 @@ TRIAD_KERNEL_TARGET inline void XtSingles(const float* w, int64_t stride, const 
   }
 }
 
-// y[row + r, out + o] = sums[o][r] + bias[out + o] for r < rows (<= 16), o < O.
-template <int O>
-TRIAD_KERNEL_TARGET inline void XtStore(const LinearArgs<float>& a, const float* sums,
-                                        int64_t row, int64_t rows, int64_t out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* y = a.y + (row + r) * a.out_features + out;
-    for (int o = 0; o < O; ++o) {
-      y[o] = sums[o * kXtRows + r] + (a.bias != nullptr ? a.bias[out + o] : 0.0f);
-    }
-  }
-}
-
 // y[:, out + o] for o < O over all in-features (O = 8 streams from XtRun16 with prefetch).
 template <int O>
 TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int64_t out) {
@@ -274,7 +262,7 @@ TRIAD_KERNEL_TARGET void XtTile(const LinearArgs<float>& a, const float* xt, int
   XtSingles<O>(w, in, xt, i, in, acc);
   alignas(64) float sums[O * kXtRows];
   for (int o = 0; o < O; ++o) _mm512_store_ps(sums + o * kXtRows, acc[o]);
-  XtStore<O>(a, sums, 0, a.num_rows, out);
+  StoreLaneSums<O>(a, sums, 0, a.num_rows, out);
 }
 
 // Floats per copied weight row in XtGroups' panel: a chunk plus 16, so that a tile's 16 rows
@@ -389,8 +377,8 @@ TRIAD_KERNEL_TARGET void XtGroups(const LinearArgs<float>& a, const float* xt, i
   }
   for (int64_t t = 0; t < tiles; ++t) {
     for (int64_t g = 0; g < groups; ++g) {
-      XtStore<16>(a, sums + (t * groups + g) * kTileSums, g * kXtRows,
-                  std::min<int64_t>(kXtRows, a.num_rows - g * kXtRows), out_begin + 16 * t);
+      StoreLaneSums<16>(a, sums + (t * groups + g) * kTileSums, g * kXtRows,
+                        std::min<int64_t>(kXtRows, a.num_rows - g * kXtRows), out_begin + 16 * t);
     }
   }
   if (out_begin + 16 * tiles < out_end) {

@@ -85,12 +85,9 @@ TRIAD_BF16_TARGET void PairTile(const Args& a, const uint32_t* xt, int64_t out) 
     for (int o = 0; o < O; ++o) pair[o] = w[o][in - 1];
     PairStep<O>(xt, full, pair, acc);
   }
-  alignas(64) float sums[O][kRows];
-  for (int o = 0; o < O; ++o) _mm512_store_ps(sums[o], acc[o]);
-  for (int64_t r = 0; r < a.num_rows; ++r) {
-    float* y = a.y + r * a.out_features + out;
-    for (int o = 0; o < O; ++o) y[o] = sums[o][r] + (a.bias != nullptr ? a.bias[out + o] : 0.0f);
-  }
+  alignas(64) float sums[O * kRows];
+  for (int o = 0; o < O; ++o) _mm512_store_ps(sums + o * kRows, acc[o]);
+  StoreLaneSums<O>(a, sums, 0, a.num_rows, out);
 }
 
 }  // namespace
