@@ -103,7 +103,21 @@ struct Tally {
 struct Results : Tally {
   std::vector<double> ttft_ms, itl_ms;
   std::vector<double> steady_ttft_ms;  // closed loop: without each worker's opening request
+  std::vector<double> latency_ms;      // due -> the last message
+  // Per streamed request of 2+ tokens: (latency - TTFT) / (tokens - 1), the decode speed one
+  // client sees (vLLM's TPOT), where ITL is per gap.
+  std::vector<double> tpot_ms;
+  std::vector<double> queue_ms;        // the server's timings.queue_seconds
   int64_t generated = 0;
+  int64_t prompt_tokens = 0;  // the server's usage.prompt_tokens
+  int64_t cached_prompt_tokens = 0;  // usage.cached_prompt_tokens (the prefix cache's part)
+
+  // Records a succeeded request's server-side usage and timings (the caller holds mu).
+  void CountUsageLocked(const v1::Usage& usage, const v1::Timings& timings) {
+    prompt_tokens += usage.prompt_tokens();
+    cached_prompt_tokens += usage.cached_prompt_tokens();
+    queue_ms.push_back(timings.queue_seconds() * 1e3);
+  }
 };
 
 std::uniform_int_distribution<int32_t> PromptIds(int64_t vocab) {
@@ -146,7 +160,9 @@ void RunOneUnary(TriadClient& client, const v1::GenerateRequest& request, Clock:
   std::lock_guard<std::mutex> lock(results.mu);
   if (!results.CountLocked(status)) return;
   results.generated += response.token_ids_size();
+  results.CountUsageLocked(response.usage(), response.timings());
   results.ttft_ms.push_back(latency);
+  results.latency_ms.push_back(latency);
   if (!opening) results.steady_ttft_ms.push_back(latency);
 }
 
@@ -157,9 +173,13 @@ void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time
   double ttft = -1;
   int64_t tokens = 0;
   Clock::time_point last = due;
+  v1::Usage usage;
+  v1::Timings timings;
   const grpc::Status status = client.GenerateStream(
       request,
       [&](const v1::GenerateStreamResponse& m) {
+        if (m.has_usage()) usage = m.usage();  // the final message
+        if (m.has_timings()) timings = m.timings();
         if (m.token_ids_size() == 0) return;
         const Clock::time_point now = Clock::now();
         if (ttft < 0) {
@@ -171,11 +191,15 @@ void RunOne(TriadClient& client, const v1::GenerateRequest& request, Clock::time
         last = now;
       },
       std::chrono::minutes(10));
+  const double latency = Ms(Clock::now() - due);
   std::lock_guard<std::mutex> lock(results.mu);
   if (!results.CountLocked(status)) return;
   results.generated += tokens;
+  results.CountUsageLocked(usage, timings);
+  results.latency_ms.push_back(latency);
   if (ttft >= 0) results.ttft_ms.push_back(ttft);
   if (ttft >= 0 && !opening) results.steady_ttft_ms.push_back(ttft);
+  if (ttft >= 0 && tokens > 1) results.tpot_ms.push_back((Ms(last - due) - ttft) / (tokens - 1));
   results.itl_ms.insert(results.itl_ms.end(), itl.begin(), itl.end());
 }
 
@@ -212,32 +236,50 @@ nlohmann::json RunGenerateBench(TriadClient& client, const BenchOptions& o, int6
                  {"num_beams", o.num_beams},
                  {"generated_tokens", results.generated},
                  {"generated_tokens_per_s", results.generated / wall},
+                 {"total_prompt_tokens", results.prompt_tokens},
+                 {"cached_prompt_tokens", results.cached_prompt_tokens},
+                 {"prompt_tokens_per_s", results.prompt_tokens / wall},
+                 {"total_tokens_per_s", (results.prompt_tokens + results.generated) / wall},
                  {"ttft_ms", Percentiles(results.ttft_ms)},
                  {"steady_ttft_ms", Percentiles(results.steady_ttft_ms)},
-                 {"itl_ms", Percentiles(results.itl_ms)}});
+                 {"itl_ms", Percentiles(results.itl_ms)},
+                 {"tpot_ms", Percentiles(results.tpot_ms)},
+                 {"latency_ms", Percentiles(results.latency_ms)},
+                 {"server_queue_ms", Percentiles(results.queue_ms)}});
   return report;
 }
 
+// One table row: `name`, then the p50 / p90 / p99 of the percentiles object `p`.
+std::string PercentileRow(const char* name, const nlohmann::json& p) {
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "%-22s %10.1f %10.1f %10.1f\n", name, p["p50"].get<double>(),
+                p["p90"].get<double>(), p["p99"].get<double>());
+  return buf;
+}
+
 std::string FormatGenerateTable(const nlohmann::json& r) {
-  char buf[1024];
-  std::snprintf(buf, sizeof(buf),
+  char head[512];
+  std::snprintf(head, sizeof(head),
                 "model %s  concurrency %d  rate %.2f/s  prompt %d  output %d\n"
-                "requests ok %lld  failed %lld  wall %.2f s  %.2f req/s  %.1f generated tok/s\n"
-                "%-22s %10s %10s %10s\n%-22s %10.1f %10.1f %10.1f\n%-22s %10.1f %10.1f %10.1f\n"
-                "%-22s %10.1f %10.1f %10.1f\n",
+                "requests ok %lld  failed %lld  wall %.2f s  %.2f req/s\n"
+                "tokens/s: %.1f generated  %.1f prompt (%lld of %lld from the prefix cache)  "
+                "%.1f total\n"
+                "%-22s %10s %10s %10s\n",
                 r["model"].get<std::string>().c_str(), r["concurrency"].get<int>(),
                 r["rate"].get<double>(), r["prompt_tokens"].get<int>(),
                 r["output_tokens"].get<int>(), static_cast<long long>(r["requests_ok"].get<int64_t>()),
                 static_cast<long long>(r["requests_failed"].get<int64_t>()),
                 r["wall_seconds"].get<double>(), r["requests_per_s"].get<double>(),
-                r["generated_tokens_per_s"].get<double>(), "latency (ms)", "p50", "p90", "p99",
-                "time to first token", r["ttft_ms"]["p50"].get<double>(),
-                r["ttft_ms"]["p90"].get<double>(), r["ttft_ms"]["p99"].get<double>(),
-                "  after the opening", r["steady_ttft_ms"]["p50"].get<double>(),
-                r["steady_ttft_ms"]["p90"].get<double>(), r["steady_ttft_ms"]["p99"].get<double>(),
-                "inter-token", r["itl_ms"]["p50"].get<double>(), r["itl_ms"]["p90"].get<double>(),
-                r["itl_ms"]["p99"].get<double>());
-  return buf;
+                r["generated_tokens_per_s"].get<double>(), r["prompt_tokens_per_s"].get<double>(),
+                static_cast<long long>(r["cached_prompt_tokens"].get<int64_t>()),
+                static_cast<long long>(r["total_prompt_tokens"].get<int64_t>()),
+                r["total_tokens_per_s"].get<double>(), "latency (ms)", "p50", "p90", "p99");
+  return head + PercentileRow("time to first token", r["ttft_ms"]) +
+         PercentileRow("  after the opening", r["steady_ttft_ms"]) +
+         PercentileRow("inter-token", r["itl_ms"]) +
+         PercentileRow("per output token", r["tpot_ms"]) +
+         PercentileRow("request", r["latency_ms"]) +
+         PercentileRow("server queue", r["server_queue_ms"]);
 }
 
 // --- Classification -----------------------------------------------------------------------

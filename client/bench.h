@@ -1,6 +1,8 @@
 // The `triad bench` load generator. Generation mode streams synthetic Generate requests (random
 // token-id prompts, fixed or spread output length with ignore_eos; or unary beam searches) and
-// reports throughput, time to first token and inter-token latency percentiles. Classification mode (a task given) sends synthetic
+// reports generated, prompt and total tokens/s, and percentiles of time to first token,
+// inter-token latency, time per output token, request latency and the server's queue time.
+// Classification mode (a task given) sends synthetic
 // Classify (or ClassifyBatch) requests whose texts are pre-tokenized random segments, so their
 // lengths are exact, and reports classifications/s, latency percentiles, the server's queue time
 // and prompt tokens/s. Both run at a fixed concurrency, closed loop or with Poisson arrivals.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The triad CLI against a real triadd (label integration): health, models, generate (stream and
-# unary give the same text), classify, tokenize, bench --json (generation and classification), a bad request's exit status, and SIGTERM
+# unary give the same text), classify, tokenize, bench --json (generation and classification; the
+# server-reported prompt and cached tokens), a bad request's exit status, and SIGTERM
 # stopping the daemon with exit 0. Usage: cli_test.sh TRIADD TRIAD DATA_DIR
 set -euo pipefail
 TRIADD=$1 TRIAD=$2 DATA=$(cd "$3" && pwd)
@@ -36,6 +37,16 @@ echo "$report" | grep -q '"requests_ok": 8' || fail "bench: $report"
 echo "$report" | grep -q '"ttft_ms"' || fail "bench percentiles: $report"
 # 8 requests on 4 workers: 4 openings, 4 after them.
 echo "$report" | tr -d ' \n' | grep -q '"steady_ttft_ms":{"count":4' || fail "bench steady TTFT: $report"
+# The server's usage: 8 prompts of 8 ids; every request has 4 tokens, so a TPOT, a latency and
+# a queue time each.
+flat=$(echo "$report" | tr -d ' \n')
+for key in '"total_prompt_tokens":64' '"tpot_ms":{"count":8' '"latency_ms":{"count":8' \
+    '"server_queue_ms":{"count":8'; do
+  echo "$flat" | grep -q "$key" || fail "bench $key: $report"
+done
+table=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 2 --prompt-tokens 8 --output-tokens 2)
+echo "$table" | grep -q "^tokens/s: .* generated .* prompt (.* from the prefix cache) .* total" &&
+  echo "$table" | grep -q "^per output token" || fail "bench table: $table"
 # Output lengths drawn from [4, 8]: 8 requests generate 32..64 tokens, all 8 each only by a
 # 1-in-390625 chance.
 spread=$("$TRIAD" bench $S --model llama --concurrency 4 --requests 8 --prompt-tokens 8 --output-tokens 8 --output-spread 0.5 --json | tr -d ' \n')
@@ -49,6 +60,10 @@ echo "$ramp" | grep -q '"requests_ok":4' && echo "$ramp" | grep -q '"ramp_up_sec
   awk -v w="$wall" 'BEGIN { exit !(w >= 0.675) }' || fail "bench --ramp-up: $ramp"
 shared=$("$TRIAD" bench $S --model llama --concurrency 2 --requests 4 --prompt-tokens 24 --shared-prefix 20 --output-tokens 2 --json | tr -d ' \n')
 echo "$shared" | grep -q '"requests_ok":4' && echo "$shared" | grep -q '"shared_prefix_tokens":20' || fail "bench --shared-prefix: $shared"
+# Blocks of 16: each request after the two openings finds the shared prefix's first block
+# cached (the second opening too when it arrives after the first one's prefill).
+cached=$(echo "$shared" | sed -n 's/.*"cached_prompt_tokens":\([0-9]*\).*/\1/p')
+[[ -n "$cached" && ( $cached == 32 || $cached == 48 ) ]] || fail "bench cached_prompt_tokens: $shared"
 cshared=$("$TRIAD" bench $S --model llama --task entailment --concurrency 2 --requests 4 --prompt-tokens 12 --shared-prefix 10 --json | tr -d ' \n')
 echo "$cshared" | grep -q '"requests_ok":4' && echo "$cshared" | grep -q '"shared_prefix_tokens":10' || fail "bench --task --shared-prefix: $cshared"
 "$TRIAD" generate $S --model llama --input-ids 1,2,3 --max-new-tokens 4 --num-beams 3 > "$WORK/out" 2> "$WORK/err" ||
