@@ -426,8 +426,6 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
             {"load_seconds", load_seconds}, {"kernel_isa", std::string(kernels::KernelIsa())}};
   r["prefill_tokens_per_s"] = PrefillTokensPerSecond(*model, spec);
   r["serving_prefill_tokens_per_s"] = ServingPrefillTokensPerSecond(*model, spec);
-  const auto [prefill16, prefill16_calls] = Prefill16(*model, spec);
-  r["prefill16"] = {{"tokens_per_s", prefill16}, {"aten_calls", prefill16_calls}};
   int64_t serving_peak_rss = PeakRssBytes();
   for (const int64_t batch : {1, 8}) {
     // The bandwidth is measured right before each decode figure: it drifts on shared machines.
@@ -441,6 +439,12 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
     r[key] = {{"tokens_per_s", tps}, {"read_bandwidth_gbs", gbs},
               {"roofline_tokens_per_s", roofline}, {"fraction_of_roofline", tps / roofline}};
   }
+  // The peak over load, prefill and decode at batches 1 and 8 (what peak_rss_limit_bytes
+  // bounds); the batch-16 steps below hold a KV pool of 16+ sequences and their activations.
+  serving_peak_rss = std::max(serving_peak_rss, PeakRssBytes());
+  ResetPeakRss();
+  const auto [prefill16, prefill16_calls] = Prefill16(*model, spec);
+  r["prefill16"] = {{"tokens_per_s", prefill16}, {"aten_calls", prefill16_calls}};
   // The scheduler's path (ragged caches, attention per sequence) at batch 8, against
   // decode_batch8 (one padded batch) in the same run; and at batches 1 and 16, whose ratio is
   // the decode part of triadd's concurrency-16 over concurrency-1 throughput (issue 4's 5x).
@@ -477,6 +481,8 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
                     {"split_step_ms", 1e3 * split.seconds},
                     {"split_aten_calls", split.aten_calls},
                     {"split_over_prompt_alone", split.seconds / alone.seconds}};
+  // Before the attention timing's own pools and the probe's buffer.
+  r["batch16_peak_rss_bytes"] = PeakRssBytes();
   if (where.is_cpu()) {
     // The decode attention of a concurrency-16 step at 96 and 512 positions (the serving
     // benchmark's mean context, and a long one), beside the read probe.
@@ -487,12 +493,13 @@ Json MeasureOne(const std::string& name, const std::string& dtype, const std::st
           {"step_ms", ms}, {"kv_read_gbs", bytes / ms / 1e6}, {"read_bandwidth_gbs", gbs}};
     }
   }
-  // Peak RSS while loading, and over load + prefill + decode (without the probe's buffer);
+  // Peak RSS while loading, and over load + prefill + decode at batches 1 and 8 (without the
+  // probe's buffer);
   // host memory only (an accelerator's memory is not counted). The limit is the CPU's (weights
   // plus 20% plus 300 MB): on a GPU the CUDA runtime alone holds ~0.5 GB of host memory (H200,
   // LibTorch 2.11), so there the limit is left out.
   r["load_peak_rss_bytes"] = load_peak_rss;
-  r["peak_rss_bytes"] = std::max(serving_peak_rss, PeakRssBytes());
+  r["peak_rss_bytes"] = serving_peak_rss;
   if (where.is_cpu()) {
     r["peak_rss_limit_bytes"] = static_cast<int64_t>(1.2 * model->weight_bytes()) + 300'000'000;
   }
