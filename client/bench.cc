@@ -400,17 +400,17 @@ std::string FormatClassifyTable(const nlohmann::json& r) {
       "model %s  task %s  concurrency %d  rate %.2f/s  segment %d tokens%s  batch items %d\n"
       "requests ok %lld  failed %lld  wall %.2f s  %.2f req/s  %.1f classifications/s  "
       "%.0f prompt tok/s\n"
-      "%-22s %10s %10s %10s\n%-22s %10.1f %10.1f %10.1f\n%-22s %10.1f\n",
+      "%-22s %10s %10s %10s\n",
       r["model"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
       r["concurrency"].get<int>(), r["rate"].get<double>(), r["prompt_tokens"].get<int>(), choices,
       r["batch_items"].get<int>(), static_cast<long long>(r["requests_ok"].get<int64_t>()),
       static_cast<long long>(r["requests_failed"].get<int64_t>()), r["wall_seconds"].get<double>(),
       r["requests_per_s"].get<double>(), r["classifications_per_second"].get<double>(),
-      r["prompt_tokens_per_s"].get<double>(), "latency (ms)", "p50", "p90", "p99", "request",
-      r["latency_ms"]["p50"].get<double>(), r["latency_ms"]["p90"].get<double>(),
-      r["latency_ms"]["p99"].get<double>(), "server queue (mean)",
-      r["server_queue_ms_mean"].get<double>());
-  return buf;
+      r["prompt_tokens_per_s"].get<double>(), "latency (ms)", "p50", "p90", "p99");
+  char queue[64];
+  std::snprintf(queue, sizeof(queue), "%-22s %10.1f\n", "server queue (mean)",
+                r["server_queue_ms_mean"].get<double>());
+  return buf + PercentileRow("request", r["latency_ms"]) + queue;
 }
 
 }  // namespace
