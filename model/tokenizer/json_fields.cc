@@ -42,6 +42,27 @@ absl::StatusOr<int64_t> Int(const Json& obj, absl::string_view path, absl::strin
   return value->get<int64_t>();
 }
 
+absl::StatusOr<int32_t> TokenId(const Json& value, absl::string_view path) {
+  // Unsigned values above INT64_MAX are is_number_unsigned; get<int64_t> would wrap them.
+  if (!value.is_number_integer() ||
+      (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t{kMaxTokenId}) ||
+      value.get<int64_t>() < 0 || value.get<int64_t>() > kMaxTokenId) {
+    return Invalid(path, absl::StrCat("expected a token id, an integer in [0, ", kMaxTokenId,
+                                      "], got ", value.dump()));
+  }
+  return static_cast<int32_t>(value.get<int64_t>());
+}
+
+absl::StatusOr<int32_t> TokenId(const Json& obj, absl::string_view path, absl::string_view key,
+                                std::optional<int32_t> fallback) {
+  const Json* value = Member(obj, key);
+  if (value == nullptr || value->is_null()) {
+    if (fallback) return *fallback;
+    return Invalid(Child(path, key), "required token id is missing");
+  }
+  return TokenId(*value, Child(path, key));
+}
+
 absl::StatusOr<std::string> Type(const Json& obj, absl::string_view path) {
   if (!obj.is_object()) return Invalid(path, "expected an object");
   return String(obj, path, "type");

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "model/tokenizer/model.h"
 #include "model/tokenizer/regex.h"
 
 namespace triad::tokenizer::json_fields {
@@ -49,6 +50,11 @@ absl::StatusOr<bool> Bool(const Json& obj, absl::string_view path, absl::string_
 // An integer member; absent or null gives `fallback` (nullopt = required).
 absl::StatusOr<int64_t> Int(const Json& obj, absl::string_view path, absl::string_view key,
                             std::optional<int64_t> fallback = std::nullopt);
+// `value` (at `path`) as a token id: an integer in [0, kMaxTokenId].
+absl::StatusOr<int32_t> TokenId(const Json& value, absl::string_view path);
+// A token-id member (TokenId); absent or null gives `fallback` (nullopt = required).
+absl::StatusOr<int32_t> TokenId(const Json& obj, absl::string_view path, absl::string_view key,
+                                std::optional<int32_t> fallback = std::nullopt);
 // The "type" of a component object.
 absl::StatusOr<std::string> Type(const Json& obj, absl::string_view path);
 

@@ -9,7 +9,10 @@
 namespace triad::tokenizer {
 
 absl::Status Vocab::Add(std::string token, int32_t id) {
-  if (id < 0) return absl::InvalidArgumentError(absl::StrCat("negative id ", id));
+  if (id < 0 || id > kMaxTokenId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("id ", id, " is outside [0, ", kMaxTokenId, "]"));
+  }
   if (static_cast<size_t>(id) >= id_to_token_.size()) {
     id_to_token_.resize(id + 1);
     present_.resize(id + 1, 0);

@@ -17,10 +17,16 @@
 
 namespace triad::tokenizer {
 
+// The largest token id a tokenizer file may use (4,194,303). The largest real vocabularies
+// have ~1M entries (XLM-V: 0.9M); ids index dense tables (Vocab's id -> token), so this also
+// bounds what a malformed file's id makes a load allocate (fuzzing found an id of 148M that
+// asked for 4.7 GB).
+inline constexpr int32_t kMaxTokenId = (1 << 22) - 1;
+
 // A model vocabulary: ids need not be dense (a hole has no token).
 class Vocab {
  public:
-  // InvalidArgument on a negative id or an id used twice.
+  // InvalidArgument on an id outside [0, kMaxTokenId] or an id used twice.
   absl::Status Add(std::string token, int32_t id);
   std::optional<int32_t> Find(std::string_view token) const {
     // Debian's abseil has its own string_view type for heterogeneous lookup.

@@ -21,11 +21,9 @@ absl::StatusOr<Vocab> LoadVocabDict(const Json& model, absl::string_view path) {
     return json_fields::Invalid(vocab_path, "expected an object of token: id");
   }
   Vocab out;
-  for (const auto& [token, id] : vocab->items()) {
-    if (!id.is_number_integer()) {
-      return json_fields::Invalid(Child(vocab_path, token), "expected an integer id");
-    }
-    const absl::Status status = out.Add(token, id.get<int32_t>());
+  for (const auto& [token, value] : vocab->items()) {
+    TRIAD_ASSIGN_OR_RETURN(const int32_t id, json_fields::TokenId(value, Child(vocab_path, token)));
+    const absl::Status status = out.Add(token, id);
     if (!status.ok()) return json_fields::Invalid(Child(vocab_path, token), status.message());
   }
   return out;
@@ -96,8 +94,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadUnigram(const Json& model, absl::stri
   }
   std::optional<int32_t> unk_id;
   if (const Json* unk = Member(model, "unk_id"); unk != nullptr && !unk->is_null()) {
-    TRIAD_ASSIGN_OR_RETURN(const int64_t id, json_fields::Int(model, path, "unk_id"));
-    unk_id = static_cast<int32_t>(id);
+    TRIAD_ASSIGN_OR_RETURN(unk_id, json_fields::TokenId(model, path, "unk_id"));
   }
   TRIAD_ASSIGN_OR_RETURN(const bool byte_fallback,
                          json_fields::Bool(model, path, "byte_fallback", false));
@@ -147,8 +144,7 @@ absl::Status LoadAddedTokens(const Json& root, const Normalizer* normalizer, Pip
     const std::string path = Child("/added_tokens", i);
     AddedToken token;
     TRIAD_ASSIGN_OR_RETURN(token.content, json_fields::String(t, path, "content"));
-    TRIAD_ASSIGN_OR_RETURN(const int64_t id, json_fields::Int(t, path, "id"));
-    token.id = static_cast<int32_t>(id);
+    TRIAD_ASSIGN_OR_RETURN(token.id, json_fields::TokenId(t, path, "id"));
     TRIAD_ASSIGN_OR_RETURN(token.special, json_fields::Bool(t, path, "special", false));
     TRIAD_ASSIGN_OR_RETURN(token.normalized,
                            json_fields::Bool(t, path, "normalized", !token.special));

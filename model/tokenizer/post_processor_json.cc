@@ -66,10 +66,12 @@ absl::StatusOr<std::vector<TemplateSpecial>> LoadTemplateSpecials(const Json& j,
     TemplateSpecial special;
     special.name = name;
     for (size_t i = 0; i < ids->size(); ++i) {
-      if (!(*ids)[i].is_number_integer() || !(*tokens)[i].is_string()) {
-        return json_fields::Invalid(item_path, "expected integer ids and string tokens");
+      if (!(*tokens)[i].is_string()) {
+        return json_fields::Invalid(Child(Child(item_path, "tokens"), i), "expected a string");
       }
-      special.ids.push_back((*ids)[i].get<int32_t>());
+      TRIAD_ASSIGN_OR_RETURN(const int32_t id,
+                             json_fields::TokenId((*ids)[i], Child(Child(item_path, "ids"), i)));
+      special.ids.push_back(id);
       special.tokens.push_back((*tokens)[i].get<std::string>());
     }
     out.push_back(std::move(special));
@@ -103,11 +105,11 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> LoadClsSep(const Json& j, absl::s
   std::vector<TemplateSpecial> specials;
   for (const char* key : {"cls", "sep"}) {
     const Json* v = Member(j, key);
-    if (v == nullptr || !v->is_array() || v->size() != 2 || !(*v)[0].is_string() ||
-        !(*v)[1].is_number_integer()) {
+    if (v == nullptr || !v->is_array() || v->size() != 2 || !(*v)[0].is_string()) {
       return json_fields::Invalid(Child(path, key), "expected [token, id]");
     }
-    specials.push_back({key, {(*v)[1].get<int32_t>()}, {(*v)[0].get<std::string>()}});
+    TRIAD_ASSIGN_OR_RETURN(const int32_t id, json_fields::TokenId((*v)[1], Child(Child(path, key), 1)));
+    specials.push_back({key, {id}, {(*v)[0].get<std::string>()}});
   }
   const auto special = [](const char* name, int32_t type_id) {
     return TemplatePiece{false, false, name, type_id};

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
+#include "model/tokenizer/json_fields.h"
 #include "model/tokenizer/pipeline.h"
 #include "model/tokenizer/sentencepiece_converter.h"
 #include "model/tokenizer/tokenizer.h"
@@ -81,15 +82,14 @@ std::optional<std::string> TokenString(const Json& config, const char* key) {
   return std::nullopt;
 }
 
+// The ids of `key` (one id or a list), leaving out what is not a token id (as the other
+// values of these files that are not what we read: nothing else of them is validated).
 std::vector<int32_t> IdList(const Json& config, const char* key) {
   std::vector<int32_t> ids;
   if (!config.is_object() || !config.contains(key)) return ids;
   const Json& v = config[key];
-  if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
-  if (v.is_array()) {
-    for (const Json& id : v) {
-      if (id.is_number_integer()) ids.push_back(id.get<int32_t>());
-    }
+  for (const Json& id : v.is_array() ? v : Json::array({v})) {
+    if (const auto valid = json_fields::TokenId(id, key); valid.ok()) ids.push_back(*valid);
   }
   return ids;
 }

@@ -114,6 +114,48 @@ TEST(TokenizerBadFile, ErrorsNameComponentAndJsonPath) {
   ExpectLoadError(j, absl::StatusCode::kInvalidArgument, {"/model"});
 }
 
+// Ids index dense tables: one far beyond the vocabulary would make the load allocate for it
+// (fuzzing found 148M, 4.7 GB), and ids beyond int32 used to wrap to other ids.
+TEST(TokenizerBadFile, TokenIdsOutOfRangeAreErrorsNamingThePath) {
+  for (const Json& id : {Json(147977905), Json(-1), Json(int64_t{1} << 32), Json(uint64_t{1} << 63),
+                         Json(4194304)}) {
+    Json j = MinimalJson();
+    j["model"]["vocab"]["un"] = id;
+    ExpectLoadError(j, absl::StatusCode::kInvalidArgument,
+                    {"/model/vocab/un", "token id", id.dump().c_str()});
+
+    j = MinimalJson();
+    j["added_tokens"] = {{{"id", id}, {"content", "<x>"}}};
+    ExpectLoadError(j, absl::StatusCode::kInvalidArgument, {"/added_tokens/0/id", "token id"});
+
+    j = MinimalJson();
+    j["post_processor"] = {{"type", "BertProcessing"},
+                           {"cls", {"[UNK]", 0}},
+                           {"sep", {"un", id}}};
+    ExpectLoadError(j, absl::StatusCode::kInvalidArgument, {"/post_processor/sep/1", "token id"});
+
+    j = MinimalJson();
+    Json special = Json::object();
+    special["id"] = "[CLS]";
+    special["ids"] = Json::array({id});
+    special["tokens"] = Json::array({"[CLS]"});
+    j["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", {{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}}}},
+                           {"pair", Json::array()},
+                           {"special_tokens", Json::object()}};
+    j["post_processor"]["special_tokens"]["[CLS]"] = special;
+    ExpectLoadError(j, absl::StatusCode::kInvalidArgument,
+                    {"/post_processor/special_tokens/[CLS]/ids/0", "token id"});
+  }
+  // The largest id allowed loads (a hole below it has no token).
+  Json j = MinimalJson();
+  j["model"]["vocab"]["un"] = 4194303;
+  const auto t = Tokenizer::FromJsonString(j.dump());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->vocab_size(), 4194304);
+  EXPECT_EQ(*(*t)->EncodeIds("un", false), std::vector<int32_t>{4194303});
+}
+
 TEST(TokenizerBadFile, BpeMergeErrorsNameTheMerge) {
   const Json bpe = Json::parse(R"({"normalizer": null, "pre_tokenizer": null,
       "post_processor": null, "decoder": null, "added_tokens": [],
