@@ -21,6 +21,13 @@ absl::Status Prefixed(const char* prefix, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
+// Bounds on what a request makes the scheduler thread check at every token (each stop string
+// and id, on its own thread's time but in every step of the batch): generous against the 4
+// stop sequences of TGI's default and OpenAI's API.
+constexpr int kMaxStopStrings = 16;
+constexpr size_t kMaxStopBytes = 256;
+constexpr int kMaxStopTokenIds = 64;
+
 absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
   const v1::SamplingParameters& s = r.sampling();
   SamplingParams p;
@@ -41,10 +48,23 @@ absl::StatusOr<SamplingParams> ToSampling(const v1::GenerateRequest& r) {
   p.top_logprobs = r.top_logprobs();
   p.logprobs = r.logprobs();  // the responses carry log-probs only when asked
   TRIAD_RETURN_IF_ERROR(Prefixed("sampling.", p.Validate()));
+  if (s.stop_size() > kMaxStopStrings) {
+    return absl::InvalidArgumentError(absl::StrCat("sampling.stop: ", s.stop_size(),
+                                                   " strings, at most ", kMaxStopStrings));
+  }
   for (int i = 0; i < s.stop_size(); ++i) {
     if (s.stop(i).empty()) {
       return absl::InvalidArgumentError(absl::StrCat("sampling.stop[", i, "]: empty"));
     }
+    if (s.stop(i).size() > kMaxStopBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("sampling.stop[", i, "]: ", s.stop(i).size(),
+                                                     " bytes, at most ", kMaxStopBytes));
+    }
+  }
+  if (s.stop_token_ids_size() > kMaxStopTokenIds) {
+    return absl::InvalidArgumentError(absl::StrCat("sampling.stop_token_ids: ",
+                                                   s.stop_token_ids_size(), " ids, at most ",
+                                                   kMaxStopTokenIds));
   }
   if (s.num_beams() > 16) return absl::InvalidArgumentError("sampling.num_beams: at most 16");
   const bool beam = s.num_beams() > 1;

@@ -348,6 +348,19 @@ TEST_F(Triadd, BadInputGetsItsCodeNamingTheField) {
         sampling, sampling->GetDescriptor()->FindFieldByName("early_stopping"), 7);
   }
   expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.early_stopping");
+  // Stop strings and ids are checked at every token on the scheduler's thread: bounded.
+  r = Greedy("llama", {1, 2}, 4);
+  for (int i = 0; i < 16; ++i) r.mutable_sampling()->add_stop(std::string(256, 'a' + i));
+  for (int i = 0; i < 64; ++i) r.mutable_sampling()->add_stop_token_ids(i);
+  EXPECT_TRUE(Call(r, &out).ok());  // the limits themselves
+  r.mutable_sampling()->add_stop("q");
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.stop: 17 strings, at most 16");
+  r.mutable_sampling()->mutable_stop()->RemoveLast();
+  r.mutable_sampling()->set_stop(3, std::string(257, 'x'));
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.stop[3]: 257 bytes, at most 256");
+  r.mutable_sampling()->set_stop(3, "x");
+  r.mutable_sampling()->add_stop_token_ids(64);
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "sampling.stop_token_ids: 65 ids, at most 64");
 }
 
 // Sends `request` encoded, with the bytes of `marker` (in some string field) replaced by bytes
