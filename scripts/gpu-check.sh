@@ -97,7 +97,7 @@ if [[ $SERVER == ON ]]; then
   # Fail-fast: a triadd that cannot start on cuda would otherwise cost every test its deadline.
   # One call per suite: session 9's run died of SIGSEGV after the Triadd suite, before the
   # TriaddLoading one; a crash now prints its stack (tests/test_main.cc) into the log.
-  for suite in Triadd TriaddLoading; do
+  for suite in Triadd TriaddLoading TriaddRequestLog; do
     step "triadd_test_cuda_$suite" triadd_test_cuda 150 env TRIAD_TEST_DEVICE=cuda \
       "$BUILD_DIR/tests/server/triadd_test" --gtest_fail_fast --gtest_filter="$suite.*"
   done

@@ -1,7 +1,11 @@
-// CallRecord: one RPC as the metrics see it, shared by every handler file of the service.
+// CallRecord: one RPC as the metrics and the request log see it, shared by every handler file
+// of the service.
 //
-// Thread contract: a CallRecord is immutable after construction; Done/Refuse may be called
-// from any thread (Metrics is thread-safe), once per call.
+// Thread contract: Done/Refuse may be called from any thread (Metrics and RequestLog are
+// thread-safe), once per call. Generated/Classified are called before it (the handlers call
+// them on the scheduler's thread before the reply, which Done follows on that thread or through
+// the reactor's lock); apart from what Generated keeps for the log line, a CallRecord is
+// immutable after construction.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +16,7 @@
 #include <string>
 
 #include "server/metrics.h"
+#include "server/request_log.h"
 #include "server/scheduler.h"
 #include "server/status_convert.h"
 #include "server/wire.h"
@@ -56,16 +61,37 @@ class CancelSlot {
   bool cancel_requested_ = false;          // guarded by mu_
 };
 
+// Where every call's outcome goes: the metrics (not null) and the request log (null = none).
+struct CallSinks {
+  Metrics* metrics = nullptr;
+  const RequestLog* log = nullptr;
+};
+
+// The request log's name of a finish reason.
+inline const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kDeadline: return "deadline";
+    case FinishReason::kError: return "error";
+  }
+  return "unknown";
+}
+
 // One RPC as the metrics see it: its model label, method, start and deadline. The call's final
 // status passes through Done() or Refuse() exactly once, wherever the call finishes.
 class CallRecord {
  public:
-  CallRecord(Metrics* metrics, std::string model, const char* rpc,
+  CallRecord(const CallSinks& sinks, std::string model, const char* rpc,
              const grpc::CallbackServerContext* context)
-      : metrics_(metrics),
+      : metrics_(sinks.metrics),
+        log_(sinks.log),
         model_(std::move(model)),
         rpc_(rpc),
-        deadline_(SteadyDeadline(context)) {}
+        deadline_(SteadyDeadline(context)),
+        peer_(log_ != nullptr ? context->peer() : "") {}
 
   // Records the call's outcome and returns `status` for Finish().
   grpc::Status Done(grpc::Status status) const {
@@ -77,8 +103,11 @@ class CallRecord {
     if (code == absl::StatusCode::kCancelled && now + kDeadlineSlack >= deadline_) {
       code = absl::StatusCode::kDeadlineExceeded;
     }
-    metrics_->RecordRequest(model_, rpc_, code,
-                            std::chrono::duration<double>(now - start_).count());
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    metrics_->RecordRequest(model_, rpc_, code, seconds);
+    if (log_ != nullptr && log_->Wants(code)) {
+      log_->Record({rpc_, model_, peer_, code, status.error_message(), seconds, generation_});
+    }
     return status;
   }
   // A request refused before it ran: counted as rejected, then as Done.
@@ -90,6 +119,12 @@ class CallRecord {
     metrics_->RecordGeneration(
         model_, {c.prompt_tokens, static_cast<int64_t>(c.token_ids.size()), c.queue_seconds,
                  c.first_token_seconds, c.total_seconds});
+    if (log_ != nullptr) {
+      generation_ = GenerationLogFields{c.prompt_tokens,     c.cached_prompt_tokens,
+                                        static_cast<int64_t>(c.token_ids.size()),
+                                        c.queue_seconds,     c.first_token_seconds,
+                                        FinishReasonName(c.reason)};
+    }
   }
   void Classified(int64_t prompt_tokens, double queue_seconds) const {
     metrics_->RecordClassification(model_, prompt_tokens, queue_seconds);
@@ -97,11 +132,15 @@ class CallRecord {
 
  private:
   Metrics* metrics_;
+  const RequestLog* log_;
   std::string model_;
   static constexpr std::chrono::milliseconds kDeadlineSlack{10};
   const char* rpc_;
   SteadyClock::time_point start_ = SteadyClock::now();
   SteadyClock::time_point deadline_;
+  std::string peer_;  // only with a log
+  // Set by Generated for the log line (see the thread contract).
+  mutable std::optional<GenerationLogFields> generation_;
 };
 
 // Finishes a unary call at once with `status`, sending `response` when it is OK.

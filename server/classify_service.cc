@@ -225,7 +225,7 @@ grpc::ServerUnaryReactor* TriadService::Classify(grpc::CallbackServerContext* co
                                                  const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
   v1::ClassifyRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  CallRecord call(metrics_, ModelLabel(request.model()), "Classify", context);
+  CallRecord call(sinks_, ModelLabel(request.model()), "Classify", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   auto served = Ready(request.model());
   if (!served.ok()) return Refused(context, call, served.status());
@@ -241,7 +241,7 @@ grpc::ServerUnaryReactor* TriadService::ClassifyBatch(grpc::CallbackServerContex
                                                       grpc::ByteBuffer* out) {
   v1::ClassifyBatchRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  CallRecord call(metrics_, ModelLabel(request.model()), "ClassifyBatch", context);
+  CallRecord call(sinks_, ModelLabel(request.model()), "ClassifyBatch", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   auto served = Ready(request.model());
   if (!served.ok()) return Refused(context, call, served.status());

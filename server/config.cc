@@ -62,8 +62,8 @@ using config_internal::ValidateClassify;
 
 namespace fs = std::filesystem;
 
-constexpr std::initializer_list<const char*> kServerKeys = {"listen", "metrics_port", "threads",
-                                                            "shutdown_grace_ms", "models"};
+constexpr std::initializer_list<const char*> kServerKeys = {
+    "listen", "metrics_port", "threads", "shutdown_grace_ms", "request_log", "models"};
 constexpr std::initializer_list<const char*> kModelKeys = {"name",
                                                            "path",
                                                            "tokenizer",
@@ -332,6 +332,7 @@ absl::StatusOr<ServerConfig> ParseUnvalidated(const std::string& json_text,
   TRIAD_RETURN_IF_ERROR(reader.Read("metrics_port", &config.metrics_port));
   TRIAD_RETURN_IF_ERROR(reader.Read("threads", &config.threads));
   TRIAD_RETURN_IF_ERROR(reader.Read("shutdown_grace_ms", &config.shutdown_grace_ms));
+  TRIAD_RETURN_IF_ERROR(reader.Read("request_log", &config.request_log));
   TRIAD_RETURN_IF_ERROR(reader.Require("models"));
   const Json& models = root.at("models");
   if (!models.is_array()) {
@@ -366,12 +367,14 @@ struct Flags {
   std::optional<std::string> listen;
   std::optional<int> metrics_port;
   std::optional<int> threads;
+  std::optional<std::string> request_log;
   std::optional<std::string> device, dtype;  // for every model
   std::vector<ModelServingConfig> models;    // from --model, paths not yet resolved
 };
 
 constexpr std::initializer_list<const char*> kFlagNames = {
-    "--config", "--listen", "--metrics-port", "--threads", "--model", "--device", "--dtype"};
+    "--config", "--listen", "--metrics-port", "--threads", "--request-log",
+    "--model",  "--device", "--dtype"};
 
 absl::Status FlagError(absl::string_view flag, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(flag, ": ", what));
@@ -396,6 +399,8 @@ absl::Status ApplyFlag(const std::string& flag, const std::string& value, Flags*
     return ParseIntFlag(flag, value, &flags->metrics_port);
   } else if (flag == "--threads") {
     return ParseIntFlag(flag, value, &flags->threads);
+  } else if (flag == "--request-log") {
+    flags->request_log = value;  // checked by Validate, naming request_log
   } else if (flag == "--device" || flag == "--dtype") {
     const bool device = flag == "--device";
     if (const std::string problem = device ? DeviceProblem(value) : DtypeProblem(value);
@@ -457,6 +462,10 @@ absl::Status ServerConfig::Validate() const {
   TRIAD_RETURN_IF_ERROR(CheckRange(source, "threads", threads, 0, kMaxThreads));
   TRIAD_RETURN_IF_ERROR(CheckRange(source, "shutdown_grace_ms", shutdown_grace_ms, 0,
                                    std::numeric_limits<int64_t>::max()));
+  if (request_log != "none" && request_log != "errors" && request_log != "all") {
+    return KeyError(source, "request_log",
+                    absl::StrCat("unsupported ", Quote(request_log), " (none, errors, all)"));
+  }
   return ValidateModels(source, models);
 }
 
@@ -479,11 +488,12 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(int argc, const char* const* argv) 
     TRIAD_ASSIGN_OR_RETURN(const std::string text, ReadFile(flags.config_file));
     TRIAD_ASSIGN_OR_RETURN(config, ParseUnvalidated(text, flags.config_file));
   }
-  const bool overrides = flags.listen || flags.metrics_port || flags.threads || flags.device ||
-                         flags.dtype || !flags.models.empty();
+  const bool overrides = flags.listen || flags.metrics_port || flags.threads ||
+                         flags.request_log || flags.device || flags.dtype || !flags.models.empty();
   if (flags.listen) config.listen = *flags.listen;
   if (flags.metrics_port) config.metrics_port = *flags.metrics_port;
   if (flags.threads) config.threads = *flags.threads;
+  if (flags.request_log) config.request_log = *flags.request_log;
   for (ModelServingConfig& model : flags.models) {
     ResolveModelPaths(fs::path(), &model);
     config.models.push_back(std::move(model));

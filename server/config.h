@@ -102,6 +102,9 @@ struct ServerConfig {
                                            // 0 = hardware_concurrency
   int64_t shutdown_grace_ms = 30000;       // ms in-flight requests get after SIGTERM, >= 0;
                                            // 0 = cancel them at once
+  std::string request_log = "errors";      // a line per finished call on stderr: "none",
+                                           // "errors" (calls ending with a status other than
+                                           // OK) or "all" (server/request_log.h)
   std::vector<ModelServingConfig> models;  // at least one; names unique
 
   // Where the values came from ("deploy/triad.json", "deploy/triad.json + flags", "flags");
@@ -131,6 +134,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 //   --listen ADDR       overrides "listen"
 //   --metrics-port N    overrides "metrics_port"
 //   --threads N         overrides "threads"
+//   --request-log L     overrides "request_log"
 //   --model NAME=PATH   repeatable; adds a model with defaults after the file's (a relative PATH
 //                       resolves against the working directory)
 //   --device DEV        every model's "device" (cpu, cuda, cuda:N): one config for CPU and GPU

@@ -28,6 +28,7 @@
 #include "absl/debugging/symbolize.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/request_log.h"
 #include "server/service.h"
 
 namespace {
@@ -79,7 +80,10 @@ int main(int argc, char** argv) {
     std::cerr << "triadd: metrics on http://" << host << ":" << config->metrics_port
               << "/metrics\n";
   }
-  triad::TriadService service(&models, metrics.get());
+  // Validate() admitted only the names ParseRequestLogLevel knows.
+  const triad::RequestLog request_log(
+      triad::ParseRequestLogLevel(config->request_log).value_or(triad::RequestLogLevel::kErrors));
+  triad::TriadService service(&models, {metrics.get(), &request_log});
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

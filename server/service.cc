@@ -519,7 +519,7 @@ grpc::ServerUnaryReactor* TriadService::Generate(grpc::CallbackServerContext* co
                                                  const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
   v1::GenerateRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  CallRecord call(metrics_, ModelLabel(request.model()), "Generate", context);
+  CallRecord call(sinks_, ModelLabel(request.model()), "Generate", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   auto served = ReadyToGenerate(request.model());
   if (!served.ok()) return Refused(context, call, served.status());
@@ -530,7 +530,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TriadService::GenerateStream(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* in) {
   v1::GenerateRequest request;
   absl::Status status = ParseRequest(*in, &request);
-  CallRecord call(metrics_, ModelLabel(request.model()), "GenerateStream", context);
+  CallRecord call(sinks_, ModelLabel(request.model()), "GenerateStream", context);
   if (status.ok()) {
     auto served = ReadyToGenerate(request.model());
     if (!served.ok()) {
@@ -554,7 +554,7 @@ grpc::ServerUnaryReactor* TriadService::Tokenize(grpc::CallbackServerContext* co
                                                  const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
   v1::TokenizeRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  const CallRecord call(metrics_, ModelLabel(request.model()), "Tokenize", context);
+  const CallRecord call(sinks_, ModelLabel(request.model()), "Tokenize", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   v1::TokenizeResponse response;
   auto served = Ready(request.model());
@@ -574,7 +574,7 @@ grpc::ServerUnaryReactor* TriadService::Detokenize(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* out) {
   v1::DetokenizeRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  const CallRecord call(metrics_, ModelLabel(request.model()), "Detokenize", context);
+  const CallRecord call(sinks_, ModelLabel(request.model()), "Detokenize", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   v1::DetokenizeResponse response;
   auto served = Ready(request.model());
@@ -596,7 +596,7 @@ grpc::ServerUnaryReactor* TriadService::ListModels(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* out) {
   v1::ListModelsRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  const CallRecord call(metrics_, "", "ListModels", context);
+  const CallRecord call(sinks_, "", "ListModels", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   v1::ListModelsResponse response;
   for (const auto& [name, served] : models_) *response.add_models() = DescribeModel(*served);
@@ -607,7 +607,7 @@ grpc::ServerUnaryReactor* TriadService::GetModel(grpc::CallbackServerContext* co
                                                  const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
   v1::GetModelRequest request;
   const absl::Status parsed = ParseRequest(*in, &request);
-  const CallRecord call(metrics_, ModelLabel(request.name()), "GetModel", context);
+  const CallRecord call(sinks_, ModelLabel(request.name()), "GetModel", context);
   if (!parsed.ok()) return Refused(context, call, parsed);
   v1::ModelInfo response;
   if (request.name().empty()) {

@@ -3,7 +3,8 @@
 // to the model's scheduler and return; the scheduler's callbacks complete the call. Nothing
 // here blocks a gRPC thread on model work (callback API, reactors).
 //
-// Every call's outcome is recorded in `metrics` as it finishes (CallRecord in service.cc).
+// Every call's outcome is recorded in the metrics, and in the request log when it asks for it,
+// as it finishes (CallRecord, call_record.h).
 //
 // Thread contract: the service is shared by every gRPC thread; models are added before the
 // server starts and never removed.
@@ -13,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "server/call_record.h"
 #include "server/served_model.h"
 #include "triad/v1/triad.grpc.pb.h"
 
@@ -28,9 +30,10 @@ using RawTriadService = v1::Triad::WithRawCallbackMethod_Generate<
 
 class TriadService final : public RawTriadService {
  public:
-  // `metrics` is not null and outlives the service.
-  TriadService(std::map<std::string, std::unique_ptr<ServedModel>>* models, Metrics* metrics)
-      : models_(*models), metrics_(metrics) {}
+  // `sinks.metrics` is not null; it and `sinks.log` (null = no request log) outlive the
+  // service.
+  TriadService(std::map<std::string, std::unique_ptr<ServedModel>>* models, CallSinks sinks)
+      : models_(*models), sinks_(sinks) {}
 
   // Each unary method: `in` is the encoded request, `out` receives the encoded response.
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
@@ -62,7 +65,7 @@ class TriadService final : public RawTriadService {
   std::string ModelLabel(const std::string& model) const;
 
   std::map<std::string, std::unique_ptr<ServedModel>>& models_;
-  Metrics* metrics_;
+  CallSinks sinks_;
 };
 
 // ModelInfo of one served model.

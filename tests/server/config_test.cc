@@ -101,6 +101,7 @@ TEST_F(ConfigTest, AbsentKeysKeepTheDefaults) {
   EXPECT_EQ(config->metrics_port, defaults.metrics_port);
   EXPECT_EQ(config->threads, defaults.threads);
   EXPECT_EQ(config->shutdown_grace_ms, defaults.shutdown_grace_ms);
+  EXPECT_EQ(config->request_log, "errors");
   EXPECT_EQ(config->source, Path("triad.json"));
   const ModelServingConfig& model = config->models[0];
   EXPECT_EQ(model.device, model_defaults.device);
@@ -165,7 +166,8 @@ TEST_F(ConfigTest, ReadsTheClassifyBlock) {
 
 TEST_F(ConfigTest, ReadsEveryKey) {
   absl::StatusOr<ServerConfig> config = Load(
-      Config(R"("listen": "[::1]:7000", "metrics_port": 0, "threads": 4, "shutdown_grace_ms": 0,)",
+      Config(R"("listen": "[::1]:7000", "metrics_port": 0, "threads": 4, "shutdown_grace_ms": 0,
+                "request_log": "all",)",
              R"(, "tokenizer": "tok", "device": "cuda:1", "dtype": "bfloat16", "max_batch_size": 1,
       "max_context": 0, "kv_budget_mb": 64, "max_queue": 0, "batch_window_ms": 0,
       "prefill_chunk_tokens": 1, "kv_block_size": 32, "prefix_caching": false,
@@ -175,6 +177,7 @@ TEST_F(ConfigTest, ReadsEveryKey) {
   EXPECT_EQ(config->metrics_port, 0);
   EXPECT_EQ(config->threads, 4);
   EXPECT_EQ(config->shutdown_grace_ms, 0);
+  EXPECT_EQ(config->request_log, "all");
   const ModelServingConfig& model = config->models[0];
   EXPECT_EQ(model.tokenizer, Path("tok"));
   EXPECT_EQ(model.device, "cuda:1");
@@ -236,6 +239,7 @@ TEST_F(ConfigTest, RejectionsNameTheFileAndTheKeyPath) {
       {Config(R"("metrics_port": "9090",)", ""), "metrics_port", "must be an integer"},
       {Config(R"("threads": true,)", ""), "threads", "must be an integer"},
       {Config(R"("shutdown_grace_ms": null,)", ""), "shutdown_grace_ms", "must be an integer"},
+      {Config(R"("request_log": true,)", ""), "request_log", "must be a string"},
       {Config("", R"(, "max_batch_size": 2.5)"), "models[0].max_batch_size", "integer"},
       {Config("", R"(, "device": 0)"), "models[0].device", "must be a string"},
       {Config("", R"(, "tokenizer": ["tok"])"), "models[0].tokenizer", "must be a string"},
@@ -272,6 +276,8 @@ TEST_F(ConfigTest, RejectionsNameTheFileAndTheKeyPath) {
       {Config(R"("threads": -1,)", ""), "threads", "must be 0..1024"},
       {Config(R"("threads": 5000,)", ""), "threads", "must be 0..1024"},
       {Config(R"("shutdown_grace_ms": -1,)", ""), "shutdown_grace_ms", "must be >= 0"},
+      {Config(R"("request_log": "debug",)", ""), "request_log",
+       "unsupported \"debug\" (none, errors, all)"},
       {Config("", R"(, "max_batch_size": 0)"), "models[0].max_batch_size", "must be >= 1"},
       {Config("", R"(, "max_context": -1)"), "models[0].max_context", "must be >= 0"},
       {Config("", R"(, "kv_budget_mb": -1)"), "models[0].kv_budget_mb", "must be >= 0"},
@@ -404,11 +410,13 @@ TEST_F(ConfigTest, FlagsOverrideTheFile) {
   const std::string file =
       Write("triad.json", Config(R"("listen": "127.0.0.1:1234", "threads": 2,)", ""));
   absl::StatusOr<ServerConfig> config = FromFlags(
-      {"--config", file, "--listen", "0.0.0.0:7000", "--metrics-port=0", "--threads", "3"});
+      {"--config", file, "--listen", "0.0.0.0:7000", "--metrics-port=0", "--threads", "3",
+       "--request-log", "none"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "0.0.0.0:7000");
   EXPECT_EQ(config->metrics_port, 0);
   EXPECT_EQ(config->threads, 3);
+  EXPECT_EQ(config->request_log, "none");
   ASSERT_EQ(config->models.size(), 1u);
   EXPECT_EQ(config->models[0].path, Path("m"));
   EXPECT_EQ(config->models[0].device, "cpu");
@@ -504,6 +512,8 @@ TEST_F(ConfigTest, FlagValuesAreValidatedLikeTheFile) {
               "metrics_port", "also the gRPC port");
   ExpectError(FromFlags({"--config", file, "--listen", "localhost"}).status(), file + " + flags",
               "listen", "no port");
+  ExpectError(FromFlags({"--config", file, "--request-log=everything"}).status(),
+              file + " + flags", "request_log", "unsupported \"everything\"");
   ExpectError(FromFlags({"--model", "a=" + Path("nope")}).status(), "flags", "models[0].path",
               "does not exist");
   EXPECT_EQ(FromFlags({"--config", Path("absent.json")}).status().code(),

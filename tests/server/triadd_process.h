@@ -77,6 +77,7 @@ class TriaddProcess {
     for (const auto& [key, value] : env) environment.push_back(key + "=" + value);
     const std::string config = (dir / "triad.json").string();
     std::vector<std::string> args = {"triadd", "--config", config};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto pointers = [](std::vector<std::string>& strings) {
       std::vector<char*> out;
       for (auto& s : strings) out.push_back(s.data());
@@ -147,6 +148,7 @@ class TriaddProcess {
   }
 
   bool capture_stderr = false;
+  std::vector<std::string> extra_args;  // flags after --config FILE, set before Start
   std::filesystem::path dir;
   int port = 0;
   pid_t pid = -1;

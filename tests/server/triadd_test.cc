@@ -695,6 +695,51 @@ TEST(TriaddLoading, SigtermWhileLoadingExitsZero) {
   server.Stop();
 }
 
+// The request log on stderr: by default ("errors") a failed call gets a line naming its RPC,
+// model, code and message and a successful one none; with --request-log all every call does,
+// a generation's with its usage and finish reason.
+TEST(TriaddRequestLog, LinesNameTheCallAndItsOutcome) {
+  for (const bool all : {false, true}) {
+    testing::TriaddProcess server;
+    server.capture_stderr = true;
+    if (all) server.extra_args = {"--request-log", "all"};
+    server.Start(all ? "triadd_request_log_all_test" : "triadd_request_log_test", LlamaTinyOnly());
+    ASSERT_TRUE(server.WaitServing());
+    auto stub = v1::Triad::NewStub(server.channel);
+    auto generate = [&](float temperature) {
+      grpc::ClientContext ctx;
+      v1::GenerateRequest r;
+      r.set_model("llama");
+      r.mutable_token_ids()->add_ids(5);
+      r.mutable_sampling()->set_temperature(temperature);
+      r.mutable_sampling()->set_max_new_tokens(3);
+      r.mutable_sampling()->set_ignore_eos(true);
+      v1::GenerateResponse out;
+      return stub->Generate(&ctx, r, &out).error_code();
+    };
+    EXPECT_EQ(generate(0), grpc::StatusCode::OK);
+    EXPECT_EQ(generate(-1), grpc::StatusCode::INVALID_ARGUMENT);
+    const std::string log = server.Stderr();
+    EXPECT_NE(log.find("triadd: request rpc=Generate model=llama code=INVALID_ARGUMENT ms="),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find(" peer=ipv4:127.0.0.1:"), std::string::npos) << log;
+    EXPECT_NE(log.find(" error=\"sampling.temperature"), std::string::npos) << log;
+    const size_t ok = log.find("triadd: request rpc=Generate model=llama code=OK ms=");
+    if (!all) {
+      EXPECT_EQ(ok, std::string::npos) << log;
+    } else {
+      ASSERT_NE(ok, std::string::npos) << log;
+      const std::string line = log.substr(ok, log.find('\n', ok) - ok);
+      EXPECT_NE(line.find(" prompt_tokens=1 cached_prompt_tokens=0 generated_tokens=3 queue_ms="),
+                std::string::npos)
+          << line;
+      EXPECT_NE(line.find(" finish=length"), std::string::npos) << line;
+    }
+    server.Stop();
+  }
+}
+
 // A crash (here a SIGSEGV sent from outside) prints the signal and the faulting thread's stack
 // to stderr, then triadd dies of that signal, so the pod's log says where it happened.
 TEST(TriaddLoading, ACrashReportsItsSignalAndStack) {
