@@ -222,6 +222,13 @@ absl::Status ParseLabels(const Reader& r, ModelConfig& c) {
   }
   TRIAD_ASSIGN_OR_RETURN(int64_t num_labels,
                          r.Int("num_labels", c.id2label.empty() ? 2 : c.id2label.size()));
+  // Found by fuzzing: a negative count threw std::length_error out of the resize below (a
+  // crash at load), and a huge one allocated a label name per count.
+  constexpr int64_t kMaxLabels = int64_t{1} << 16;
+  if (num_labels < 0 || num_labels > kMaxLabels) {
+    return KeyError(r.source(), "num_labels",
+                    absl::StrCat("must be 0..", kMaxLabels, ", got ", num_labels));
+  }
   if (c.head == HeadKind::kDoubleHeads) num_labels = 1;  // HF forces it in __init__
   c.num_labels = num_labels;
   for (int64_t i = static_cast<int64_t>(c.id2label.size()); i < num_labels; ++i) {

@@ -91,6 +91,9 @@ TEST(ConfigTest, ErrorsNameFileAndKey) {
       {R"({"model_type":"t5","feed_forward_proj":"gated-tanhshrink"})", "feed_forward_proj"},
       {R"({"model_type":"openai-gpt","n_embd":-4})", "n_embd"},
       {R"({"model_type":"openai-gpt","id2label":{"7":"x"}})", "id2label"},
+      // Found by fuzzing: -8 used to throw std::length_error out of the parser.
+      {R"({"model_type":"llama","num_labels":-8})", "\"num_labels\": must be 0..65536, got -8"},
+      {R"({"model_type":"llama","num_labels":65537})", "\"num_labels\": must be 0..65536"},
       {R"([1,2])", "not a JSON object"},
       {R"({"model_type": )", "invalid JSON"},
   };
