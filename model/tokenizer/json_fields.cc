@@ -53,11 +53,9 @@ absl::StatusOr<int32_t> TokenId(const Json& value, absl::string_view path) {
   return static_cast<int32_t>(value.get<int64_t>());
 }
 
-absl::StatusOr<int32_t> TokenId(const Json& obj, absl::string_view path, absl::string_view key,
-                                std::optional<int32_t> fallback) {
+absl::StatusOr<int32_t> TokenId(const Json& obj, absl::string_view path, absl::string_view key) {
   const Json* value = Member(obj, key);
   if (value == nullptr || value->is_null()) {
-    if (fallback) return *fallback;
     return Invalid(Child(path, key), "required token id is missing");
   }
   return TokenId(*value, Child(path, key));

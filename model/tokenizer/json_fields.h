@@ -52,9 +52,8 @@ absl::StatusOr<int64_t> Int(const Json& obj, absl::string_view path, absl::strin
                             std::optional<int64_t> fallback = std::nullopt);
 // `value` (at `path`) as a token id: an integer in [0, kMaxTokenId].
 absl::StatusOr<int32_t> TokenId(const Json& value, absl::string_view path);
-// A token-id member (TokenId); absent or null gives `fallback` (nullopt = required).
-absl::StatusOr<int32_t> TokenId(const Json& obj, absl::string_view path, absl::string_view key,
-                                std::optional<int32_t> fallback = std::nullopt);
+// A required token-id member (TokenId).
+absl::StatusOr<int32_t> TokenId(const Json& obj, absl::string_view path, absl::string_view key);
 // The "type" of a component object.
 absl::StatusOr<std::string> Type(const Json& obj, absl::string_view path);
 

@@ -94,7 +94,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadUnigram(const Json& model, absl::stri
   }
   std::optional<int32_t> unk_id;
   if (const Json* unk = Member(model, "unk_id"); unk != nullptr && !unk->is_null()) {
-    TRIAD_ASSIGN_OR_RETURN(unk_id, json_fields::TokenId(model, path, "unk_id"));
+    TRIAD_ASSIGN_OR_RETURN(unk_id, json_fields::TokenId(*unk, Child(path, "unk_id")));
   }
   TRIAD_ASSIGN_OR_RETURN(const bool byte_fallback,
                          json_fields::Bool(model, path, "byte_fallback", false));
