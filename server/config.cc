@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "model/status_macros.h"
 #include "server/config_internal.h"
+#include "server/request_log.h"
 
 namespace triad {
 namespace config_internal {
@@ -462,7 +463,7 @@ absl::Status ServerConfig::Validate() const {
   TRIAD_RETURN_IF_ERROR(CheckRange(source, "threads", threads, 0, kMaxThreads));
   TRIAD_RETURN_IF_ERROR(CheckRange(source, "shutdown_grace_ms", shutdown_grace_ms, 0,
                                    std::numeric_limits<int64_t>::max()));
-  if (request_log != "none" && request_log != "errors" && request_log != "all") {
+  if (!ParseRequestLogLevel(request_log)) {
     return KeyError(source, "request_log",
                     absl::StrCat("unsupported ", Quote(request_log), " (none, errors, all)"));
   }

@@ -47,13 +47,6 @@ std::string Ms(double seconds) { return absl::StrFormat("%.1f", seconds * 1e3); 
 
 }  // namespace
 
-std::optional<RequestLogLevel> ParseRequestLogLevel(const std::string& name) {
-  if (name == "none") return RequestLogLevel::kNone;
-  if (name == "errors") return RequestLogLevel::kErrors;
-  if (name == "all") return RequestLogLevel::kAll;
-  return std::nullopt;
-}
-
 std::string FormatRequestLine(const RequestLogEntry& e) {
   std::string line = absl::StrCat("triadd: request rpc=", LogfmtValue(e.rpc),
                                   " model=", LogfmtValue(e.model),

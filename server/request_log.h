@@ -30,8 +30,14 @@ enum class RequestLogLevel {
   kAll,     // every call
 };
 
-// "none", "errors" or "all"; nullopt for anything else.
-std::optional<RequestLogLevel> ParseRequestLogLevel(const std::string& name);
+// "none", "errors" or "all"; nullopt for anything else. Inline so that the config's
+// validation (triad_config, which does not link this library) reads the same names.
+inline std::optional<RequestLogLevel> ParseRequestLogLevel(const std::string& name) {
+  if (name == "none") return RequestLogLevel::kNone;
+  if (name == "errors") return RequestLogLevel::kErrors;
+  if (name == "all") return RequestLogLevel::kAll;
+  return std::nullopt;
+}
 
 // What a generation call adds to its line (from its Completion).
 struct GenerationLogFields {
